@@ -1,0 +1,72 @@
+// The firewall weft wants on a host, as plain data: which rules its own chains
+// hold, in iptables-save's canonical argument order so they compare equal to
+// what the kernel reports. Applying them is host/iptables.ts's job.
+import type { OwnChain, RuleSpec } from '../host/iptables.js'
+
+export const FORWARD_CHAIN = 'WEFT-FWD'
+export const MASQ_CHAIN = 'WEFT-POSTRTG'
+
+/** Every chain weft may own, so a reconciler can remove the ones not wanted right now. */
+export const OWN_CHAINS = [
+  { table: 'filter', name: FORWARD_CHAIN },
+  { table: 'nat', name: MASQ_CHAIN },
+] as const satisfies readonly Pick<OwnChain, 'table' | 'name'>[]
+
+export interface FirewallInput {
+  /** the whole overlay, e.g. 10.2.0.0/16 */
+  network: string
+  /** this host's lease, e.g. 10.2.45.0/24 */
+  subnet: string
+  ipMasq: boolean
+  randomFully: boolean
+}
+
+const MULTICAST = '224.0.0.0/4'
+
+function commented(match: string[], comment: string, target: string[]): RuleSpec {
+  return [...match, '-m', 'comment', '--comment', `weft ${comment}`, '-j', ...target]
+}
+
+function forwardChain(network: string): OwnChain {
+  // FORWARD's policy may be DROP (Docker sets it so); overlay traffic must pass anyway
+  return {
+    table: 'filter',
+    name: FORWARD_CHAIN,
+    jumpFrom: 'FORWARD',
+    jumpComment: 'weft forward',
+    rules: [
+      commented(['-s', network], 'forward from overlay', ['ACCEPT']),
+      commented(['-d', network], 'forward to overlay', ['ACCEPT']),
+    ],
+  }
+}
+
+// The same decisions flannel's masquerade rules make, in the same order.
+function masqChain(network: string, subnet: string, randomFully: boolean): OwnChain {
+  const masquerade = randomFully ? ['MASQUERADE', '--random-fully'] : ['MASQUERADE']
+  return {
+    table: 'nat',
+    name: MASQ_CHAIN,
+    jumpFrom: 'POSTROUTING',
+    jumpComment: 'weft masq',
+    rules: [
+      // container to container across hosts: the peer sees the real source
+      commented(['-s', subnet, '-d', network], 'overlay keeps source', ['RETURN']),
+      commented(['-s', network, '-d', subnet], 'overlay keeps source', ['RETURN']),
+      // clients outside the overlay reaching this host's containers keep their address
+      commented(['!', '-s', network, '-d', subnet], 'outside to local subnet keeps source', ['RETURN']),
+      // containers reaching the outside world leave with the host's address (not multicast)
+      commented(['-s', network, '!', '-d', MULTICAST], 'overlay to outside', masquerade),
+      // the host itself reaching remote containers gets an overlay source, which
+      // the peer's forwarder accepts and the reply can be routed back to
+      commented(['!', '-s', network, '-d', network], 'host to overlay', masquerade),
+    ],
+  }
+}
+
+/** The chains weft wants; the masquerade chain only when ipMasq is on. */
+export function firewallRules(input: FirewallInput): OwnChain[] {
+  const chains = [forwardChain(input.network)]
+  if (input.ipMasq) chains.push(masqChain(input.network, input.subnet, input.randomFully))
+  return chains
+}
