@@ -7,6 +7,8 @@ export interface RunOptions {
   input?: string
   /** the child is killed (SIGKILL) after this long; default 30 s */
   timeoutMs?: number
+  /** the child's environment; default this process's */
+  env?: NodeJS.ProcessEnv
 }
 
 /** A host command failed: everything a log line or a status condition needs. */
@@ -32,7 +34,7 @@ const DEFAULT_TIMEOUT_MS = 30_000
 /** Run a command to completion and return its stdout; throws CommandError on failure. */
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env })
     const out: Buffer[] = []
     const err: Buffer[] = []
     let timedOut = false
