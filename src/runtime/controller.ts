@@ -1,0 +1,244 @@
+/**
+ * A controller: events → keys → work queue → reconcile(key).
+ *
+ * ## The reconcile contract
+ *
+ * A controller owns one concern of the host (the lease, the data path,
+ * iptables, dockerd, Docker networks) and converges it by calling
+ * `reconcile(key)`. Everything a reconciler may rely on, and everything it
+ * must honour, is here:
+ *
+ * - **A request carries only a key**, a string, usually an object's name
+ *   (or a fixed key such as `"host"` for a singleton concern). It never
+ *   carries the event, the old object, or what changed. The reconciler reads
+ *   the desired state fresh (from an informer's cache or the store) and the
+ *   actual state fresh (from the host, through `src/host/` adapters), every
+ *   time.
+ *
+ * - **Level-based, not edge-based.** Events only say "look at this key again".
+ *   Several events may fold into one reconcile, events may be missed across an
+ *   etcd outage, and a reconcile may run with nothing changed (periodic
+ *   resync, so drift on the host is found without any etcd event). The
+ *   reconciler therefore compares desired with actual and acts on the
+ *   difference; it never assumes what happened.
+ *
+ * - **Idempotent.** Running it twice in a row does the same as once; when
+ *   desired equals actual it changes nothing (no writes, no log lines).
+ *
+ * - **One at a time per key.** A key is never reconciled by two workers at
+ *   once; a key added while its reconcile runs is reconciled once more after.
+ *   Different keys may run in parallel when `workers > 1`.
+ *
+ * - **Return (or resolve) `undefined`: done.** The key is converged; its
+ *   backoff is reset. It runs again on the next event or resync.
+ *
+ * - **Return `{ requeueAfter: ms }`: poll.** Done for now, look again after
+ *   `ms` (e.g. renew a lease, wait for something outside etcd). Backoff is
+ *   reset; an event for the key still runs it sooner.
+ *
+ * - **Throw: retry with backoff.** Any error means "not converged, try again":
+ *   the key is re-added after a per-key exponential, capped, jittered delay
+ *   that grows with each consecutive failure and resets on success. The error
+ *   is counted and logged once per change of message, not once per retry.
+ *
+ * - **Throw `TerminalError`: stop.** Retrying cannot help (bad input a user
+ *   must fix). The key is not retried until an event or resync adds it again.
+ *   Report it in a status condition so the user sees why.
+ *
+ * - **Report status as the last step**, and only when it changed: conditions
+ *   via `conditions.ts`, host convergence via `HostReadiness`.
+ *
+ * - **Stop when asked.** `ctx.signal` aborts at shutdown; long waits should
+ *   honour it. A reconcile in flight at shutdown is awaited (bounded), never
+ *   cut mid-write by the runtime.
+ *
+ * A reconciler reads top to bottom: observe desired → observe actual → act on
+ * the difference → report status.
+ */
+import type { Logger } from 'pino'
+import { interval, merge, mergeMap, of, type Observable, type Subscription } from 'rxjs'
+import type { AnyResource, KindName } from '../crds/kinds.js'
+import type { Informer, InformerEvent } from './informer.js'
+import type { RuntimeMetrics } from './metrics.js'
+import { WorkQueue, type BackoffOptions, type Clock } from './workqueue.js'
+
+export interface ReconcileResult {
+  /** look at this key again after this many milliseconds */
+  requeueAfter?: number
+}
+
+export interface ReconcileContext {
+  /** aborted when the manager stops */
+  signal: AbortSignal
+  /** the controller's logger, with `key` bound */
+  log: Logger
+}
+
+export type Reconcile = (key: string, ctx: ReconcileContext) => Promise<ReconcileResult | void>
+
+/** A failure retrying cannot fix: the key is not requeued until an event or resync. */
+export class TerminalError extends Error {
+  override name = 'TerminalError'
+}
+
+/** Maps an informer's object to the keys to reconcile; undefined or [] ignores it. */
+export type KeyMapper<T> = (obj: T, event: InformerEvent<T>['type'] | 'RESYNC') => string | readonly string[] | undefined
+
+export interface Watch {
+  informer: Informer<KindName>
+  map: KeyMapper<AnyResource>
+}
+
+/** Watch an informer; by default each object's own name is the key. */
+export function watch<K extends KindName>(informer: Informer<K>, map?: KeyMapper<Extract<AnyResource, { kind: K }>>): Watch {
+  return { informer: informer as unknown as Informer<KindName>, map: (map ?? ((o) => o.metadata.name)) as KeyMapper<AnyResource> }
+}
+
+export interface ControllerSpec {
+  /** unique per manager; names metrics and log lines */
+  name: string
+  reconcile: Reconcile
+  /** informers whose events enqueue keys; the controller waits for them to sync before its first reconcile */
+  watches?: Watch[]
+  /** keys enqueued at start and at every resync (singletons such as "host") */
+  keys?: readonly string[]
+  /** further key sources: host events, other controllers' signals */
+  triggers?: Observable<string>[]
+  /** every this many ms, every key the watches map to (and `keys`) is reconciled again; 0 = never. Default 30 s */
+  resyncMs?: number
+  /** parallel reconciles of different keys; default 1 */
+  workers?: number
+  backoff?: BackoffOptions
+}
+
+export interface ControllerDeps {
+  logger: Logger
+  metrics: RuntimeMetrics
+  clock?: Clock
+}
+
+export const DEFAULT_RESYNC_MS = 30_000
+
+export class Controller {
+  readonly name: string
+  readonly queue: WorkQueue
+  private readonly log: Logger
+  private subscription: Subscription | undefined
+  private workers: Promise<void>[] = []
+  private readonly abort = new AbortController()
+  /** last error message per key, so a failing key logs once per new message, not per retry */
+  private readonly failing = new Map<string, string>()
+
+  constructor(
+    readonly spec: ControllerSpec,
+    private readonly deps: ControllerDeps,
+  ) {
+    this.name = spec.name
+    this.log = deps.logger.child({ controller: spec.name })
+    this.queue = new WorkQueue({ backoff: spec.backoff, clock: deps.clock })
+  }
+
+  /** Keys whose last reconcile failed, with the error message. */
+  get failures(): ReadonlyMap<string, string> {
+    return this.failing
+  }
+
+  /** Reconcile `key` soon (from outside: another controller, a test). */
+  enqueue(key: string): void {
+    this.queue.add(key)
+    this.updateDepth()
+  }
+
+  async start(): Promise<void> {
+    const { spec } = this
+    const watches = spec.watches ?? []
+    const fromWatches = watches.map((w) => w.informer.events$.pipe(mergeMap((e) => toKeys(w.map(e.object, e.type)))))
+    const resyncMs = spec.resyncMs ?? DEFAULT_RESYNC_MS
+    const resync = resyncMs > 0 ? interval(resyncMs).pipe(mergeMap(() => this.allKeys())) : of<string>()
+    this.subscription = merge(...fromWatches, ...(spec.triggers ?? []), resync).subscribe((key) => this.enqueue(key))
+    // informers may have synced before we subscribed: what they hold is enqueued here
+    await Promise.all(watches.map((w) => w.informer.waitForSync()))
+    if (this.abort.signal.aborted) return
+    for (const key of this.allKeys()) this.enqueue(key)
+    this.workers = Array.from({ length: Math.max(1, spec.workers ?? 1) }, () => this.work())
+  }
+
+  /** Stop taking keys, abort ctx.signal, and wait (up to `graceMs`) for reconciles in flight. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.subscription?.unsubscribe()
+    this.abort.abort()
+    this.queue.shutDown()
+    let timer: NodeJS.Timeout | undefined
+    const grace = new Promise<void>((r) => (timer = setTimeout(r, graceMs)))
+    await Promise.race([Promise.all(this.workers).then(() => this.queue.whenIdle()), grace])
+    clearTimeout(timer)
+  }
+
+  private allKeys(): string[] {
+    const keys = new Set(this.spec.keys ?? [])
+    for (const w of this.spec.watches ?? []) {
+      for (const obj of w.informer.list()) for (const k of toKeys(w.map(obj, 'RESYNC'))) keys.add(k)
+    }
+    return [...keys]
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get()
+      this.updateDepth()
+      if (key === undefined) return
+      try {
+        await this.reconcileOne(key)
+      } finally {
+        this.queue.done(key)
+        this.updateDepth()
+      }
+    }
+  }
+
+  private async reconcileOne(key: string): Promise<void> {
+    const { metrics } = this.deps
+    const log = this.log.child({ key })
+    const end = metrics.duration.startTimer({ controller: this.name })
+    try {
+      const result = await this.spec.reconcile(key, { signal: this.abort.signal, log })
+      this.queue.forget(key)
+      this.recovered(key, log)
+      if (result?.requeueAfter !== undefined && result.requeueAfter >= 0) {
+        this.queue.addAfter(key, result.requeueAfter)
+        metrics.reconciles.inc({ controller: this.name, result: 'requeue_after' })
+      } else {
+        metrics.reconciles.inc({ controller: this.name, result: 'success' })
+      }
+    } catch (err) {
+      metrics.errors.inc({ controller: this.name })
+      const message = err instanceof Error ? err.message : String(err)
+      const changed = this.failing.get(key) !== message
+      this.failing.set(key, message)
+      if (err instanceof TerminalError) {
+        this.queue.forget(key)
+        metrics.reconciles.inc({ controller: this.name, result: 'terminal_error' })
+        if (changed) log.error({ err: message }, 'reconcile failed; not retrying until the key changes')
+        return
+      }
+      const delay = this.abort.signal.aborted ? 0 : this.queue.addRateLimited(key)
+      metrics.reconciles.inc({ controller: this.name, result: 'error' })
+      if (changed) log.warn({ err: message, retryInMs: delay }, 'reconcile failed; retrying with backoff')
+    } finally {
+      end()
+    }
+  }
+
+  private recovered(key: string, log: Logger): void {
+    if (!this.failing.delete(key)) return
+    log.info('reconcile succeeded again')
+  }
+
+  private updateDepth(): void {
+    this.deps.metrics.depth.set({ controller: this.name }, this.queue.depth)
+  }
+}
+
+function toKeys(k: string | readonly string[] | undefined): readonly string[] {
+  return k === undefined ? [] : typeof k === 'string' ? [k] : k
+}

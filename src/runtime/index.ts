@@ -1,0 +1,8 @@
+export { Controller, TerminalError, watch, DEFAULT_RESYNC_MS } from './controller.js'
+export type { ControllerSpec, Reconcile, ReconcileContext, ReconcileResult, KeyMapper, Watch } from './controller.js'
+export { Informer, type InformerEvent, type InformerHandlers } from './informer.js'
+export { Manager, type Runnable, type ManagerOptions } from './manager.js'
+export { WorkQueue, realClock, DEFAULT_BACKOFF, type Clock, type BackoffOptions } from './workqueue.js'
+export * from './conditions.js'
+export { HostReadiness, type ComponentState, type Readiness } from './readiness.js'
+export { runtimeMetrics, type RuntimeMetrics } from './metrics.js'

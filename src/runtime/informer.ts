@@ -1,0 +1,92 @@
+// An informer: one kind's objects mirrored from the store into a local cache,
+// list-then-watch (store.watch does the listing, resuming and relisting), so
+// reconcilers read the cache instead of etcd and learn of changes as events.
+//
+// The cache is updated before an event is emitted: a handler or reconciler
+// that reads `get(name)` sees at least the state the event describes.
+// `hasSynced` turns true once the first full list has been delivered; until
+// then an absent object may just not have been listed yet, so controllers
+// wait for it before their first reconcile.
+import { BehaviorSubject, Subject, firstValueFrom, filter, map, type Observable, type Subscription } from 'rxjs'
+import type { KindName, ResourceOf } from '../crds/kinds.js'
+import type { Store } from '../store/index.js'
+
+export type InformerEvent<T> =
+  | { type: 'ADDED'; object: T }
+  | { type: 'MODIFIED'; object: T; old: T }
+  | { type: 'DELETED'; object: T }
+
+export interface InformerHandlers<T> {
+  onAdd?(obj: T): void
+  onUpdate?(old: T, obj: T): void
+  onDelete?(obj: T): void
+}
+
+export class Informer<K extends KindName> {
+  private readonly cache = new Map<string, ResourceOf<K>>()
+  private readonly events = new Subject<InformerEvent<ResourceOf<K>>>()
+  private readonly synced = new BehaviorSubject(false)
+  private subscription: Subscription | undefined
+
+  /** Every change, after the cache has applied it. Hot: subscribe before start() to see the initial list. */
+  readonly events$: Observable<InformerEvent<ResourceOf<K>>> = this.events.asObservable()
+  /** The names of changed objects: what a controller keyed by object name enqueues. */
+  readonly keys$: Observable<string> = this.events$.pipe(map((e) => e.object.metadata.name))
+
+  constructor(
+    private readonly store: Store,
+    readonly kind: K,
+  ) {}
+
+  start(): void {
+    if (this.subscription) return
+    this.subscription = this.store.watch(this.kind).subscribe((ev) => {
+      if (ev.type === 'SYNCED') {
+        if (!this.synced.value) this.synced.next(true)
+        return
+      }
+      const name = ev.object.metadata.name
+      const old = this.cache.get(name)
+      if (ev.type === 'DELETED') {
+        this.cache.delete(name)
+        this.events.next({ type: 'DELETED', object: old ?? ev.object })
+      } else {
+        this.cache.set(name, ev.object)
+        this.events.next(old ? { type: 'MODIFIED', object: ev.object, old } : { type: 'ADDED', object: ev.object })
+      }
+    })
+  }
+
+  stop(): void {
+    this.subscription?.unsubscribe()
+    this.subscription = undefined
+  }
+
+  get hasSynced(): boolean {
+    return this.synced.value
+  }
+
+  /** Resolves once the first full list is in the cache. */
+  waitForSync(): Promise<void> {
+    return firstValueFrom(this.synced.pipe(filter(Boolean))).then(() => undefined)
+  }
+
+  get(name: string): ResourceOf<K> | undefined {
+    return this.cache.get(name)
+  }
+
+  /** Cached objects, sorted by name. */
+  list(): ResourceOf<K>[] {
+    return [...this.cache.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+  }
+
+  /** Callbacks per event type; returns a function that removes them. */
+  addHandler(h: InformerHandlers<ResourceOf<K>>): () => void {
+    const sub = this.events$.subscribe((e) => {
+      if (e.type === 'ADDED') h.onAdd?.(e.object)
+      else if (e.type === 'MODIFIED') h.onUpdate?.(e.old, e.object)
+      else h.onDelete?.(e.object)
+    })
+    return () => sub.unsubscribe()
+  }
+}

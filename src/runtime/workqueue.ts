@@ -1,0 +1,163 @@
+// The work queue between events and reconciles, with client-go's guarantees:
+//  - a key waits in the queue at most once, however often it is added (dedupe);
+//  - a key is never handed to two workers at once: added while being
+//    reconciled, it is marked dirty and queued again when that worker is done,
+//    so the change is seen by exactly one more reconcile;
+//  - failures back off per key, exponentially from `baseMs` up to `maxMs`,
+//    jittered so many hosts retrying after one etcd outage spread out;
+//    `forget` (called on success) resets the key's backoff.
+// Time comes from a Clock so tests can drive delays without sleeping.
+
+export interface Clock {
+  now(): number
+  setTimeout(fn: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+}
+
+export interface BackoffOptions {
+  /** delay after the first failure; doubles with each further one */
+  baseMs?: number
+  /** the cap: a key failing for hours is retried this often */
+  maxMs?: number
+  /** fraction of the delay randomised, 0..1: 0.2 gives delay * [0.9, 1.1) */
+  jitter?: number
+}
+
+export interface WorkQueueOptions {
+  backoff?: BackoffOptions
+  clock?: Clock
+  random?: () => number
+}
+
+export const DEFAULT_BACKOFF: Required<BackoffOptions> = { baseMs: 200, maxMs: 30_000, jitter: 0.2 }
+
+export class WorkQueue {
+  private readonly queue: string[] = []
+  /** keys that need a reconcile: waiting in `queue`, or re-added while processing */
+  private readonly dirty = new Set<string>()
+  private readonly processing = new Set<string>()
+  private readonly delayed = new Map<string, { at: number; handle: unknown }>()
+  private readonly failures = new Map<string, number>()
+  private readonly waiters: ((key: string | undefined) => void)[] = []
+  private idleWaiters: (() => void)[] = []
+  private shuttingDown = false
+  private readonly backoff: Required<BackoffOptions>
+  private readonly clock: Clock
+  private readonly random: () => number
+
+  constructor(opts: WorkQueueOptions = {}) {
+    this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff }
+    this.clock = opts.clock ?? realClock
+    this.random = opts.random ?? Math.random
+  }
+
+  /** Keys waiting for a worker (not counting delayed ones or those being processed). */
+  get depth(): number {
+    return this.queue.length
+  }
+
+  get isShuttingDown(): boolean {
+    return this.shuttingDown
+  }
+
+  add(key: string): void {
+    if (this.shuttingDown || this.dirty.has(key)) return
+    this.dirty.add(key)
+    if (this.processing.has(key)) return // queued again by done()
+    this.push(key)
+  }
+
+  /** Add once `ms` has passed; an earlier pending add of the same key wins. */
+  addAfter(key: string, ms: number): void {
+    if (this.shuttingDown) return
+    if (ms <= 0) return this.add(key)
+    const at = this.clock.now() + ms
+    const pending = this.delayed.get(key)
+    if (pending && pending.at <= at) return
+    if (pending) this.clock.clearTimeout(pending.handle)
+    const handle = this.clock.setTimeout(() => {
+      this.delayed.delete(key)
+      this.add(key)
+    }, ms)
+    this.delayed.set(key, { at, handle })
+  }
+
+  /** Add after this key's backoff delay, and grow it for next time. */
+  addRateLimited(key: string): number {
+    const n = this.failures.get(key) ?? 0
+    this.failures.set(key, n + 1)
+    const delay = this.backoffDelay(n)
+    this.addAfter(key, delay)
+    return delay
+  }
+
+  /** The key succeeded: its next failure starts from the base delay again. */
+  forget(key: string): void {
+    this.failures.delete(key)
+  }
+
+  /** Consecutive failures of this key since it last succeeded. */
+  retries(key: string): number {
+    return this.failures.get(key) ?? 0
+  }
+
+  /** The next key to reconcile; waits for one. undefined once shut down. Pair with done(). */
+  get(): Promise<string | undefined> {
+    if (this.shuttingDown) return Promise.resolve(undefined)
+    const key = this.queue.shift()
+    if (key !== undefined) return Promise.resolve(this.take(key))
+    return new Promise((resolve) => this.waiters.push(resolve))
+  }
+
+  /** The worker finished `key`; if it was added meanwhile, it is queued once more. */
+  done(key: string): void {
+    this.processing.delete(key)
+    if (this.dirty.has(key) && !this.shuttingDown) this.push(key)
+    if (this.processing.size === 0) {
+      const idle = this.idleWaiters
+      this.idleWaiters = []
+      for (const fn of idle) fn()
+    }
+  }
+
+  /** Stop handing out keys; pending and delayed keys are dropped, waiting workers get undefined. */
+  shutDown(): void {
+    if (this.shuttingDown) return
+    this.shuttingDown = true
+    for (const { handle } of this.delayed.values()) this.clock.clearTimeout(handle)
+    this.delayed.clear()
+    this.queue.length = 0
+    for (const w of this.waiters.splice(0)) w(undefined)
+  }
+
+  /** Resolves once no key is being processed (after shutDown: the in-flight reconciles ended). */
+  whenIdle(): Promise<void> {
+    if (this.processing.size === 0) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  private push(key: string): void {
+    const waiter = this.waiters.shift()
+    if (waiter) waiter(this.take(key))
+    else this.queue.push(key)
+  }
+
+  private take(key: string): string {
+    this.dirty.delete(key)
+    this.processing.add(key)
+    return key
+  }
+
+  private backoffDelay(previousFailures: number): number {
+    const { baseMs, maxMs, jitter } = this.backoff
+    // cap the exponent too: 2 ** 1100 is Infinity
+    const raw = Math.min(maxMs, baseMs * 2 ** Math.min(previousFailures, 52))
+    return Math.round(raw * (1 - jitter / 2 + this.random() * jitter))
+  }
+}
