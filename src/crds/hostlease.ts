@@ -6,18 +6,23 @@ import { BACKEND_TYPES } from './overlayconfig.js'
 export const HostLeaseSpecSchema = Type.Object(
   {
     overlay: Type.String({ description: 'Name of the OverlayConfig this lease belongs to.' }),
-    subnet: Type.String({ description: "The host's subnet in CIDR notation." }),
+    subnet: Type.String({ description: "The host's subnet in CIDR notation, e.g. 10.2.45.0/24; its .1 is docker0's address." }),
     publicIP: Type.String({ description: 'Underlay address peers send overlay traffic to.' }),
     backend: Type.Optional(
       Type.Object(
         {
-          type: Type.Union(BACKEND_TYPES.map((b) => Type.Literal(b))),
-          data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+          type: Type.Union(
+            BACKEND_TYPES.map((b) => Type.Literal(b)),
+            { description: "The overlay's backend type when the lease was taken." },
+          ),
+          data: Type.Optional(
+            Type.Record(Type.String(), Type.Unknown(), { description: 'Backend-specific data peers need, e.g. vxlan: {vtepMAC: ...}.' }),
+          ),
         },
-        { additionalProperties: false },
+        { additionalProperties: false, description: "What peers need to reach this host's subnet." },
       ),
     ),
-    reserved: Type.Optional(Type.Boolean({ description: 'A reserved lease never expires.' })),
+    reserved: Type.Optional(Type.Boolean({ description: 'A reserved lease pins the subnet to the host and never expires. Default: false.' })),
   },
   { additionalProperties: false },
 )
@@ -26,7 +31,7 @@ export const CONDITION_TYPES = ['Ready', 'LeaseHeld', 'DataPath', 'Firewall', 'D
 
 export const HostLeaseStatusSchema = Type.Object(
   {
-    expireTime: Type.Optional(Type.String()),
+    expireTime: Type.Optional(Type.String({ description: 'When the lease lapses unless renewed (RFC 3339); absent for reserved leases.' })),
     conditions: Type.Optional(Type.Array(ConditionSchema)),
   },
   { additionalProperties: false },

@@ -10,27 +10,31 @@ export const MANAGED_LABEL = 'dev.weft.managed'
 export const NetworkSpecSchema = Type.Object(
   {
     // validated by hand so `host`/`none` get a message naming them Docker built-ins
-    driver: Type.Optional(Type.String({ description: 'bridge | macvlan | ipvlan' })),
-    subnet: Type.Optional(Type.String()),
-    gateway: Type.Optional(Type.String()),
-    ipRange: Type.Optional(Type.String()),
-    options: Type.Optional(Type.Record(Type.String(), Type.String())),
-    internal: Type.Optional(Type.Boolean()),
+    driver: Type.Optional(Type.String({ description: 'Docker network driver: bridge, macvlan or ipvlan. Default: bridge.' })),
+    subnet: Type.Optional(Type.String({ description: 'Subnet in CIDR notation; omitted lets Docker choose.' })),
+    gateway: Type.Optional(Type.String({ description: "Gateway address inside subnet; omitted lets Docker take the subnet's first address." })),
+    ipRange: Type.Optional(Type.String({ description: 'Part of subnet (CIDR) Docker allocates container addresses from.' })),
+    options: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Driver options, e.g. com.docker.network.driver.mtu. Default: {}.' })),
+    internal: Type.Optional(Type.Boolean({ description: 'Restrict external access to the network. Default: false.' })),
     hosts: Type.Optional(
       Type.Object(
         {
-          names: Type.Optional(Type.Array(Type.String())),
-          matchLabels: Type.Optional(Type.Record(Type.String(), Type.String())),
+          names: Type.Optional(Type.Array(Type.String(), { description: 'Host names (their HostLease names).' })),
+          matchLabels: Type.Optional(Type.Record(Type.String(), Type.String(), { description: "Labels a host's HostLease must carry." })),
         },
-        { additionalProperties: false },
+        { additionalProperties: false, description: 'Which hosts get the network; omitted means every host.' },
       ),
     ),
     attachments: Type.Optional(
       Type.Array(
         Type.Object(
-          { container: Type.String(), ipv4Address: Type.Optional(Type.String()) },
+          {
+            container: Type.String({ description: 'Name or ID of an existing container.' }),
+            ipv4Address: Type.Optional(Type.String({ description: 'Static address inside subnet; omitted lets Docker choose.' })),
+          },
           { additionalProperties: false },
         ),
+        { description: 'Existing containers to connect (docker network connect), on every host where they run.' },
       ),
     ),
   },
@@ -39,14 +43,14 @@ export const NetworkSpecSchema = Type.Object(
 
 export const NetworkHostStatusSchema = Type.Object(
   {
-    networkID: Type.Optional(Type.String()),
+    networkID: Type.Optional(Type.String({ description: "The Docker network's ID on this host." })),
     conditions: Type.Optional(Type.Array(ConditionSchema)),
   },
   { additionalProperties: false },
 )
 
 export const NetworkStatusSchema = Type.Object(
-  { hosts: Type.Optional(Type.Record(Type.String(), NetworkHostStatusSchema)) },
+  { hosts: Type.Optional(Type.Record(Type.String(), NetworkHostStatusSchema, { description: "One entry per host, written by that host's agent." })) },
   { additionalProperties: false },
 )
 

@@ -5,25 +5,60 @@ import { ConditionSchema, resourceSchema, type Resource } from './meta.js'
 export const BACKEND_TYPES = ['udp', 'vxlan', 'host-gw'] as const
 export type BackendType = (typeof BACKEND_TYPES)[number]
 
+// Bounds that are plain ranges live in the schema (so the generated CRD carries
+// them too); rules that relate fields to each other live in validation.ts.
+export const SUBNET_LEN = { min: 8, max: 30 } as const
+/** The widest default host subnet, /28, still leaves room for 13 containers. */
+export const DEFAULT_SUBNET_LEN_CAP = 28
+export const PORT = { min: 1, max: 65535 } as const
+/** VXLAN identifiers are 24 bits; 0 is reserved by convention. */
+export const VNI = { min: 1, max: 16_777_215 } as const
+/** 68 is IPv4's minimum MTU (RFC 791); 0 means derive it from the underlay link. */
+export const MTU = { min: 68, max: 65535 } as const
+export const MTU_DETAIL = `must be 0 (derive from the underlay link) or between ${MTU.min} and ${MTU.max}`
+/** Shorter leases would spend more time renewing than holding. */
+export const MIN_LEASE_TTL = '10s'
+
 export const OverlayConfigSpecSchema = Type.Object(
   {
-    network: Type.String({ description: 'The overlay network in CIDR notation, e.g. 10.2.0.0/16.' }),
-    subnetLen: Type.Optional(Type.Integer({ description: 'Prefix length of each host subnet.' })),
-    subnetMin: Type.Optional(Type.String({ description: 'First subnet address that may be leased.' })),
-    subnetMax: Type.Optional(Type.String({ description: 'Last subnet address that may be leased.' })),
+    network: Type.String({ description: 'The overlay network in CIDR notation, e.g. 10.2.0.0/16; every host subnet is carved out of it.' }),
+    subnetLen: Type.Optional(
+      Type.Integer({
+        minimum: SUBNET_LEN.min,
+        maximum: SUBNET_LEN.max,
+        description: 'Prefix length of each host subnet. Default: 24 when network is /22 or wider, else its prefix length + 2 (at most 28). At least the network prefix length + 2.',
+      }),
+    ),
+    subnetMin: Type.Optional(Type.String({ description: 'Lowest subnet address a host may lease. Default: the second subnet of network.' })),
+    subnetMax: Type.Optional(Type.String({ description: 'Highest subnet address a host may lease. Default: the last subnet of network.' })),
     backend: Type.Optional(
       Type.Object(
         {
-          type: Type.Optional(Type.Union(BACKEND_TYPES.map((b) => Type.Literal(b)))),
-          port: Type.Optional(Type.Integer({ description: 'UDP port of the udp or vxlan data path.' })),
-          vni: Type.Optional(Type.Integer({ description: 'VXLAN network identifier (vxlan only).' })),
+          type: Type.Optional(
+            Type.Union(
+              BACKEND_TYPES.map((b) => Type.Literal(b)),
+              { description: 'Data path between hosts: udp (TUN + UDP), vxlan (kernel VXLAN) or host-gw (plain routes, same L2 only). Default: vxlan.' },
+            ),
+          ),
+          port: Type.Optional(
+            Type.Integer({ minimum: PORT.min, maximum: PORT.max, description: 'UDP port of the udp (default 8285) or vxlan (default 8472) data path; not used by host-gw.' }),
+          ),
+          vni: Type.Optional(Type.Integer({ minimum: VNI.min, maximum: VNI.max, description: 'VXLAN network identifier; vxlan only. Default: 1.' })),
         },
-        { additionalProperties: false },
+        { additionalProperties: false, description: 'How overlay packets travel between hosts.' },
       ),
     ),
-    mtu: Type.Optional(Type.Integer({ description: '0 derives the MTU from the underlay link.' })),
-    ipMasq: Type.Optional(Type.Boolean({ description: 'Masquerade overlay traffic leaving the overlay.' })),
-    leaseTTL: Type.Optional(Type.String({ description: 'Lifetime of a host lease, e.g. 24h.' })),
+    mtu: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: MTU.max,
+        // read by validation.ts: 1..67 passes the schema's range but is refused by hand with the same words
+        errorDetail: MTU_DETAIL,
+        description: 'MTU of the overlay; 0 derives it from the underlay link (udp -28, vxlan -50, host-gw -0). Otherwise 68 to 65535.',
+      }),
+    ),
+    ipMasq: Type.Optional(Type.Boolean({ description: 'Masquerade overlay traffic leaving the overlay. Default: true.' })),
+    leaseTTL: Type.Optional(Type.String({ description: `Lifetime of a host lease as a duration, e.g. 24h or 1h30m; at least ${MIN_LEASE_TTL}. Default: 24h.` })),
   },
   { additionalProperties: false },
 )
@@ -39,7 +74,10 @@ export type OverlayConfigSpec = Static<typeof OverlayConfigSpecSchema>
 export type OverlayConfigStatus = Static<typeof OverlayConfigStatusSchema>
 export type OverlayConfig = Resource<'OverlayConfig', OverlayConfigSpec, OverlayConfigStatus>
 
-/** The spec after defaulting: every field present. */
+/**
+ * The spec after defaulting: every field present. host-gw has no port and no
+ * VNI (both 0); udp has no VNI (0).
+ */
 export interface ResolvedOverlaySpec {
   network: string
   subnetLen: number
