@@ -1,0 +1,292 @@
+/**
+ * The `udp` backend's data path (DESIGN.md §6): a native forwarder between the
+ * TUN device `weft0` and a UDP socket, flannel-udp compatible on the wire (one
+ * bare inner IPv4 packet per datagram to the peer's `publicIP:port`).
+ *
+ * Packets never pass through the JS event loop: the addon (native/, built by
+ * node-gyp into build/Release/weft_udp.node) forwards in its own threads.
+ * This class only opens it, swaps the peer table, reads counters and closes.
+ *
+ *   const fwd = UdpForwarder.open({ localSubnet: '10.2.45.0/24', mtu: 1472 })
+ *   // the caller now gives the device its address and route, e.g.
+ *   //   ip addr add 10.2.45.0/16 dev weft0 && ip link set weft0 up
+ *   fwd.setPeers([{ subnet: '10.2.7.0/24', publicIP: '192.168.152.15' }])
+ *   fwd.counters()   // { txPackets, rxPackets, noRoute, unknownSender, ... }
+ *   fwd.features()   // which offloads are active, and why others are not (log)
+ *   fwd.close()      // threads stopped, fds closed: weft0 disappears
+ *
+ * open(options)
+ *   tunName      device name, default 'weft0' (a name with %d gets a number; see info.tunName)
+ *   port         UDP port, default 8285; 0 picks a free one (see info.port)
+ *   localIP      address to bind, default any
+ *   localSubnet  this host's lease, e.g. '10.2.45.0/24' (required); peers' entries
+ *                for it are ignored, and it is where ICMP errors come from
+ *   gatewayIP    source of ICMP net-unreachable replies; default the first
+ *                address of localSubnet (docker0's --bip)
+ *   mtu          MTU set on the device when > 0 (overlay MTU: underlay - 28)
+ *   mode         'fast' (default): threads, batching and every offload the
+ *                kernel has; 'simple': one thread, one packet per syscall, as
+ *                flannel's udp proxy does (a baseline, and a fallback)
+ *   queues       TUN queues, one TX thread each (IFF_MULTI_QUEUE when > 1), 1..8
+ *   offloads     {vnetHdr, udpGso, udpGro}: set one false to forbid it
+ *   icmpRate     ICMP unreachables per second per thread, default 100; 0 = none
+ *
+ * Device facts the caller needs are in `info`: the kernel's name for the device,
+ * its ifindex, the bound port, the ICMP source address. The addon turns on
+ * `accept_local` for the device (ICMP replies come from a local address) and
+ * clears TUNSETPERSIST, so a stale `weft0` from a crash goes away on close.
+ *
+ * Drops are counted by reason: noRoute (TUN packet for a subnet no peer holds:
+ * answered with ICMP net unreachable), unknownSender (datagram from an address
+ * that holds no lease), spoofedSource (inner source outside the sender's
+ * subnet), malformed (not IPv4, bad header, truncated — includes IPv6 the
+ * kernel itself sends on the TUN unless IPv6 is disabled there),
+ * tunWriteErrors, sendErrors.
+ *
+ * setPeers() is atomic: a new table is built off the hot path and published by
+ * a pointer swap; the forwarding threads never wait for it.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export interface Peer {
+  /** the peer's lease, e.g. '10.2.7.0/24' */
+  subnet: string
+  /** the peer's underlay address, where its datagrams come from and go to */
+  publicIP: string
+}
+
+export interface UdpForwarderOptions {
+  tunName?: string
+  port?: number
+  localIP?: string
+  localSubnet: string
+  gatewayIP?: string
+  mtu?: number
+  mode?: 'fast' | 'simple'
+  queues?: number
+  offloads?: { vnetHdr?: boolean; udpGso?: boolean; udpGro?: boolean }
+  icmpRate?: number
+}
+
+export interface UdpForwarderCounters {
+  txPackets: number
+  txBytes: number
+  rxPackets: number
+  rxBytes: number
+  noRoute: number
+  unknownSender: number
+  spoofedSource: number
+  malformed: number
+  tunWriteErrors: number
+  sendErrors: number
+  icmpUnreachableSent: number
+  /** syscall-level counts: how well batching and offloads work */
+  tunReads: number
+  udpSends: number
+  udpRecvs: number
+  tunWrites: number
+}
+
+export interface UdpForwarderFeatures {
+  mode: 'fast' | 'simple'
+  /** IFF_VNET_HDR on the TUN */
+  vnetHdr: boolean
+  /** TSO accepted: TUN reads return TCP super-packets, cut here into MSS packets */
+  tso: boolean
+  /** the TUN may hand over packets whose checksum is left to us (NEEDS_CSUM) */
+  csumOffload: boolean
+  /** datagrams of one size for one peer leave in one UDP_SEGMENT sendmsg */
+  udpGso: boolean
+  /** received datagrams arrive coalesced (UDP_GRO) */
+  udpGro: boolean
+  /** received TCP segments are written to the TUN as one GSO super-packet */
+  tunGro: boolean
+  multiQueue: boolean
+  /** recvmmsg/sendmmsg */
+  batching: boolean
+  queues: number
+  /** why an offload is off: one line per fallback */
+  log: string[]
+}
+
+export interface UdpForwarderInfo {
+  tunName: string
+  ifIndex: number
+  port: number
+  gatewayIP: string
+}
+
+export class UdpForwarderError extends Error {
+  constructor(
+    message: string,
+    /** option path, e.g. 'localSubnet' or 'peers[2].publicIP' */
+    readonly field?: string,
+  ) {
+    super(field ? `${field}: ${message}` : message)
+    this.name = 'UdpForwarderError'
+  }
+}
+
+interface NativeInfo {
+  tunName: string
+  ifIndex: number
+  port: number
+  gatewayIP: number
+  features: Omit<UdpForwarderFeatures, 'log'>
+  log: string[]
+}
+
+interface NativeAddon {
+  open(opts: Record<string, unknown>): unknown
+  setPeers(handle: unknown, triples: Uint32Array): void
+  counters(handle: unknown): UdpForwarderCounters
+  info(handle: unknown): NativeInfo
+  close(handle: unknown): void
+}
+
+/** Parse dotted-quad IPv4 to a host-order uint32. */
+export function parseIPv4(text: string, field: string): number {
+  const parts = text.split('.')
+  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
+    throw new UdpForwarderError(`Invalid value: ${JSON.stringify(text)}: not an IPv4 address`, field)
+  }
+  return parts.reduce((acc, p) => acc * 256 + Number(p), 0)
+}
+
+export function formatIPv4(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')
+}
+
+/** Parse 'a.b.c.d/len' to host-order network (masked) and prefix length. */
+export function parseCidr(text: string, field: string): { net: number; len: number } {
+  const m = /^([^/]+)\/(\d{1,2})$/.exec(text)
+  const len = m ? Number(m[2]) : NaN
+  if (!m || len > 32) throw new UdpForwarderError(`Invalid value: ${JSON.stringify(text)}: not an IPv4 CIDR`, field)
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0
+  return { net: (parseIPv4(m[1]!, field) & mask) >>> 0, len }
+}
+
+/** Peers as the addon takes them: [net, prefixLen, publicIP] per peer. */
+export function peerTriples(peers: readonly Peer[]): Uint32Array {
+  const out = new Uint32Array(peers.length * 3)
+  peers.forEach((p, i) => {
+    const { net, len } = parseCidr(p.subnet, `peers[${i}].subnet`)
+    out[3 * i] = net
+    out[3 * i + 1] = len
+    out[3 * i + 2] = parseIPv4(p.publicIP, `peers[${i}].publicIP`)
+  })
+  return out
+}
+
+/** The package root: the nearest directory above this file with weft's package.json. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (;;) {
+    const pj = join(dir, 'package.json')
+    if (existsSync(pj) && (JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'weft') return dir
+    const up = dirname(dir)
+    if (up === dir) throw new UdpForwarderError('cannot find the weft package root above ' + fileURLToPath(import.meta.url))
+    dir = up
+  }
+}
+
+let addon: NativeAddon | undefined
+
+function loadAddon(): NativeAddon {
+  if (addon) return addon
+  const path = join(packageRoot(), 'build', 'Release', 'weft_udp.node')
+  if (!existsSync(path)) {
+    throw new UdpForwarderError(`native forwarder not built: ${path} is missing (run \`npm ci\` or \`npx node-gyp rebuild\`)`)
+  }
+  addon = createRequire(import.meta.url)(path) as NativeAddon
+  return addon
+}
+
+export class UdpForwarder {
+  private closed = false
+
+  private constructor(
+    private readonly native: NativeAddon,
+    private readonly handle: unknown,
+    /** device and socket facts, fixed for the forwarder's life */
+    readonly info: UdpForwarderInfo,
+  ) {}
+
+  static open(opts: UdpForwarderOptions): UdpForwarder {
+    const native = loadAddon()
+    const local = parseCidr(opts.localSubnet, 'localSubnet')
+    const tunName = opts.tunName ?? 'weft0'
+    if (tunName.length === 0 || tunName.length > 15) {
+      throw new UdpForwarderError(`Invalid value: ${JSON.stringify(tunName)}: 1 to 15 characters`, 'tunName')
+    }
+    const port = opts.port ?? 8285
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new UdpForwarderError(`Invalid value: ${port}: must be between 0 and 65535`, 'port')
+    }
+    const queues = opts.queues ?? 1
+    if (!Number.isInteger(queues) || queues < 1 || queues > 8) {
+      throw new UdpForwarderError(`Invalid value: ${queues}: must be between 1 and 8`, 'queues')
+    }
+    const mtu = opts.mtu ?? 0
+    if (!Number.isInteger(mtu) || mtu < 0 || (mtu > 0 && (mtu < 576 || mtu > 65535))) {
+      throw new UdpForwarderError(`Invalid value: ${mtu}: must be 0 or between 576 and 65535`, 'mtu')
+    }
+    const handle = native.open({
+      tunName,
+      port,
+      localIP: opts.localIP === undefined ? 0 : parseIPv4(opts.localIP, 'localIP'),
+      localNet: local.net,
+      localPrefix: local.len,
+      gatewayIP: opts.gatewayIP === undefined ? 0 : parseIPv4(opts.gatewayIP, 'gatewayIP'),
+      mtu,
+      simple: (opts.mode ?? 'fast') === 'simple',
+      queues,
+      vnetHdr: opts.offloads?.vnetHdr ?? true,
+      udpGso: opts.offloads?.udpGso ?? true,
+      udpGro: opts.offloads?.udpGro ?? true,
+      icmpRate: opts.icmpRate ?? 100,
+    })
+    const ni = native.info(handle)
+    return new UdpForwarder(native, handle, {
+      tunName: ni.tunName,
+      ifIndex: ni.ifIndex,
+      port: ni.port,
+      gatewayIP: formatIPv4(ni.gatewayIP),
+    })
+  }
+
+  /** Replace the whole peer table at once (every live lease; our own is ignored). */
+  setPeers(peers: readonly Peer[]): void {
+    this.assertOpen()
+    this.native.setPeers(this.handle, peerTriples(peers))
+  }
+
+  counters(): UdpForwarderCounters {
+    this.assertOpen()
+    return this.native.counters(this.handle)
+  }
+
+  features(): UdpForwarderFeatures {
+    this.assertOpen()
+    const ni = this.native.info(this.handle)
+    return { ...ni.features, log: ni.log }
+  }
+
+  /** Stop the threads and close the device and socket. Idempotent. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.native.close(this.handle)
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new UdpForwarderError('forwarder is closed')
+  }
+}
