@@ -1,0 +1,231 @@
+// Docker Engine API adapter (dockerode). Returns plain data and throws typed
+// errors a reconciler can branch on: the daemon is down (retry later), the
+// object is gone (nothing to do / recreate), or the daemon refused because of
+// the state it is in (name taken, address in use, endpoints still attached).
+import Docker from 'dockerode'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Links } from './links.js'
+
+/** Label on every Docker network weft creates; weft touches no network without it. */
+export const MANAGED_LABEL = 'dev.weft.managed'
+export const MTU_OPTION = 'com.docker.network.driver.mtu'
+const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name'
+
+export class DockerError extends Error {
+  override name = 'DockerError'
+  constructor(
+    message: string,
+    /** HTTP status from the daemon, when it answered */
+    readonly statusCode?: number,
+  ) {
+    super(message)
+  }
+}
+
+/** The daemon did not answer (not running, socket missing, timed out). */
+export class DaemonUnavailable extends DockerError {
+  override name = 'DaemonUnavailable'
+}
+
+export class NotFound extends DockerError {
+  override name = 'NotFound'
+}
+
+/** 409, or 403: the daemon refuses in its current state (exists, in use, predefined network). */
+export class Conflict extends DockerError {
+  override name = 'Conflict'
+}
+
+export interface DefaultBridge {
+  /** the Linux bridge, normally docker0 */
+  name: string
+  subnet?: string
+  gateway?: string
+  /** the MTU dockerd was configured with (--mtu), from the bridge network's driver option */
+  mtu: number | null
+  /** the bridge link's MTU; the kernel lowers it to its ports', so it matches only once containers attach */
+  linkMtu: number | null
+}
+
+export interface NetworkSpec {
+  name: string
+  driver: string
+  subnet?: string
+  gateway?: string
+  ipRange?: string
+  options?: Record<string, string>
+  internal?: boolean
+  /** weft's managed label is always added */
+  labels?: Record<string, string>
+}
+
+export interface NetworkInfo {
+  id: string
+  name: string
+  driver: string
+  subnet?: string
+  gateway?: string
+  ipRange?: string
+  options: Record<string, string>
+  internal: boolean
+  labels: Record<string, string>
+}
+
+export interface AttachedContainer {
+  id: string
+  name: string
+  /** without prefix length */
+  ipv4Address?: string
+  macAddress?: string
+}
+
+export interface NetworkDetail extends NetworkInfo {
+  containers: AttachedContainer[]
+}
+
+export interface DockerHostOptions {
+  /** Engine API address: unix:///var/run/docker.sock, tcp://host:2375, http(s)://host:port */
+  url: string
+  /** namespace the daemon's links live in (tests); production: the host's own */
+  netns?: string
+  /** per-request timeout; default 30 s */
+  timeoutMs?: number
+}
+
+function connectionOptions(url: string, timeoutMs: number): Docker.DockerOptions {
+  if (url.startsWith('unix://')) return { socketPath: url.slice('unix://'.length), timeout: timeoutMs }
+  if (url.startsWith('/')) return { socketPath: url, timeout: timeoutMs }
+  const parsed = new URL(url.replace(/^tcp:/, 'http:'))
+  const protocol = parsed.protocol === 'https:' ? 'https' : 'http'
+  return { host: parsed.hostname, port: parsed.port || (protocol === 'https' ? 2376 : 2375), protocol, timeout: timeoutMs }
+}
+
+function typed(err: unknown, what: string): DockerError {
+  const e = err as { statusCode?: number; json?: { message?: string }; message?: string; code?: string }
+  const message = `${what}: ${e.json?.message ?? e.message ?? String(err)}`
+  if (e.statusCode === undefined) return new DaemonUnavailable(message)
+  if (e.statusCode === 404) return new NotFound(message, 404)
+  if (e.statusCode === 409 || e.statusCode === 403) return new Conflict(message, e.statusCode)
+  return new DockerError(message, e.statusCode)
+}
+
+function toInfo(raw: Docker.NetworkInspectInfo): NetworkInfo {
+  const ipam = raw.IPAM?.Config?.find((c) => c.Subnet && !c.Subnet.includes(':'))
+  const info: NetworkInfo = {
+    id: raw.Id,
+    name: raw.Name,
+    driver: raw.Driver,
+    options: raw.Options ?? {},
+    internal: raw.Internal,
+    labels: raw.Labels ?? {},
+  }
+  if (ipam?.Subnet) info.subnet = ipam.Subnet
+  if (ipam?.Gateway) info.gateway = ipam.Gateway
+  if (ipam?.IPRange) info.ipRange = ipam.IPRange
+  return info
+}
+
+export class DockerHost {
+  private readonly docker: Docker
+  private readonly links: Links
+
+  constructor(opts: DockerHostOptions) {
+    this.docker = new Docker(connectionOptions(opts.url, opts.timeoutMs ?? 30_000))
+    this.links = new Links(opts.netns ? { netns: opts.netns } : {})
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      throw typed(err, what)
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.call('ping', () => this.docker.ping())
+  }
+
+  /** Resolve once the daemon answers; DaemonUnavailable after timeoutMs. */
+  async waitReady(timeoutMs: number, intervalMs = 200): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      try {
+        return await this.ping()
+      } catch (err) {
+        if (!(err instanceof DaemonUnavailable) || Date.now() + intervalMs > deadline) throw err
+      }
+      await sleep(intervalMs)
+    }
+  }
+
+  /** docker0 as dockerd runs it: what --bip and --mtu took effect. */
+  async defaultBridge(): Promise<DefaultBridge> {
+    const raw = await this.call('inspect network bridge', () => this.docker.getNetwork('bridge').inspect() as Promise<Docker.NetworkInspectInfo>)
+    const info = toInfo(raw)
+    const name = info.options[BRIDGE_NAME_OPTION] ?? 'docker0'
+    const mtu = info.options[MTU_OPTION]
+    const bridge: DefaultBridge = { name, mtu: mtu ? Number(mtu) : null, linkMtu: (await this.links.getLink(name))?.mtu ?? null }
+    if (info.subnet) bridge.subnet = info.subnet
+    if (info.gateway) bridge.gateway = info.gateway
+    return bridge
+  }
+
+  /** Networks carrying all the given labels (key=value, or key alone for any value). */
+  async listNetworks(labels: Record<string, string | true> = {}): Promise<NetworkInfo[]> {
+    const label = Object.entries(labels).map(([k, v]) => (v === true ? k : `${k}=${v}`))
+    const raw = await this.call('list networks', () => this.docker.listNetworks(label.length > 0 ? { filters: { label } } : {}))
+    return raw.map(toInfo)
+  }
+
+  /** Create a network labelled as weft's; returns its id. Conflict when the name is taken. */
+  async createNetwork(spec: NetworkSpec): Promise<string> {
+    const config: Docker.IPAM['Config'] = []
+    if (spec.subnet) {
+      const entry: { Subnet: string; Gateway?: string; IPRange?: string } = { Subnet: spec.subnet }
+      if (spec.gateway) entry.Gateway = spec.gateway
+      if (spec.ipRange) entry.IPRange = spec.ipRange
+      config.push(entry)
+    }
+    const network = await this.call(`create network ${spec.name}`, () =>
+      this.docker.createNetwork({
+        Name: spec.name,
+        // without it dockerd 20.10 happily creates a second network of the same name
+        CheckDuplicate: true,
+        Driver: spec.driver,
+        IPAM: { Driver: 'default', Config: config },
+        Options: spec.options ?? {},
+        Internal: spec.internal ?? false,
+        Labels: { ...spec.labels, [MANAGED_LABEL]: 'true' },
+      }),
+    )
+    return network.id
+  }
+
+  async inspectNetwork(idOrName: string): Promise<NetworkDetail> {
+    const raw = await this.call(`inspect network ${idOrName}`, () => this.docker.getNetwork(idOrName).inspect() as Promise<Docker.NetworkInspectInfo>)
+    const containers = Object.entries(raw.Containers ?? {}).map(([id, c]) => {
+      const attached: AttachedContainer = { id, name: c.Name }
+      if (c.IPv4Address) attached.ipv4Address = c.IPv4Address.split('/')[0]!
+      if (c.MacAddress) attached.macAddress = c.MacAddress
+      return attached
+    })
+    return { ...toInfo(raw), containers }
+  }
+
+  /** NotFound when already gone; Conflict while containers are attached. */
+  async removeNetwork(idOrName: string): Promise<void> {
+    await this.call(`remove network ${idOrName}`, () => this.docker.getNetwork(idOrName).remove())
+  }
+
+  /** `docker network connect [--ip]`; Conflict when already connected or the address is taken. */
+  async connect(network: string, container: string, opts: { ipv4Address?: string } = {}): Promise<void> {
+    const endpoint: Docker.EndpointSettings = {}
+    if (opts.ipv4Address) endpoint.IPAMConfig = { IPv4Address: opts.ipv4Address }
+    await this.call(`connect ${container} to ${network}`, () => this.docker.getNetwork(network).connect({ Container: container, EndpointConfig: endpoint }))
+  }
+
+  async disconnect(network: string, container: string, opts: { force?: boolean } = {}): Promise<void> {
+    await this.call(`disconnect ${container} from ${network}`, () => this.docker.getNetwork(network).disconnect({ Container: container, Force: opts.force ?? false }))
+  }
+}
