@@ -1,0 +1,141 @@
+// `weftctl describe`: one object as kubectl describes custom resources —
+// `Key:  value` sections with field names turned into words (`Subnet Len`),
+// values aligned per level, and conditions as a table.
+import type { AnyResource } from '../crds/kinds.js'
+import type { Condition } from '../crds/meta.js'
+import { NotFoundError, parseSelector } from '../store/index.js'
+import { objectRefs, resolveKind, str, type OptionSpec } from './args.js'
+import type { Command } from './context.js'
+import { formatError, UsageError } from './errors.js'
+import { renderTable } from './printers.js'
+
+const options: OptionSpec = { selector: { type: 'string', short: 'l' } }
+
+const usage = `Show details of objects, including their status conditions.
+
+Examples:
+  weftctl describe hostlease host-a
+  weftctl describe network/mynet_01
+  weftctl describe hl -l zone=a
+
+Usage:
+  weftctl describe KIND NAME... | KIND/NAME... | KIND -l SELECTOR
+
+Options:
+  -l, --selector=''   describe every object of KIND matching the selector`
+
+export const describeCommand: Command = {
+  name: 'describe',
+  summary: 'Show details of objects',
+  usage,
+  options,
+  async run(ctx) {
+    if (ctx.positionals.length === 0) throw new UsageError('you must specify the type of resource to describe: overlayconfigs (oc), hostleases (hl) or networks (net)')
+    const store = ctx.store()
+    const refs = objectRefs(ctx.positionals)
+    const selectorText = str(ctx.values, 'selector')
+    let objects: AnyResource[] = []
+    let failed = false
+    if (refs.length) {
+      for (const ref of refs) {
+        try {
+          objects.push(await store.get(ref.info.kind, ref.name))
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err
+          ctx.err(formatError(err))
+          failed = true
+        }
+      }
+    } else {
+      const info = resolveKind(ctx.positionals[0]!)
+      objects = (await store.list(info.kind, selectorText ? parseSelector(selectorText) : undefined)).items
+      if (objects.length === 0) ctx.err('No resources found.')
+    }
+    ctx.out(objects.map(describeObject).join('\n\n'))
+    return failed ? 1 : 0
+  },
+}
+
+// Maps whose keys are data (label keys, driver options, host names), printed as typed.
+const DATA_MAPS = new Set(['labels', 'annotations', 'options', 'matchLabels', 'data', 'hosts'])
+
+/** `subnetLen` -> `Subnet Len`, `publicIP` -> `Public IP`, `networkID` -> `Network ID`. */
+export function fieldLabel(key: string): string {
+  const words = key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+  return words.charAt(0).toUpperCase() + words.slice(1)
+}
+
+export function describeObject(obj: AnyResource): string {
+  const lines: string[] = []
+  const { name, labels, annotations, uid, generation, resourceVersion, creationTimestamp } = obj.metadata
+  const top: [string, string[]][] = [
+    ['Name', [name]],
+    ['Labels', pairs(labels)],
+    ['Annotations', pairs(annotations)],
+    ['API Version', [obj.apiVersion]],
+    ['Kind', [obj.kind]],
+  ]
+  const width = Math.max(...top.map(([k]) => k.length)) + 3
+  for (const [key, values] of top) {
+    lines.push(`${(key + ':').padEnd(width)}${values[0]}`)
+    for (const v of values.slice(1)) lines.push(' '.repeat(width) + v)
+  }
+  lines.push('Metadata:')
+  renderMap(lines, 1, { creationTimestamp, generation, resourceVersion, uid }, false, { UID: 'uid' })
+  lines.push('Spec:')
+  renderMap(lines, 1, obj.spec as Record<string, unknown>, false)
+  const status = obj.status as Record<string, unknown> | undefined
+  if (status && Object.keys(status).length) {
+    lines.push('Status:')
+    renderMap(lines, 1, status, false)
+  } else lines.push('Status:  <none>')
+  return lines.join('\n') + '\n'
+}
+
+function pairs(map: Record<string, string> | undefined): string[] {
+  const entries = Object.entries(map ?? {}).sort(([a], [b]) => a.localeCompare(b))
+  return entries.length ? entries.map(([k, v]) => `${k}=${v}`) : ['<none>']
+}
+
+const INDENT = '  '
+
+function renderMap(lines: string[], depth: number, map: Record<string, unknown>, rawKeys: boolean, labelOverrides: Record<string, string> = {}): void {
+  const pad = INDENT.repeat(depth)
+  const entries = Object.entries(map).filter(([, v]) => v !== undefined)
+  const label = (k: string) => Object.keys(labelOverrides).find((l) => labelOverrides[l] === k) ?? (rawKeys ? k : fieldLabel(k))
+  // scalars of one level share a column, as kubectl's tabwriter lines them up
+  const width = Math.max(0, ...entries.filter(([, v]) => isScalar(v) || isEmpty(v)).map(([k]) => label(k).length)) + 3
+  for (const [key, value] of entries) {
+    const name = label(key)
+    if (isScalar(value)) lines.push(`${pad}${(name + ':').padEnd(width)}${String(value)}`)
+    else if (isEmpty(value)) lines.push(`${pad}${(name + ':').padEnd(width)}<none>`)
+    else if (key === 'conditions' && Array.isArray(value)) {
+      lines.push(`${pad}${name}:`)
+      renderConditions(lines, depth + 1, value as Condition[])
+    } else if (Array.isArray(value)) {
+      lines.push(`${pad}${name}:`)
+      for (const item of value) {
+        if (isScalar(item)) lines.push(`${pad}${INDENT}${String(item)}`)
+        else renderMap(lines, depth + 1, item as Record<string, unknown>, false)
+      }
+    } else {
+      lines.push(`${pad}${name}:`)
+      renderMap(lines, depth + 1, value as Record<string, unknown>, DATA_MAPS.has(key))
+    }
+  }
+}
+
+function renderConditions(lines: string[], depth: number, conditions: Condition[]): void {
+  const header = ['Type', 'Status', 'Reason', 'Message', 'LastTransitionTime', 'ObservedGeneration']
+  const rows = conditions.map((c) => [c.type, c.status, c.reason || '<none>', c.message || '<none>', c.lastTransitionTime, c.observedGeneration === undefined ? '<none>' : String(c.observedGeneration)])
+  const table = renderTable([header, header.map((h) => '-'.repeat(h.length)), ...rows])
+  for (const line of table.trimEnd().split('\n')) lines.push(INDENT.repeat(depth) + line)
+}
+
+function isScalar(v: unknown): v is string | number | boolean {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
+}
+
+function isEmpty(v: unknown): boolean {
+  return v === null || (Array.isArray(v) ? v.length === 0 : typeof v === 'object' && v !== null && Object.keys(v).length === 0)
+}
