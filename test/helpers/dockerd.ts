@@ -33,7 +33,7 @@ export interface Dockerd {
   flags: string[]
   /** the docker CLI against this daemon; returns stdout */
   docker(args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<string>
-  /** dockerd's own log so far, for failure messages */
+  /** dockerd's whole log so far, for failure messages */
   log(): string
   /** stop and start again with new flags (the dockerd reconciler's restart) */
   restart(flags?: string[]): Promise<void>
@@ -233,7 +233,7 @@ export async function startDockerd(topo: Topology, host: SimHost | string, opts:
     // a private CLI config dir: the test must not write into root's ~/.docker
     docker: (args, o) =>
       runCommand(dockerCli(), ['-H', `unix://${socketPath}`, ...args], { ...o, env: { ...process.env, DOCKER_CONFIG: join(dir, 'cli') } }),
-    log: () => tail(logPath, 200),
+    log: () => readFileSync(logPath, 'utf8'),
     async restart(flags) {
       await halt()
       if (flags) daemon.flags = flags
@@ -261,9 +261,10 @@ export async function startDockerd(topo: Topology, host: SimHost | string, opts:
   return daemon
 }
 
+/** The last lines of the log, without the info chatter (grpc) that buries why dockerd failed. */
 function tail(path: string, lines = 40): string {
   try {
-    return readFileSync(path, 'utf8').split('\n').slice(-lines).join('\n')
+    return readFileSync(path, 'utf8').split('\n').filter((l) => !l.includes('level=info')).slice(-lines).join('\n')
   } catch {
     return '(no log)'
   }

@@ -48,6 +48,16 @@ t.test('containers on two simulated hosts reach each other, and nothing is left 
   }
   t.match(await ping(), /2 packets received/, 'c1 pings c2 across hosts')
 
+  // which weft nat rule each new flow hit on h1: first-packet counters from iptables-save -c
+  const natHits = async (comment: string) => {
+    const line = (await topo.exec(h1, 'iptables-save', ['-c', '-t', 'nat'])).split('\n').find((l) => l.includes(`"weft ${comment}"`))
+    return Number(/^\[(\d+):/.exec(line ?? '')?.[1] ?? NaN)
+  }
+  t.ok((await natHits('overlay keeps source')) >= 1, 'container to remote container kept its source')
+  t.equal(await natHits('overlay to outside'), 0, 'and was not masqueraded')
+  await d1.docker(['exec', 'c1', 'ping', '-c', '1', '-W', '2', h2.ip])
+  t.equal(await natHits('overlay to outside'), 1, 'container to a non-overlay address is masqueraded')
+
   const restartedAt = Date.now()
   await d1.restart(['--bip=10.2.1.1/24', '--ip-masq=false', '--mtu=1400'])
   t.comment(`restart took ${Date.now() - restartedAt} ms`)
@@ -68,4 +78,15 @@ t.test('containers on two simulated hosts reach each other, and nothing is left 
   }
   const left = await run('ip', ['netns', 'list'])
   for (const ns of namespaces) t.notMatch(left, ns, `${ns} removed`)
+})
+
+t.test('a dockerd that cannot start fails fast with its log, leaving nothing behind', async (t) => {
+  const topo = await createTopology({ hosts: ['h1'] })
+  t.teardown(() => topo.destroy())
+  const before = new Set((await run('ls', ['/tmp'])).split('\n'))
+  const err = await startDockerd(topo, 'h1', { flags: ['--bip=not-an-address'], readyTimeoutMs: 20_000 }).catch((e: unknown) => e)
+  t.type(err, Error)
+  t.match((err as Error).message, /dockerd exited \(1\) before answering[\s\S]*invalid CIDR address: not-an-address/, 'the error carries dockerd\'s complaint')
+  const after = (await run('ls', ['/tmp'])).split('\n').filter((f) => f.startsWith('weft-dockerd-') && !before.has(f))
+  t.same(after, [], 'its temp dir is gone')
 })
