@@ -1,0 +1,220 @@
+// Data path benchmark: container-to-container between two simulated hosts, for
+// each data path, side by side with kernel VXLAN (the reference weft's udp
+// backend is measured against).
+//
+//   npx tsx bench/datapath.ts [--rounds 3] [--time 3] [--pings 50] [--only NAME,...]
+//
+// Each row builds its own hosts and containers (bench/lib/sites.ts), so MTUs and
+// devices never leak between rows, measures iperf3 TCP with 1 and 4 streams,
+// UDP 64-byte datagrams per second received, and ping RTT (median), takes the
+// median over rounds, and tears everything down (also on Ctrl-C). Traffic stays
+// inside the bench's own namespaces. To add a row (`weft vxlan`, `weft host-gw`
+// once those backends exist), add an entry to DATA_PATHS: a setup function that
+// joins the two hosts and returns its own cleanup.
+import { parseArgs } from 'node:util'
+import { createBed, lineReader, nsenterArgs, run, type Bed } from './lib/sites.js'
+
+interface DataPath {
+  name: string
+  /** MTU inside the containers: underlay 1500 minus the encapsulation */
+  mtu: number
+  /** join h1 and h2; returns a note for the report (features) */
+  setup(bed: Bed): Promise<string>
+}
+
+// ---- data paths --------------------------------------------------------------
+
+async function hostGw(bed: Bed): Promise<string> {
+  const [a, b] = bed.sites
+  await run('ip', ['-n', a.host.netns, 'route', 'add', b.subnet, 'via', b.host.ip, 'dev', 'eth0'])
+  await run('ip', ['-n', b.host.netns, 'route', 'add', a.subnet, 'via', a.host.ip, 'dev', 'eth0'])
+  return ''
+}
+
+async function kernelVxlan(bed: Bed): Promise<string> {
+  const macs: string[] = []
+  for (const [i, s] of bed.sites.entries()) {
+    const mac = `02:77:65:66:74:0${i + 1}`
+    macs.push(mac)
+    await run('ip', ['-n', s.host.netns, 'link', 'add', 'weft.1', 'address', mac, 'type', 'vxlan', 'id', '1', 'local', s.host.ip, 'dev', 'eth0', 'dstport', '8472', 'nolearning'])
+    await run('ip', ['-n', s.host.netns, 'addr', 'add', `${s.subnet.replace(/\/\d+$/, '')}/32`, 'dev', 'weft.1'])
+    await run('ip', ['-n', s.host.netns, 'link', 'set', 'weft.1', 'up'])
+  }
+  for (const [i, s] of bed.sites.entries()) {
+    const j = 1 - i
+    const peer = bed.sites[j]!
+    const vtep = peer.subnet.replace(/\/\d+$/, '')
+    await run('ip', ['-n', s.host.netns, 'route', 'add', peer.subnet, 'via', vtep, 'dev', 'weft.1', 'onlink'])
+    await run('ip', ['-n', s.host.netns, 'neigh', 'add', vtep, 'lladdr', macs[j]!, 'dev', 'weft.1', 'nud', 'permanent'])
+    await run('bridge', ['-n', s.host.netns, 'fdb', 'append', macs[j]!, 'dev', 'weft.1', 'dst', peer.host.ip])
+  }
+  return ''
+}
+
+/** weft's udp backend: the native forwarder in a child per host (bench/lib/forwarder-child.ts). */
+function weftUdp(extra: Record<string, unknown>) {
+  return async (bed: Bed): Promise<string> => {
+    const peers = bed.sites.map((s) => ({ subnet: s.subnet, publicIP: s.host.ip }))
+    let note = ''
+    for (const [i, s] of bed.sites.entries()) {
+      const opts = { localSubnet: s.subnet, mtu: 1472, ...extra }
+      const p = bed.spawnIn(s.host.netns, process.execPath, ['--import=tsx', new URL('./lib/forwarder-child.ts', import.meta.url).pathname, JSON.stringify(opts)])
+      p.stderr!.on('data', (d: Buffer) => process.stderr.write(d))
+      const next = lineReader(p)
+      const ready = JSON.parse(await next()) as { ready?: boolean; error?: string; features?: Record<string, unknown> }
+      if (!ready.ready) throw new Error(`forwarder: ${ready.error}`)
+      if (i === 0) {
+        const f = ready.features!
+        note = Object.entries(f)
+          .filter(([k, v]) => v === true || (k === 'queues' && Number(v) > 1))
+          .map(([k, v]) => (v === true ? k : `${k}=${String(v)}`))
+          .join(' ')
+        for (const l of f.log as string[]) note += `; ${l}`
+      }
+      await run('ip', ['netns', 'exec', s.host.netns, 'sysctl', '-qw', 'net.ipv6.conf.weft0.disable_ipv6=1'])
+      await run('ip', ['-n', s.host.netns, 'addr', 'add', `${s.subnet.replace(/\/\d+$/, '')}/16`, 'dev', 'weft0'])
+      await run('ip', ['-n', s.host.netns, 'link', 'set', 'weft0', 'up'])
+      p.stdin!.write(JSON.stringify({ op: 'setPeers', peers }) + '\n')
+      await next()
+    }
+    return note
+  }
+}
+
+const DATA_PATHS: DataPath[] = [
+  { name: 'kernel routes (host-gw reference)', mtu: 1500, setup: hostGw },
+  { name: 'kernel VXLAN (reference)', mtu: 1450, setup: kernelVxlan },
+  { name: 'weft udp (native)', mtu: 1472, setup: weftUdp({}) },
+  { name: 'weft udp (native, 2 queues)', mtu: 1472, setup: weftUdp({ queues: 2 }) },
+  { name: 'flannel-style (simple path)', mtu: 1472, setup: weftUdp({ mode: 'simple' }) },
+  // later: { name: 'weft vxlan', mtu: 1450, setup: weftVxlan }, { name: 'weft host-gw', mtu: 1500, setup: weftHostGw }
+]
+
+// ---- measurements ------------------------------------------------------------
+
+interface Figures {
+  tcp1: number // bit/s
+  tcp4: number
+  pps: number // 64-byte UDP datagrams received per second
+  rtt: number // ms
+}
+
+async function iperf(bed: Bed, args: string[], seconds: number): Promise<Record<string, any>> {
+  const [a, b] = bed.sites
+  // iperf3 -J exits non-zero on failure but still prints JSON with an "error"
+  const out = await run('nsenter', nsenterArgs(a.container, 'iperf3', ['-c', b.containerIP, '-J', '-t', String(seconds), ...args]), (seconds + 20) * 1000).catch(
+    (err: Error) => JSON.stringify({ error: err.message }),
+  )
+  const r = JSON.parse(out) as Record<string, any>
+  if (r.error) throw new Error(`iperf3 ${args.join(' ')}: ${String(r.error)}`)
+  return r
+}
+
+/** one retry: a flood can starve iperf3's control connection on a loaded machine */
+async function twice<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f()
+  } catch (err) {
+    process.stderr.write(`(retry: ${(err as Error).message.slice(0, 80)}) `)
+    await new Promise((r) => setTimeout(r, 500))
+    return f()
+  }
+}
+
+async function measure(bed: Bed, seconds: number, pings: number): Promise<Figures> {
+  const tcp1 = (await twice(() => iperf(bed, [], seconds))).end.sum_received.bits_per_second as number
+  const tcp4 = (await twice(() => iperf(bed, ['-P', '4'], seconds))).end.sum_received.bits_per_second as number
+  const udp = (await twice(() => iperf(bed, ['-u', '-l', '64', '-b', '0'], seconds))).end.sum
+  const pps = (udp.packets - udp.lost_packets) / udp.seconds
+  const [a, b] = bed.sites
+  const out = await run('nsenter', nsenterArgs(a.container, 'busybox', ['ping', '-c', String(pings), '-i', '0.02', '-W', '1', b.containerIP]), pings * 1000)
+  const times = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]))
+  return { tcp1, tcp4, pps, rtt: median(times) }
+}
+
+function median(xs: number[]): number {
+  if (xs.length === 0) return NaN
+  const s = [...xs].sort((x, y) => x - y)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+// ---- main --------------------------------------------------------------------
+
+const { values: flags } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    time: { type: 'string', default: '3' },
+    pings: { type: 'string', default: '50' },
+    only: { type: 'string' },
+  },
+})
+const rounds = Math.min(Math.max(1, Number(flags.rounds)), 20)
+const seconds = Math.min(Math.max(1, Number(flags.time)), 60)
+const pings = Math.min(Math.max(5, Number(flags.pings)), 1000)
+const only = flags.only?.split(',').map((s) => s.trim().toLowerCase())
+
+let current: Bed | undefined
+const interrupt = (sig: string) => {
+  process.stderr.write(`\n${sig}: tearing down\n`)
+  const done = () => process.exit(130)
+  if (current) current.destroy().then(done, done)
+  else done()
+}
+process.on('SIGINT', () => interrupt('SIGINT'))
+process.on('SIGTERM', () => interrupt('SIGTERM'))
+
+interface Row { path: DataPath; fig: Figures; note: string }
+const rows: Row[] = []
+for (const path of DATA_PATHS) {
+  if (only && !only.some((o) => path.name.toLowerCase().includes(o))) continue
+  process.stderr.write(`${path.name}: `)
+  const bed = await createBed(path.mtu)
+  current = bed
+  try {
+    const note = await path.setup(bed)
+    const server = bed.spawnIn(bed.sites[1].container, 'iperf3', ['-s'])
+    server.stdout!.resume()
+    server.stderr!.resume()
+    // reachable (and ARP/neighbours warm) before timing anything
+    await run('nsenter', nsenterArgs(bed.sites[0].container, 'busybox', ['ping', '-c', '3', '-i', '0.2', '-W', '2', bed.sites[1].containerIP]))
+    const results: Figures[] = []
+    for (let r = 0; r < rounds; r++) {
+      results.push(await measure(bed, seconds, pings))
+      process.stderr.write('.')
+    }
+    const pick = (k: keyof Figures) => median(results.map((x) => x[k]))
+    rows.push({ path, fig: { tcp1: pick('tcp1'), tcp4: pick('tcp4'), pps: pick('pps'), rtt: pick('rtt') }, note })
+    process.stderr.write(' done\n')
+  } catch (err) {
+    process.stderr.write(` failed: ${(err as Error).message}\n`)
+  } finally {
+    await bed.destroy()
+    current = undefined
+  }
+}
+
+const ref = rows.find((r) => r.path.name.startsWith('kernel VXLAN'))?.fig
+const gbit = (b: number) => (b / 1e9).toFixed(2)
+const ratio = (x: number, y: number | undefined) => (y ? `${(x / y).toFixed(2)}x` : '-')
+const header = ['data path', 'TCP 1 stream', 'TCP 4 streams', 'UDP 64B pps', 'ping RTT', '1 stream/VXLAN', '4 streams/VXLAN', 'RTT-VXLAN']
+const table = [
+  header,
+  ...rows.map(({ path, fig }) => [
+    path.name,
+    `${gbit(fig.tcp1)} Gbit/s`,
+    `${gbit(fig.tcp4)} Gbit/s`,
+    `${Math.round(fig.pps / 1000)} k`,
+    `${fig.rtt.toFixed(3)} ms`,
+    ratio(fig.tcp1, ref?.tcp1),
+    ratio(fig.tcp4, ref?.tcp4),
+    ref ? `${fig.rtt - ref.rtt >= 0 ? '+' : ''}${(fig.rtt - ref.rtt).toFixed(3)} ms` : '-',
+  ]),
+]
+const widths = header.map((_, i) => Math.max(...table.map((r) => r[i]!.length)))
+console.log(`\ncontainer to container, 2 hosts; median of ${rounds} round(s), ${seconds}s per iperf3 run, ${pings} pings`)
+for (const [i, r] of table.entries()) {
+  console.log(r.map((c, k) => (k === 0 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join('  '))
+  if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '))
+}
+for (const r of rows) if (r.note) console.log(`${r.path.name}: ${r.note}`)
