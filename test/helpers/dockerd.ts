@@ -27,7 +27,7 @@ export interface Dockerd {
   /** Engine API address for dockerode / weftd --docker-host */
   url: string
   socketPath: string
-  /** PID of the running dockerd */
+  /** PID of the running dockerd; -1 while it is not running */
   pid: number
   /** flags of the current run (without the per-daemon paths) */
   flags: string[]
@@ -189,6 +189,8 @@ export async function startDockerd(topo: Topology, host: SimHost | string, opts:
     let exited: number | null | undefined
     child.once('exit', (code) => {
       exited = code
+      // never signal a PID the kernel may since have given to someone else
+      if (current === pid) current = undefined
     })
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000)
     while (!(await ping(socketPath))) {
