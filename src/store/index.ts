@@ -1,0 +1,6 @@
+export * from './errors.js'
+export * from './client.js'
+export * from './keys.js'
+export * from './selector.js'
+export { Store, type WriteOptions, type ListResult, type Admission } from './store.js'
+export type { WatchEvent } from './watch.js'

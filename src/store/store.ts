@@ -1,0 +1,267 @@
+// The store: weft's API server in a library. Objects live one per key in etcd
+// as JSON; every write is a transaction that compares the mod revision the
+// writer read (optimistic concurrency, as Kubernetes does), creates compare
+// create-revision = 0, and `status` is only written through updateStatus.
+import { randomUUID } from 'node:crypto'
+import { isDeepStrictEqual } from 'node:util'
+import type { Etcd3, IKeyValue } from 'etcd3'
+import type { Observable } from 'rxjs'
+import { KINDS, type AnyResource, type KindName, type ResourceOf } from '../crds/kinds.js'
+import { InvalidError, validateResource, withDefaults } from '../crds/index.js'
+import { createEtcdClient, type ConnectionOptions } from './client.js'
+import { AlreadyExistsError, ConflictError, NotFoundError, StoreError, UnavailableError } from './errors.js'
+import { kindPrefix, objectKey } from './keys.js'
+import type { LabelSelector } from './selector.js'
+import { listAndWatch, type WatchEvent } from './watch.js'
+
+export interface WriteOptions {
+  /** etcd lease ID to bind the key to (HostLease expiry); update keeps the current one when omitted */
+  leaseID?: string
+  /** create only: write the given status too (an agent claiming its HostLease in one transaction) */
+  withStatus?: boolean
+}
+
+export interface ListResult<K extends KindName> {
+  items: ResourceOf<K>[]
+  /** etcd revision the list was read at; a watch from revision+1 misses nothing */
+  revision: string
+}
+
+/** Checks an object may be written, beyond its own validation (cross-object rules). */
+export type Admission = (store: Store, next: AnyResource, current: AnyResource | undefined) => Promise<void>
+
+export class Store {
+  readonly prefix: string
+  readonly endpoints: string[]
+  private readonly admissions: Admission[] = [refuseReaddressingLiveOverlay]
+
+  constructor(
+    readonly etcd: Etcd3,
+    opts: { prefix: string; endpoints: string[] },
+  ) {
+    this.prefix = opts.prefix
+    this.endpoints = opts.endpoints
+  }
+
+  static connect(opts: ConnectionOptions): Store {
+    return new Store(createEtcdClient(opts), opts)
+  }
+
+  close(): void {
+    this.etcd.close()
+  }
+
+  async get<K extends KindName>(kind: K, name: string): Promise<ResourceOf<K>> {
+    const res = await this.call(() => this.etcd.get(objectKey(this.prefix, kind, name)).exec())
+    const kv = res.kvs[0]
+    if (!kv) throw new NotFoundError(kind, name)
+    return decode(kind, kv) as ResourceOf<K>
+  }
+
+  /** The object and the etcd lease its key is bound to ('0' when none). */
+  async getWithLease<K extends KindName>(kind: K, name: string): Promise<{ object: ResourceOf<K>; leaseID: string }> {
+    const res = await this.call(() => this.etcd.get(objectKey(this.prefix, kind, name)).exec())
+    const kv = res.kvs[0]
+    if (!kv) throw new NotFoundError(kind, name)
+    return { object: decode(kind, kv) as ResourceOf<K>, leaseID: kv.lease }
+  }
+
+  async list<K extends KindName>(kind: K, selector?: LabelSelector): Promise<ListResult<K>> {
+    const res = await this.call(() => this.etcd.getAll().prefix(kindPrefix(this.prefix, kind)).exec())
+    const items = res.kvs.map((kv) => decode(kind, kv) as ResourceOf<K>).filter((o) => !selector || selector(o.metadata.labels))
+    items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+    return { items, revision: res.header.revision }
+  }
+
+  /** Validate, default and create; fails with AlreadyExistsError when the name is taken. */
+  async create<T extends AnyResource>(input: T, opts: WriteOptions = {}): Promise<T> {
+    const obj = this.admitShape(input)
+    await this.admit(obj, undefined)
+    const { status, ...withoutStatus } = obj
+    const stored = {
+      ...withoutStatus,
+      metadata: {
+        ...userMetadata(obj),
+        uid: randomUUID(),
+        generation: 1,
+        creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      },
+      ...(opts.withStatus && status !== undefined ? { status } : {}),
+    } as T
+    const key = objectKey(this.prefix, obj.kind, obj.metadata.name)
+    const put = this.etcd.put(key).value(encode(stored))
+    if (opts.leaseID && opts.leaseID !== '0') put.lease(opts.leaseID)
+    const res = await this.call(() => this.etcd.if(key, 'Create', '==', 0).then(put).commit())
+    if (!res.succeeded) throw new AlreadyExistsError(obj.kind, obj.metadata.name)
+    return withVersion(stored, res.header.revision)
+  }
+
+  /**
+   * Replace spec, labels and annotations. With metadata.resourceVersion set the
+   * write happens only if the object is still at that version (ConflictError
+   * otherwise); without, against whatever is current. Status is kept as stored.
+   */
+  async update<T extends AnyResource>(input: T, opts: WriteOptions = {}): Promise<T> {
+    const obj = this.admitShape(input)
+    return this.replace(obj, opts, async (current) => {
+      await this.admit(obj, current)
+      const specChanged = !isDeepStrictEqual(current.spec, obj.spec)
+      return {
+        ...current,
+        metadata: {
+          ...serverMetadata(current),
+          ...userMetadata(obj),
+          generation: (current.metadata.generation ?? 1) + (specChanged ? 1 : 0),
+        },
+        spec: obj.spec,
+      } as T
+    })
+  }
+
+  /** Write only status, compare-and-swap like update. */
+  async updateStatus<T extends AnyResource>(obj: T): Promise<T> {
+    return this.replace(obj, {}, async (current) => ({ ...current, status: obj.status }) as T)
+  }
+
+  /** Delete; with resourceVersion, only if unchanged since read. */
+  async delete(kind: KindName, name: string, opts: { resourceVersion?: string } = {}): Promise<void> {
+    const key = objectKey(this.prefix, kind, name)
+    const del = this.etcd.delete().key(key)
+    const res = opts.resourceVersion
+      ? await this.call(() => this.etcd.if(key, 'Mod', '==', opts.resourceVersion!).then(del).commit())
+      : await this.call(() => this.etcd.if(key, 'Create', '>', 0).then(del).commit())
+    if (res.succeeded) return
+    if (!opts.resourceVersion) throw new NotFoundError(kind, name)
+    const exists = await this.call(() => this.etcd.get(key).exec())
+    throw exists.kvs.length ? new ConflictError(kind, name) : new NotFoundError(kind, name)
+  }
+
+  /** List then watch from the list's revision; see watch.ts for the guarantees. */
+  watch<K extends KindName>(kind: K): Observable<WatchEvent<ResourceOf<K>>> {
+    return listAndWatch(this, kind)
+  }
+
+  // --- etcd lease helpers for HostLease expiry -------------------------------------------
+
+  async grantLease(ttlSeconds: number): Promise<string> {
+    const res = await this.call(() => this.etcd.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 }))
+    return res.ID
+  }
+
+  /** Remaining seconds of a lease; -1 when it has expired or never existed. */
+  async leaseTimeToLive(leaseID: string): Promise<number> {
+    const res = await this.call(() => this.etcd.leaseClient.leaseTimeToLive({ ID: leaseID }))
+    return Number(res.TTL)
+  }
+
+  /** Renew once; returns the new TTL, or 0 when the lease no longer exists. */
+  async keepAliveOnce(leaseID: string): Promise<number> {
+    return this.call(async () => {
+      const stream = await this.etcd.leaseClient.leaseKeepAlive()
+      try {
+        const answer = new Promise<number>((resolve, reject) => {
+          stream.on('data', (res: { TTL: string }) => resolve(Number(res.TTL)))
+          stream.on('error', reject)
+        })
+        stream.write({ ID: leaseID })
+        const timeout = new Promise<number>((_, reject) => setTimeout(() => reject(new Error('lease keepalive timed out')), 5000).unref())
+        return await Promise.race([answer, timeout])
+      } finally {
+        stream.end()
+      }
+    })
+  }
+
+  async revokeLease(leaseID: string): Promise<void> {
+    await this.call(() => this.etcd.leaseClient.leaseRevoke({ ID: leaseID })).catch((err) => {
+      if (!/requested lease not found/.test(String(err))) throw err
+    })
+  }
+
+  // --- internals -----------------------------------------------------------------------
+
+  private admitShape<T extends AnyResource>(input: T): T {
+    return withDefaults(validateResource(input)) as T
+  }
+
+  private async admit(next: AnyResource, current: AnyResource | undefined): Promise<void> {
+    for (const admission of this.admissions) await admission(this, next, current)
+  }
+
+  private async replace<T extends AnyResource>(obj: T, opts: WriteOptions, build: (current: T) => Promise<T>): Promise<T> {
+    const { kind } = obj
+    const { name, resourceVersion } = obj.metadata
+    const key = objectKey(this.prefix, kind, name)
+    const res = await this.call(() => this.etcd.get(key).exec())
+    const kv = res.kvs[0]
+    if (!kv) throw new NotFoundError(kind, name)
+    if (resourceVersion && resourceVersion !== kv.mod_revision) throw new ConflictError(kind, name)
+    const current = decode(kind, kv) as T
+    const next = await build(current)
+    const put = this.etcd.put(key).value(encode(next))
+    const lease = opts.leaseID ?? kv.lease
+    if (lease && lease !== '0') put.lease(lease)
+    const txn = await this.call(() => this.etcd.if(key, 'Mod', '==', kv.mod_revision).then(put).commit())
+    if (!txn.succeeded) throw new ConflictError(kind, name)
+    return withVersion(next, txn.header.revision)
+  }
+
+  /** Run an etcd call, turning transport failures into UnavailableError. */
+  async call<R>(fn: () => Promise<R>): Promise<R> {
+    try {
+      return await fn()
+    } catch (err) {
+      if (err instanceof StoreError || err instanceof InvalidError) throw err
+      throw new UnavailableError(this.endpoints, err)
+    }
+  }
+}
+
+/** Changing network/subnetLen would re-address running containers: refused while leases live. */
+const refuseReaddressingLiveOverlay: Admission = async (store, next, current) => {
+  if (next.kind !== 'OverlayConfig' || current?.kind !== 'OverlayConfig') return
+  const changed = (['network', 'subnetLen'] as const).filter((f) => next.spec[f] !== current.spec[f])
+  if (changed.length === 0) return
+  const { items } = await store.list('HostLease')
+  const holders = items.filter((l) => l.spec.overlay === next.metadata.name).map((l) => l.metadata.name)
+  if (holders.length === 0) return
+  throw new InvalidError(
+    'OverlayConfig',
+    next.metadata.name,
+    changed.map((f) => ({
+      path: `spec.${f}`,
+      type: 'Forbidden' as const,
+      detail: `cannot change while ${holders.length} host(s) hold leases (${holders.slice(0, 5).join(', ')}); running containers cannot be re-addressed`,
+    })),
+  )
+}
+
+function userMetadata(obj: AnyResource) {
+  const { name, labels, annotations } = obj.metadata
+  return { name, ...(labels && Object.keys(labels).length ? { labels } : {}), ...(annotations && Object.keys(annotations).length ? { annotations } : {}) }
+}
+
+function serverMetadata(obj: AnyResource) {
+  const { uid, generation, creationTimestamp } = obj.metadata
+  return { uid, generation, creationTimestamp }
+}
+
+function encode(obj: AnyResource): string {
+  // resourceVersion is the key's mod revision: derived on read, never stored
+  const { resourceVersion: _derived, ...metadata } = obj.metadata
+  return JSON.stringify({ ...obj, metadata })
+}
+
+export function decode(kind: KindName, kv: IKeyValue): AnyResource {
+  let obj: AnyResource
+  try {
+    obj = JSON.parse(kv.value.toString()) as AnyResource
+  } catch {
+    throw new StoreError(`${KINDS[kind].plural} key ${kv.key.toString()} holds no JSON`)
+  }
+  return withVersion(obj, kv.mod_revision)
+}
+
+function withVersion<T extends AnyResource>(obj: T, revision: string): T {
+  return { ...obj, metadata: { ...obj.metadata, resourceVersion: revision } }
+}
