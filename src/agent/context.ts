@@ -1,0 +1,23 @@
+// What every controller of weftd may build on, handed to each controller's
+// factory in src/agent/controllers.ts.
+import type { Logger } from 'pino'
+import type { LeaseHolder } from '../lease/held.js'
+import type { LeaseRegistry } from '../lease/registry.js'
+import type { HostReadiness, Manager } from '../runtime/index.js'
+import type { Store } from '../store/index.js'
+import type { AgentFlags } from './flags.js'
+import type { Underlay } from './underlay.js'
+
+export interface AgentContext {
+  flags: AgentFlags
+  store: Store
+  /** shared informers (`manager.informer('HostLease')`), metrics registry */
+  manager: Manager
+  /** report your concern's condition here: `const report = ctx.readiness.register('DataPath')` */
+  readiness: HostReadiness
+  /** the lease this host holds (`holder.current`, `holder.held$`); set backend data with `holder.setBackendData` */
+  holder: LeaseHolder
+  leases: LeaseRegistry
+  underlay: Underlay
+  logger: Logger
+}

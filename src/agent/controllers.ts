@@ -1,0 +1,35 @@
+// Every controller weftd runs, in one list: the one place to register a new
+// one. Write src/controllers/<concern>.ts exporting a factory that turns the
+// AgentContext into a ControllerSpec, and add a line here; order is start
+// order (the lease first: everything else builds on the held lease).
+import { filesController } from '../controllers/files.js'
+import { leaseController } from '../controllers/lease.js'
+import { subnetFromEnv } from '../lease/subnetenv.js'
+import type { ControllerSpec } from '../runtime/index.js'
+import type { AgentContext } from './context.js'
+import { readFile } from 'node:fs/promises'
+
+export type ControllerFactory = (ctx: AgentContext) => ControllerSpec
+
+export const CONTROLLERS: readonly ControllerFactory[] = [
+  (ctx) =>
+    leaseController({
+      manager: ctx.manager,
+      registry: ctx.leases,
+      readiness: ctx.readiness,
+      holder: ctx.holder,
+      hostName: ctx.flags.hostName,
+      overlay: ctx.flags.overlay,
+      publicIP: ctx.underlay.publicIP,
+      underlayMtu: ctx.underlay.mtu,
+      ...(ctx.flags.labels ? { labels: ctx.flags.labels } : {}),
+      previousSubnet: async () => subnetFromEnv(await readFile(ctx.flags.subnetFile, 'utf8')),
+    }),
+  (ctx) =>
+    filesController({
+      holder: ctx.holder,
+      readiness: ctx.readiness,
+      subnetFile: ctx.flags.subnetFile,
+      dockerOptsFile: ctx.flags.dockerOptsFile,
+    }),
+]

@@ -1,0 +1,122 @@
+// /healthz and /metrics on --healthz-addr (DESIGN.md §5). /healthz is 200
+// only when every controller of this host is converged and etcd answered the
+// last probe; otherwise 503 with the reason as plain text, so `curl` shows why.
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Logger } from 'pino'
+import { Gauge, collectDefaultMetrics, type Registry } from 'prom-client'
+import type { LeaseHolder } from '../lease/held.js'
+import type { HostReadiness, Runnable } from '../runtime/index.js'
+import type { EtcdProbe } from './etcdprobe.js'
+
+export interface HealthzOptions {
+  host: string
+  port: number
+  readiness: HostReadiness
+  probe: EtcdProbe
+  holder: LeaseHolder
+  registry: Registry
+  logger: Logger
+}
+
+export interface Health {
+  ok: boolean
+  reason: string
+}
+
+export function health(readiness: HostReadiness, probe: EtcdProbe): Health {
+  const etcd = probe.status
+  if (!etcd) return { ok: false, reason: 'etcd not probed yet' }
+  if (!etcd.reachable) return { ok: false, reason: `etcd unreachable: ${etcd.error ?? 'no answer'}` }
+  const r = readiness.readiness()
+  return r.ready ? { ok: true, reason: 'ok' } : { ok: false, reason: `not converged: ${r.message}` }
+}
+
+export class HealthzServer implements Runnable {
+  readonly name = 'healthz'
+  private server: Server | undefined
+
+  constructor(private readonly opts: HealthzOptions) {
+    registerHostMetrics(opts)
+  }
+
+  /** the bound address (port 0 in flags picks a free one) */
+  get address(): AddressInfo | undefined {
+    const a = this.server?.address()
+    return a && typeof a === 'object' ? a : undefined
+  }
+
+  async start(): Promise<void> {
+    const { readiness, probe, registry } = this.opts
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0]
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end()
+      } else if (path === '/healthz') {
+        const h = health(readiness, probe)
+        res.writeHead(h.ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8' }).end(`${h.reason}\n`)
+      } else if (path === '/metrics') {
+        registry.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+          (err: Error) => res.writeHead(500).end(`${err.message}\n`),
+        )
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found; try /healthz or /metrics\n')
+      }
+    })
+    this.server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.opts.port, this.opts.host, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    this.opts.logger.info({ addr: `${this.address?.address}:${this.address?.port}` }, 'serving /healthz and /metrics')
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server
+    this.server = undefined
+    if (!server) return
+    server.closeAllConnections()
+    await new Promise<void>((r) => server.close(() => r()))
+  }
+}
+
+/** Host-level series: lease state, readiness, plus the process's own (RSS, CPU, event loop). */
+function registerHostMetrics({ registry, readiness, holder }: HealthzOptions): void {
+  collectDefaultMetrics({ register: registry })
+  new Gauge({
+    name: 'weft_lease_held',
+    help: '1 while this host holds a lease of its overlay, labelled with the subnet; 0 otherwise.',
+    labelNames: ['overlay', 'subnet'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      const h = holder.current
+      if (h) this.set({ overlay: h.overlay, subnet: h.lease.spec.subnet }, 1)
+      else this.set({ overlay: '', subnet: '' }, 0)
+    },
+  })
+  new Gauge({
+    name: 'weft_lease_expire_timestamp_seconds',
+    help: "When this host's lease lapses unless renewed (Unix time); absent for reserved leases.",
+    registers: [registry],
+    collect() {
+      this.reset()
+      const t = holder.current?.lease.status?.expireTime
+      if (t) this.set(Date.parse(t) / 1000)
+    },
+  })
+  new Gauge({
+    name: 'weft_condition',
+    help: 'Host conditions (Ready and one per controller): 1 for the current status.',
+    labelNames: ['type', 'status', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const c of readiness.conditions()) this.set({ type: c.type, status: c.status, reason: c.reason }, 1)
+    },
+  })
+}

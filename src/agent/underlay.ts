@@ -1,0 +1,77 @@
+// The underlay as this host sees it: which interface carries the default
+// route, its first IPv4 address (the public IP peers send to), and its MTU
+// (the overlay's MTU is derived from it). Read-only looks at /proc, /sys and
+// the kernel's address list; nothing here changes the host.
+import { readFileSync } from 'node:fs'
+import { networkInterfaces } from 'node:os'
+
+/** The interface of the default route with the lowest metric, from /proc/net/route. */
+export function defaultRouteInterface(routeTable = '/proc/net/route'): string | undefined {
+  let text: string
+  try {
+    text = readFileSync(routeTable, 'utf8')
+  } catch {
+    return undefined
+  }
+  let best: { iface: string; metric: number } | undefined
+  for (const line of text.split('\n').slice(1)) {
+    const [iface, dest, , , , , metric, mask] = line.trim().split(/\s+/)
+    if (!iface || dest !== '00000000' || mask !== '00000000') continue
+    const m = Number(metric)
+    if (!best || m < best.metric) best = { iface, metric: m }
+  }
+  return best?.iface
+}
+
+export function interfaceIPv4(iface: string): string | undefined {
+  return networkInterfaces()[iface]?.find((a) => a.family === 'IPv4' && !a.internal)?.address
+}
+
+/** The interface that holds this address, if any. */
+export function interfaceOf(ip: string): string | undefined {
+  for (const [name, addrs] of Object.entries(networkInterfaces())) if (addrs?.some((a) => a.address === ip)) return name
+  return undefined
+}
+
+export function linkMtu(iface: string): number | undefined {
+  try {
+    const mtu = Number(readFileSync(`/sys/class/net/${iface}/mtu`, 'utf8').trim())
+    return Number.isInteger(mtu) && mtu > 0 ? mtu : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export interface Underlay {
+  /** the interface the overlay rides on, if one could be found */
+  iface?: string
+  publicIP: () => string
+  mtu: () => number
+}
+
+/** Ethernet's MTU: assumed when no underlay link can be found (a --public-ip not on this host) */
+export const FALLBACK_MTU = 1500
+
+/**
+ * --public-ip wins for the address; --iface names the link (else the one
+ * holding the public IP, else the default route's). Throws when no public IP
+ * can be found, which weftd reports as a flag error.
+ */
+export function resolveUnderlay(flags: { publicIP?: string; iface?: string }): Underlay {
+  const iface = flags.iface ?? (flags.publicIP ? interfaceOf(flags.publicIP) : undefined) ?? defaultRouteInterface()
+  const fixedIP = flags.publicIP
+  const ipNow = () => fixedIP ?? (iface ? interfaceIPv4(iface) : undefined)
+  const first = ipNow()
+  if (!first) {
+    throw new Error(
+      iface ? `interface ${iface} has no IPv4 address; pass --public-ip` : 'no default route to find the underlay interface by; pass --iface or --public-ip',
+    )
+  }
+  let last = first
+  return {
+    ...(iface ? { iface } : {}),
+    // an interface that lost its address keeps the last one it had: peers keep a stable target
+    publicIP: () => (last = ipNow() ?? last),
+    mtu: () => (iface ? linkMtu(iface) : undefined) ?? FALLBACK_MTU,
+  }
+}

@@ -1,0 +1,58 @@
+// The files controller: subnet.env and the docker options file say what the
+// held lease says (DESIGN.md §5). Key: "files"; runs when the held lease
+// changes and at every resync, so a file deleted or edited by hand is
+// rewritten within the resync period. Files are left in place while no
+// lease is held: dockerd keeps its last good settings.
+import { map } from 'rxjs'
+import { writeFileAtomic } from '../host/files.js'
+import { formatCidr } from '../net/cidr.js'
+import type { LeaseHolder } from '../lease/held.js'
+import { renderDockerOpts, renderSubnetEnv, type SubnetFacts } from '../lease/subnetenv.js'
+import type { ControllerSpec, HostReadiness, ReconcileContext } from '../runtime/index.js'
+
+export const FILES = 'Files'
+const KEY = 'files'
+
+export interface FilesControllerOptions {
+  holder: LeaseHolder
+  readiness: HostReadiness
+  subnetFile: string
+  dockerOptsFile: string
+  resyncMs?: number
+}
+
+export function filesController(opts: FilesControllerOptions): ControllerSpec {
+  const { holder, subnetFile, dockerOptsFile } = opts
+  const report = opts.readiness.register(FILES)
+
+  const reconcile = async (_key: string, { log }: ReconcileContext) => {
+    // desired: what the held lease says
+    const held = holder.current
+    if (!held) {
+      report(false, 'NoLease', `no lease held yet; ${subnetFile} not written`)
+      return
+    }
+    const facts: SubnetFacts = { network: held.spec.network, subnet: held.subnet, mtu: held.mtu, ipMasq: held.spec.ipMasq }
+    // actual vs desired: writeFileAtomic compares and writes only on difference
+    for (const [path, content] of [
+      [subnetFile, renderSubnetEnv(facts)],
+      [dockerOptsFile, renderDockerOpts(facts)],
+    ] as const) {
+      try {
+        if (await writeFileAtomic(path, content, { mode: 0o644 })) log.info({ path, subnet: formatCidr(facts.subnet) }, 'wrote file')
+      } catch (err) {
+        report(false, 'WriteFailed', `cannot write ${path}: ${(err as Error).message}`)
+        throw err
+      }
+    }
+    report(true, 'Written', `${subnetFile} and ${dockerOptsFile} match the lease`)
+  }
+
+  return {
+    name: 'files',
+    reconcile,
+    keys: [KEY],
+    triggers: [holder.held$.pipe(map(() => KEY))],
+    ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}),
+  }
+}

@@ -1,0 +1,60 @@
+// The lease this host holds right now, shared with every controller that
+// builds on it (files, data path, dockerd): they read it here instead of
+// re-deriving it from etcd, and are triggered when it changes.
+import { isDeepStrictEqual } from 'node:util'
+import { BehaviorSubject, Subject, distinctUntilChanged, map, type Observable } from 'rxjs'
+import type { HostLease, ResolvedOverlaySpec } from '../crds/index.js'
+import type { Cidr } from '../net/cidr.js'
+
+export interface HeldLease {
+  overlay: string
+  /** the overlay's spec, every default filled in */
+  spec: ResolvedOverlaySpec
+  subnet: Cidr
+  publicIP: string
+  reserved: boolean
+  /** the overlay MTU: spec.mtu, else the underlay link MTU minus the backend overhead */
+  mtu: number
+  /** the HostLease as last written or read */
+  lease: HostLease
+}
+
+/** The parts of a HostLease's spec other controllers fill in (vxlan: the VTEP's MAC). */
+export type BackendData = Record<string, unknown>
+
+export class LeaseHolder {
+  private readonly held = new BehaviorSubject<HeldLease | undefined>(undefined)
+  private readonly backend = new BehaviorSubject<BackendData>({})
+  private readonly lost = new Subject<void>()
+
+  /** Emits on every change of what is held, with `undefined` while no lease is held. */
+  readonly held$: Observable<HeldLease | undefined> = this.held.pipe(distinctUntilChanged((a, b) => isDeepStrictEqual(strip(a), strip(b))))
+  /** The backend data others asked to publish; the lease controller writes it into the lease. */
+  readonly backendData$: Observable<BackendData> = this.backend.pipe(distinctUntilChanged((a, b) => isDeepStrictEqual(a, b)))
+  readonly subnet$ = this.held$.pipe(map((h) => h?.subnet))
+
+  get current(): HeldLease | undefined {
+    return this.held.value
+  }
+
+  get backendData(): BackendData {
+    return this.backend.value
+  }
+
+  /** Called by the lease controller only. */
+  set(next: HeldLease | undefined): void {
+    this.held.next(next)
+  }
+
+  /** Publish backend data in this host's lease (the data path sets its VTEP MAC here). */
+  setBackendData(data: BackendData): void {
+    this.backend.next(data)
+  }
+}
+
+// resourceVersion and status move on every renewal; what others act on is the rest
+function strip(h: HeldLease | undefined) {
+  if (!h) return undefined
+  const { lease, ...rest } = h
+  return { ...rest, leaseSpec: lease.spec, labels: lease.metadata.labels }
+}

@@ -1,0 +1,137 @@
+// Where leases live in etcd, beyond what the generic store offers.
+//
+// A HostLease is keyed by host name, so create-if-absent on that key stops a
+// host from holding two leases but not two hosts from taking one subnet. The
+// second guard is a claim key per subnet, `<prefix>/subnets/<overlay>/<ip>-<len>`
+// holding the host's name, created in the same etcd transaction as the
+// HostLease and bound to the same etcd lease: both exist or neither, and both
+// expire together. Reserved leases (applied by hand) have no claim key; the
+// allocator counts every HostLease's subnet as taken besides the claims.
+//
+// A claim key whose HostLease was deleted by hand outlives it until its etcd
+// lease expires: the subnet stays with the host that held it (so a running
+// agent re-claims the same one), and frees up for others at expiry, as the
+// lease itself would have.
+import { randomUUID } from 'node:crypto'
+import type { IKeyValue } from 'etcd3'
+import { validateResource, withDefaults, type HostLease } from '../crds/index.js'
+import type { Cidr } from '../net/cidr.js'
+import { normalizePrefix, objectKey, type Store } from '../store/index.js'
+import { decode } from '../store/store.js'
+import { parseSubnetKeyName, subnetKeyName } from './allocate.js'
+
+export interface Claim {
+  subnet: Cidr
+  host: string
+  modRevision: string
+  leaseID: string
+}
+
+export type ClaimOutcome =
+  | { ok: true; lease: HostLease }
+  /** someone holds the subnet's claim key now; `claims` is the fresh view, read in the same transaction */
+  | { ok: false; reason: 'SubnetTaken'; claims: Claim[] }
+  /** a HostLease of this host's name appeared meanwhile */
+  | { ok: false; reason: 'HostLeaseExists' }
+
+export class LeaseRegistry {
+  /** claim transactions sent, for the bench's "claims per lease" */
+  attempts = 0
+
+  constructor(readonly store: Store) {}
+
+  claimPrefix(overlay: string): string {
+    return `${normalizePrefix(this.store.prefix)}/subnets/${overlay}/`
+  }
+
+  claimKey(overlay: string, subnet: Cidr): string {
+    return this.claimPrefix(overlay) + subnetKeyName(subnet)
+  }
+
+  async claims(overlay: string): Promise<Claim[]> {
+    const res = await this.store.call(() => this.store.etcd.getAll().prefix(this.claimPrefix(overlay)).exec())
+    return parseClaims(this.claimPrefix(overlay), res.kvs)
+  }
+
+  /**
+   * Create `lease` and its subnet's claim key in one transaction, both bound
+   * to `leaseID` ('0' = none), if the HostLease does not exist and the claim
+   * key is still at `claimModRevision` ('0' = absent; a stale claim of this
+   * same host is taken over at its revision).
+   */
+  async claim(lease: HostLease, subnet: Cidr, leaseID: string, claimModRevision: string): Promise<ClaimOutcome> {
+    const { store } = this
+    const obj = withDefaults(validateResource(lease)) as HostLease
+    // as store.create does; repeated here because the store has no multi-key create
+    const stored: HostLease = {
+      ...obj,
+      metadata: {
+        ...obj.metadata,
+        uid: randomUUID(),
+        generation: 1,
+        creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      },
+    }
+    const { resourceVersion: _derived, ...metadata } = stored.metadata
+    const hostKey = objectKey(store.prefix, 'HostLease', obj.metadata.name)
+    const claimKey = this.claimKey(obj.spec.overlay, subnet)
+    const putLease = store.etcd.put(hostKey).value(JSON.stringify({ ...stored, metadata }))
+    const putClaim = store.etcd.put(claimKey).value(obj.metadata.name)
+    if (leaseID !== '0') {
+      putLease.lease(leaseID)
+      putClaim.lease(leaseID)
+    }
+    this.attempts++
+    const res = await store.call(() =>
+      store.etcd
+        .if(hostKey, 'Create', '==', 0)
+        .and(claimKey, 'Mod', '==', claimModRevision)
+        .then(putLease, putClaim)
+        .else(store.etcd.get(hostKey), store.etcd.getAll().prefix(this.claimPrefix(obj.spec.overlay)))
+        .commit(),
+    )
+    if (res.succeeded) return { ok: true, lease: { ...stored, metadata: { ...stored.metadata, resourceVersion: res.header.revision } } }
+    const [hostRange, claimRange] = res.responses.map((r) => r.response_range?.kvs ?? [])
+    if (hostRange && hostRange.length > 0) return { ok: false, reason: 'HostLeaseExists' }
+    return { ok: false, reason: 'SubnetTaken', claims: parseClaims(this.claimPrefix(obj.spec.overlay), claimRange ?? []) }
+  }
+
+  /** Re-bind this host's claim to another etcd lease ('0' = none, for a reserved lease), creating it if missing. */
+  async bindClaim(overlay: string, subnet: Cidr, host: string, leaseID: string): Promise<void> {
+    const key = this.claimKey(overlay, subnet)
+    const put = this.store.etcd.put(key).value(host)
+    if (leaseID !== '0') put.lease(leaseID)
+    // only over our own claim or none: never over another host's
+    const current = await this.store.call(() => this.store.etcd.get(key).exec())
+    const kv = current.kvs[0]
+    if (kv && kv.value.toString() !== host) return
+    await this.store.call(() =>
+      this.store.etcd
+        .if(key, 'Mod', '==', kv?.mod_revision ?? '0')
+        .then(put)
+        .commit(),
+    )
+  }
+
+  /** Drop this host's claim on a subnet (never another host's). */
+  async releaseClaim(overlay: string, subnet: Cidr, host: string): Promise<void> {
+    const key = this.claimKey(overlay, subnet)
+    await this.store.call(() => this.store.etcd.if(key, 'Value', '==', host).then(this.store.etcd.delete().key(key)).commit())
+  }
+
+  /** The HostLease and the etcd lease its key is bound to, or undefined. */
+  async hostLease(host: string): Promise<{ lease: HostLease; leaseID: string } | undefined> {
+    const res = await this.store.call(() => this.store.etcd.get(objectKey(this.store.prefix, 'HostLease', host)).exec())
+    const kv = res.kvs[0]
+    return kv ? { lease: decode('HostLease', kv) as HostLease, leaseID: kv.lease } : undefined
+  }
+}
+
+function parseClaims(prefix: string, kvs: IKeyValue[]): Claim[] {
+  const out: Claim[] = []
+  for (const kv of kvs) {
+    const subnet = parseSubnetKeyName(kv.key.toString().slice(prefix.length))
+    if (subnet) out.push({ subnet, host: kv.value.toString(), modRevision: kv.mod_revision, leaseID: kv.lease })
+  }
+  return out
+}
