@@ -4,6 +4,7 @@
 // everything it started — dockerd, its containerd, shims, container
 // processes — and remove every directory, even after a crash mid-test.
 import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { request } from 'node:http'
@@ -18,6 +19,8 @@ export interface DockerdOptions {
   flags?: string[]
   /** how long to wait for the API to answer; default 60 s */
   readyTimeoutMs?: number
+  /** an empty directory of the caller's to use instead of a new temp dir (its socket path is then known before start) */
+  dir?: string
 }
 
 export interface Dockerd {
@@ -158,10 +161,10 @@ export async function startDockerd(topo: Topology, host: SimHost | string, opts:
   const sim = typeof host === 'string' ? topo.hosts.find((h) => h.name === host) : host
   if (!sim) throw new Error(`no simulated host ${String(host)}`)
   // short: the containerd socket path inside must stay under the 108-byte sun_path limit
-  const dir = await mkdtemp(join(tmpdir(), 'weft-dockerd-'))
+  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'weft-dockerd-')))
   const socketPath = join(dir, 'docker.sock')
   const logPath = join(dir, 'dockerd.log')
-  const cgroupParent = `weft-test-${dir.slice(-6)}`
+  const cgroupParent = `weft-test-${createHash('sha256').update(dir).digest('hex').slice(0, 8)}`
   // our own config file keeps the machine's /etc/docker/daemon.json out of the test
   writeFileSync(join(dir, 'daemon.json'), `${JSON.stringify(await daemonConfig(dir))}\n`)
   let current: number | undefined
