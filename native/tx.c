@@ -26,7 +26,7 @@
 #include "forwarder.h"
 
 #define TX_BATCH 32
-#define TX_BUF_LEN (65536 + WEFT_VNET_HDR_LEN)
+#define TX_BUF_LEN (65536 + WEFT_VNET_HDR_LEN + 512) /* gso_max_size plus headroom */
 #define TX_MAX_MSGS 512
 #define TX_MAX_IOV 2048
 #define TX_MAX_HDRS 1024
