@@ -44,19 +44,21 @@ export function formatFieldErrors(errors: readonly FieldError[]): string {
 }
 
 /**
- * A resource failed validation. Like the API server's Status details, it
- * carries the resource's `kind` and `name` (so `err.name` is the object's
- * name, not the class's; use `instanceof InvalidError`) and every bad field.
+ * A resource failed validation: the API server's StatusReasonInvalid. Carries
+ * the resource's `kind` and `objectName` (as the store's errors do; `name`
+ * stays the class's, so logs and `instanceof`-less checks read right) and
+ * every bad field.
  */
 export class InvalidError extends Error {
+  override name = 'InvalidError'
   readonly kind: string
-  override readonly name: string
+  readonly objectName: string
   readonly errors: readonly FieldError[]
 
-  constructor(kind: string, name: string, errors: readonly FieldError[]) {
-    super(`${kind} ${JSON.stringify(name)} is invalid: ${formatFieldErrors(errors)}`)
+  constructor(kind: string, objectName: string, errors: readonly FieldError[]) {
+    super(`${kind} ${JSON.stringify(objectName)} is invalid: ${formatFieldErrors(errors)}`)
     this.kind = kind
-    this.name = name
+    this.objectName = objectName
     this.errors = errors
   }
 }
