@@ -80,6 +80,8 @@ export interface VxlanSpec {
   /** default false: peers are programmed explicitly, as flannel does */
   learning?: boolean
   mtu?: number
+  /** the device's MAC; default a random one (a stable MAC lets a recreated VTEP keep what peers know) */
+  address?: string
 }
 
 interface RawLink {
@@ -194,6 +196,7 @@ export class Links {
   async addVxlan(spec: VxlanSpec): Promise<void> {
     const args = ['link', 'add', spec.name]
     if (spec.mtu !== undefined) args.push('mtu', String(spec.mtu))
+    if (spec.address !== undefined) args.push('address', spec.address)
     args.push('type', 'vxlan', 'id', String(spec.vni), 'local', spec.local, 'dev', spec.dev, 'dstport', String(spec.port))
     args.push(spec.learning ? 'learning' : 'nolearning')
     await this.run('ip', args)
