@@ -1,0 +1,90 @@
+// An in-process weftd reduced to its lease (and optionally files)
+// controllers, each with its own Store and etcd client, so one test or bench
+// can run many agents against one etcd. stop() abandons the lease as a killed
+// agent would (no revoke).
+import { pino } from 'pino'
+import { filesController } from '../../src/controllers/files.js'
+import { leaseController } from '../../src/controllers/lease.js'
+import type { Cidr } from '../../src/net/cidr.js'
+import type { HeldLease } from '../../src/lease/held.js'
+import { LeaseHolder } from '../../src/lease/held.js'
+import { LeaseRegistry } from '../../src/lease/registry.js'
+import { HostReadiness, Manager } from '../../src/runtime/index.js'
+import { Store } from '../../src/store/index.js'
+
+export interface LeaseAgentOptions {
+  endpoint: string
+  prefix: string
+  host: string
+  overlay?: string
+  publicIP?: string
+  labels?: Record<string, string>
+  previousSubnet?: Cidr
+  files?: { subnetFile: string; dockerOptsFile: string; resyncMs?: number }
+  exhaustedRetryMs?: number
+  underlayMtu?: number
+}
+
+export interface LeaseAgent {
+  host: string
+  store: Store
+  manager: Manager
+  holder: LeaseHolder
+  readiness: HostReadiness
+  registry: LeaseRegistry
+  setPublicIP(ip: string): void
+  /** the held lease once there is one, bounded */
+  waitHeld(timeoutMs?: number, pred?: (h: HeldLease) => boolean): Promise<HeldLease>
+  stop(): Promise<void>
+}
+
+export async function startLeaseAgent(o: LeaseAgentOptions): Promise<LeaseAgent> {
+  const store = Store.connect({ endpoints: [o.endpoint], prefix: o.prefix })
+  const manager = new Manager({ store, logger: pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' }).child({ host: o.host }) })
+  const readiness = new HostReadiness()
+  const holder = new LeaseHolder()
+  const registry = new LeaseRegistry(store)
+  let publicIP = o.publicIP ?? '192.168.152.14'
+  manager.add(
+    leaseController({
+      manager,
+      registry,
+      readiness,
+      holder,
+      hostName: o.host,
+      overlay: o.overlay ?? 'default',
+      publicIP: () => publicIP,
+      underlayMtu: () => o.underlayMtu ?? 1500,
+      ...(o.labels ? { labels: o.labels } : {}),
+      previousSubnet: async () => o.previousSubnet,
+      ...(o.exhaustedRetryMs !== undefined ? { exhaustedRetryMs: o.exhaustedRetryMs } : {}),
+    }),
+  )
+  if (o.files) manager.add(filesController({ holder, readiness, ...o.files }))
+  await manager.start()
+  let stopped = false
+  return {
+    host: o.host,
+    store,
+    manager,
+    holder,
+    readiness,
+    registry,
+    setPublicIP: (ip) => (publicIP = ip),
+    async waitHeld(timeoutMs = 15_000, pred = () => true) {
+      const deadline = Date.now() + timeoutMs
+      for (;;) {
+        const h = holder.current
+        if (h && pred(h)) return h
+        if (Date.now() > deadline) throw new Error(`${o.host}: no lease within ${timeoutMs} ms (${JSON.stringify(readiness.get('LeaseHeld'))})`)
+        await new Promise((r) => setTimeout(r, 10))
+      }
+    },
+    async stop() {
+      if (stopped) return
+      stopped = true
+      await manager.stop()
+      store.close()
+    },
+  }
+}
