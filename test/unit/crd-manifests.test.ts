@@ -1,10 +1,12 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parse } from 'yaml'
 import { KIND_LIST, renderCrds, STATIC_DEFAULTS, withDefaults, type AnyResource } from '../../src/crds/index.js'
 
-const dir = join(import.meta.dirname, '..', '..', 'manifests', 'crds')
+// import.meta.dirname needs Node 20.11; engines allows any 20
+const dir = fileURLToPath(new URL('../../manifests/crds', import.meta.url))
 const REFRESH = 'run `npx tsx scripts/gen-crds.ts` and commit manifests/crds/'
 const rendered = renderCrds()
 

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
 import {
@@ -101,7 +102,7 @@ t.test('every DESIGN.md §2 example is valid', async (t) => {
 })
 
 t.test('every shipped example under manifests/examples is valid', async (t) => {
-  const dir = join(import.meta.dirname, '..', '..', 'manifests', 'examples')
+  const dir = fileURLToPath(new URL('../../manifests/examples', import.meta.url))
   let files: string[] = []
   try {
     files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f))
