@@ -5,7 +5,7 @@
 // Defaults that are constants are a table the generated CRDs share; the ones
 // computed from other fields (subnet bounds, per-backend port) are code here.
 import type { TSchema } from '@sinclair/typebox'
-import { blockSize, broadcastOf, formatIPv4, isCanonical, tryParseCidr } from '../net/cidr.js'
+import { blockSize, broadcastOf, formatIPv4, isCanonical, tryParseCidr, type Cidr } from '../net/cidr.js'
 import { KINDS, type AnyResource, type KindName } from './kinds.js'
 import { BACKEND_TYPES, DEFAULT_SUBNET_LEN_CAP, type BackendType, type OverlayConfigSpec } from './overlayconfig.js'
 
@@ -67,11 +67,16 @@ export function defaultOverlaySpec(input: OverlayConfigSpec): OverlayConfigSpec 
   spec.subnetLen ??= defaultSubnetLen(network.len)
   const len = spec.subnetLen
   if (Number.isInteger(len) && len > network.len && len <= 32) {
-    // the first subnet holds the network's own address, so flannel starts at the second
-    spec.subnetMin ??= formatIPv4(network.ip + blockSize(len))
-    spec.subnetMax ??= formatIPv4(broadcastOf(network) - blockSize(len) + 1)
+    const bounds = defaultSubnetBounds(network, len)
+    spec.subnetMin ??= formatIPv4(bounds.min)
+    spec.subnetMax ??= formatIPv4(bounds.max)
   }
   return spec
+}
+
+/** subnetMin and subnetMax when unset: the second subnet (the first holds the network's own address, so flannel skips it) and the last. */
+export function defaultSubnetBounds(network: Cidr, subnetLen: number): { min: number; max: number } {
+  return { min: network.ip + blockSize(subnetLen), max: broadcastOf(network) - blockSize(subnetLen) + 1 }
 }
 
 /** 24 for a /22 or wider network, else its prefix length + 2 (4 subnets), never beyond /28. */

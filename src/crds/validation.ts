@@ -4,7 +4,6 @@
 // kubectl's field path, so one `weftctl apply` names everything to fix.
 import type { TSchema } from '@sinclair/typebox'
 import {
-  blockSize,
   broadcastOf,
   contains,
   formatCidr,
@@ -19,7 +18,7 @@ import {
   tryParseIPv4,
   type Cidr,
 } from '../net/cidr.js'
-import { DEFAULT_BACKEND_TYPE, defaultSubnetLen } from './defaults.js'
+import { DEFAULT_BACKEND_TYPE, defaultSubnetBounds, defaultSubnetLen } from './defaults.js'
 import { tryParseDuration } from './duration.js'
 import { Collector, Path } from './collector.js'
 import { fieldError, InvalidError, type FieldError } from './errors.js'
@@ -163,8 +162,9 @@ function checkOverlaySpec(spec: Obj, p: Path, c: Collector): void {
   const min = checkSubnetBound(spec.subnetMin, p.child('subnetMin'), network, subnetLen, c)
   const max = checkSubnetBound(spec.subnetMax, p.child('subnetMax'), network, subnetLen, c)
   if (network && subnetLen !== undefined) {
-    const effMin = min ?? (spec.subnetMin === undefined ? network.ip + blockSize(subnetLen) : undefined)
-    const effMax = max ?? (spec.subnetMax === undefined ? broadcastOf(network) - blockSize(subnetLen) + 1 : undefined)
+    const defaults = defaultSubnetBounds(network, subnetLen)
+    const effMin = min ?? (spec.subnetMin === undefined ? defaults.min : undefined)
+    const effMax = max ?? (spec.subnetMax === undefined ? defaults.max : undefined)
     if (effMin !== undefined && effMax !== undefined && effMin > effMax) {
       if (spec.subnetMax !== undefined) {
         const mp = p.child('subnetMax')
