@@ -1,0 +1,161 @@
+// The udp backend (DESIGN.md §6), flannel-udp compatible: the TUN `weft0`
+// served by the native forwarder (udp-forwarder.ts) on backend.port. The
+// device carries this host's gateway-less overlay address (the subnet's
+// network address with the overlay's prefix, e.g. 10.2.45.0/16), so the whole
+// overlay is routed into weft0 while the host's own subnet, more specific,
+// stays on docker0. The peer table is every live lease's {subnet, publicIP};
+// the forwarder drops datagrams from anyone else.
+//
+// The TUN belongs to this process: it goes when the agent exits, however it
+// exits, and ensure() opens it again on the next start.
+import { Counter, Gauge, type Registry } from 'prom-client'
+import type { Links } from '../host/links.js'
+import type { Sysctl } from '../host/sysctl.js'
+import type { BackendData } from '../lease/held.js'
+import { formatCidr, formatIPv4, type Cidr } from '../net/cidr.js'
+import { noChanges, type Backend, type LocalConfig, type PeerChanges } from './backend.js'
+import { udpPlan, type Peer } from './peers.js'
+import { UdpForwarder, type UdpForwarderCounters } from './udp-forwarder.js'
+
+export const UDP_OVERHEAD = 28
+export const TUN_NAME = 'weft0'
+
+export class UdpBackend implements Backend {
+  readonly type = 'udp' as const
+  readonly mtuOverhead = UDP_OVERHEAD
+  private fwd: UdpForwarder | undefined
+  /** what the open forwarder was opened for; a change of either reopens it */
+  private opened: { subnet: string; port: number } | undefined
+  /** the peer table last handed to the forwarder, by peer name */
+  private table = new Map<string, string>()
+
+  constructor(
+    private readonly links: Links,
+    private readonly sysctl: Sysctl,
+    private readonly open: typeof UdpForwarder.open = (o) => UdpForwarder.open(o),
+  ) {}
+
+  async ensure(local: LocalConfig): Promise<BackendData> {
+    const subnet = formatCidr(local.subnet)
+    if (this.fwd && (this.opened?.subnet !== subnet || this.opened.port !== local.port || !(await this.links.getLink(TUN_NAME)))) this.close()
+    if (!this.fwd) {
+      // a weft0 we do not hold is a leftover (made persistent by someone): ours must take the name
+      if (await this.links.getLink(TUN_NAME)) await this.links.deleteLink(TUN_NAME)
+      this.fwd = this.open({ tunName: TUN_NAME, port: local.port, localSubnet: subnet, mtu: local.mtu })
+      this.opened = { subnet, port: local.port }
+      this.table = new Map()
+      // the kernel's own IPv6 chatter on the TUN is only noise for an IPv4 forwarder
+      await this.sysctl.ensure(`net.ipv6.conf.${TUN_NAME}.disable_ipv6`, '1').catch(() => undefined)
+    }
+    const link = await this.links.getLink(TUN_NAME)
+    if (!link) throw new Error(`${TUN_NAME} is missing right after the forwarder opened it`)
+    if (link.mtu !== local.mtu) await this.links.setMtu(TUN_NAME, local.mtu)
+    const want = `${formatIPv4(local.subnet.ip)}/${local.network.len}`
+    const addrs = (await this.links.listAddresses(TUN_NAME)).filter((a) => a.family === 'inet')
+    if (addrs.length !== 1 || addrs[0]!.cidr !== want) {
+      if (addrs.length > 0) await this.links.flushAddresses(TUN_NAME)
+      await this.links.addAddress(TUN_NAME, want)
+    }
+    if (!link.up) await this.links.setUp(TUN_NAME)
+    // the address brings the overlay route with it once up; put it back if someone removed it
+    const network = formatCidr(local.network)
+    if (!(await this.links.listRoutes({ dev: TUN_NAME })).some((r) => r.dst === network)) {
+      await this.links.replaceRoute({ dst: network, dev: TUN_NAME, src: formatIPv4(local.subnet.ip) })
+    }
+    return {}
+  }
+
+  async syncPeers(_local: LocalConfig, peers: readonly Peer[]): Promise<PeerChanges> {
+    const changes = noChanges()
+    if (!this.fwd) return changes
+    const next = new Map(peers.map((p) => [p.name, `${formatCidr(p.subnet)} ${p.publicIP}`]))
+    for (const [name, v] of next) {
+      const had = this.table.get(name)
+      if (had === undefined) changes.added.push(name)
+      else if (had !== v) changes.changed.push(name)
+    }
+    for (const name of this.table.keys()) if (!next.has(name)) changes.removed.push(name)
+    if (changes.added.length + changes.changed.length + changes.removed.length > 0) {
+      this.fwd.setPeers(udpPlan(peers))
+      this.table = next
+    }
+    return changes
+  }
+
+  /** the open forwarder's counters; undefined while none is open */
+  counters(): UdpForwarderCounters | undefined {
+    return this.fwd && !this.fwd.isClosed ? this.fwd.counters() : undefined
+  }
+
+  stop(): void {
+    this.close()
+  }
+
+  async teardown(_network: Cidr | undefined, _iface: string | undefined): Promise<boolean> {
+    const had = this.fwd !== undefined
+    this.close()
+    // closing removes the TUN; a persistent leftover is removed by hand
+    return (await this.links.getLink(TUN_NAME)) ? (await this.links.deleteLink(TUN_NAME)) || had : had
+  }
+
+  private close(): void {
+    this.fwd?.close()
+    this.fwd = undefined
+    this.opened = undefined
+    this.table = new Map()
+  }
+}
+
+/** The forwarder's counters on /metrics, read at scrape time (they restart at 0 with a new forwarder). */
+export function registerUdpMetrics(registry: Registry, backend: UdpBackend): void {
+  const registers = [registry]
+  // a native read is a few atomic loads: each series reads afresh
+  const read = () => backend.counters()
+  new Counter({
+    name: 'weft_udp_packets_total',
+    help: 'Overlay packets the udp forwarder carried: tx = TUN to peer, rx = peer to TUN.',
+    labelNames: ['direction'],
+    registers,
+    collect() {
+      const c = read()
+      this.reset()
+      if (!c) return
+      this.inc({ direction: 'tx' }, c.txPackets)
+      this.inc({ direction: 'rx' }, c.rxPackets)
+    },
+  })
+  new Counter({
+    name: 'weft_udp_bytes_total',
+    help: 'Overlay bytes the udp forwarder carried: tx = TUN to peer, rx = peer to TUN.',
+    labelNames: ['direction'],
+    registers,
+    collect() {
+      const c = read()
+      this.reset()
+      if (!c) return
+      this.inc({ direction: 'tx' }, c.txBytes)
+      this.inc({ direction: 'rx' }, c.rxBytes)
+    },
+  })
+  const reasons = { noRoute: 'no_route', unknownSender: 'unknown_sender', spoofedSource: 'spoofed_source', malformed: 'malformed', tunWriteErrors: 'tun_write_error', sendErrors: 'send_error' } as const
+  new Counter({
+    name: 'weft_udp_dropped_total',
+    help: 'Packets the udp forwarder dropped, by reason (unknown_sender: a datagram from an address that holds no live lease).',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      const c = read()
+      this.reset()
+      if (!c) return
+      for (const [k, reason] of Object.entries(reasons)) this.inc({ reason }, c[k as keyof typeof reasons])
+    },
+  })
+  new Gauge({
+    name: 'weft_udp_forwarder_open',
+    help: '1 while the udp forwarder (TUN weft0) is open.',
+    registers,
+    collect() {
+      this.set(read() ? 1 : 0)
+    },
+  })
+}
