@@ -2,6 +2,7 @@
 // one. Write src/controllers/<concern>.ts exporting a factory that turns the
 // AgentContext into a ControllerSpec, and add a line here; order is start
 // order (the lease first: everything else builds on the held lease).
+import { datapathController } from '../controllers/datapath.js'
 import { filesController } from '../controllers/files.js'
 import { leaseController } from '../controllers/lease.js'
 import { subnetFromEnv } from '../lease/subnetenv.js'
@@ -31,5 +32,14 @@ export const CONTROLLERS: readonly ControllerFactory[] = [
       readiness: ctx.readiness,
       subnetFile: ctx.flags.subnetFile,
       dockerOptsFile: ctx.flags.dockerOptsFile,
+    }),
+  (ctx) =>
+    datapathController({
+      manager: ctx.manager,
+      holder: ctx.holder,
+      readiness: ctx.readiness,
+      hostName: ctx.flags.hostName,
+      overlay: ctx.flags.overlay,
+      iface: ctx.underlay.iface,
     }),
 ]

@@ -1,0 +1,149 @@
+// The data path controller (the route reconciler): this host forwards to
+// every live lease of its overlay, over the backend the OverlayConfig names
+// (DESIGN.md §5, §6). Key: "datapath", a singleton.
+//
+//   observe desired: the held lease (subnet, publicIP, MTU, resolved overlay spec),
+//                    every HostLease of the overlay (informer) → peers (backends/peers.ts)
+//   observe actual:  through the backend, from the kernel, every time
+//   act:             ip_forward on; other backends' leftovers removed (a backend
+//                    change, or a previous run on another one); the backend's device
+//                    ensured and its backend.data published in the lease; peers synced
+//   report:          DataPath into the host readiness
+//
+// Runs on any lease or overlay event, on a change of the held lease, and every
+// few seconds (resync), so a deleted device, route or FDB entry is back within
+// seconds. Nothing is torn down when the agent stops: the kernel backends keep
+// forwarding; only a backend change or the overlay's deletion removes state.
+import { map } from 'rxjs'
+import type { BackendType } from '../crds/index.js'
+import { Links } from '../host/links.js'
+import { IP_FORWARD, Sysctl } from '../host/sysctl.js'
+import type { LeaseHolder } from '../lease/held.js'
+import { parseCidr, type Cidr } from '../net/cidr.js'
+import { watch, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext } from '../runtime/index.js'
+import { changed, DataPathError, type Backend, type LocalConfig } from '../backends/backend.js'
+import { HostGwBackend } from '../backends/hostgw.js'
+import { livePeers } from '../backends/peers.js'
+import { registerUdpMetrics, UdpBackend } from '../backends/udp.js'
+import { VxlanBackend } from '../backends/vxlan.js'
+import { Gauge } from 'prom-client'
+
+export const DATA_PATH = 'DataPath'
+const KEY = 'datapath'
+/** how often the kernel is compared with the leases when nothing else happens */
+export const DATAPATH_RESYNC_MS = 5000
+
+export interface DataPathControllerOptions {
+  manager: Manager
+  holder: LeaseHolder
+  readiness: HostReadiness
+  hostName: string
+  overlay: string
+  /** the underlay interface (vxlan's device sits on it; host-gw routes through it) */
+  iface: string | undefined
+  /** adapters, bound to a namespace in tests; default this process's namespace */
+  links?: Links
+  sysctl?: Sysctl
+  /** replace the real backends (tests) */
+  backends?: Record<BackendType, Backend>
+  resyncMs?: number
+}
+
+export function datapathController(opts: DataPathControllerOptions): ControllerSpec {
+  const { manager, holder, hostName, overlay, iface } = opts
+  const leases = manager.informer('HostLease')
+  const overlays = manager.informer('OverlayConfig')
+  const links = opts.links ?? new Links()
+  const sysctl = opts.sysctl ?? new Sysctl()
+  const backends = opts.backends ?? defaultBackends(links, sysctl)
+  const report = opts.readiness.register(DATA_PATH)
+  if (backends.udp instanceof UdpBackend) registerUdpMetrics(manager.registry, backends.udp)
+  const peerGauge = new Gauge({ name: 'weft_datapath_peers', help: 'Peers this host forwards to, by backend.', labelNames: ['backend'], registers: [manager.registry] })
+  // the TUN is this process's; the kernel backends' state outlives it on purpose
+  manager.addRunnable({ name: 'datapath-backends', start: () => undefined, stop: () => Object.values(backends).forEach((b) => b.stop()) })
+
+  /** the overlay network last seen, to find host-gw routes once the overlay is gone */
+  let lastNetwork: Cidr | undefined
+  let lastNote = ''
+
+  const reconcile = async (_key: string, { log }: ReconcileContext) => {
+    // --- desired
+    const held = holder.current
+    if (overlays.hasSynced && !overlays.get(overlay)) {
+      // the overlay was deleted: remove the whole data path
+      let removed = false
+      for (const b of Object.values(backends)) removed = (await b.teardown(lastNetwork, iface)) || removed
+      if (removed) log.info('OverlayConfig deleted; data path removed')
+      peerGauge.reset()
+      report(false, 'OverlayMissing', `OverlayConfig "${overlay}" not found; no data path`)
+      return
+    }
+    if (!held) {
+      report(false, 'NoLease', 'no lease held yet')
+      return
+    }
+    const type = held.spec.backend.type
+    const backend = backends[type]
+    const network = parseCidr(held.spec.network)
+    lastNetwork = network
+    const local: LocalConfig = {
+      network,
+      subnet: held.subnet,
+      publicIP: held.publicIP,
+      iface,
+      mtu: held.mtu,
+      port: held.spec.backend.port,
+      vni: held.spec.backend.vni,
+      published: held.lease.spec.backend?.data ?? {},
+    }
+
+    try {
+      // --- act
+      if (await sysctl.ensure(IP_FORWARD, '1')) log.info('turned on net.ipv4.ip_forward')
+      for (const other of Object.values(backends)) {
+        if (other !== backend && (await other.teardown(network, iface))) log.info({ from: other.type, to: type }, `removed the ${other.type} data path`)
+      }
+      const data = await backend.ensure(local)
+      holder.setBackendData(data)
+      const { peers, ignored } = livePeers(leases.list(), { overlay, hostName, network, subnet: held.subnet, backend: type })
+      const changes = await backend.syncPeers(local, peers)
+      if (changed(changes)) log.info({ backend: type, added: changes.added, changed: changes.changed, removed: changes.removed }, 'peers programmed')
+      const left = [...ignored, ...changes.skipped]
+      const note = left.map((i) => i.message).join('; ')
+      if (note !== lastNote && left.length > 0) log.warn({ peers: left.map((i) => `${i.name}: ${i.reason}`) }, 'some leases are not peers')
+      lastNote = note
+      peerGauge.reset()
+      peerGauge.set({ backend: type }, peers.length - changes.skipped.length)
+
+      // --- report
+      const notOnLink = changes.skipped.filter((s) => s.reason === 'PeerNotOnLink')
+      if (notOnLink.length > 0) {
+        report(false, 'PeerNotOnLink', notOnLink.map((s) => s.message).join('; '))
+        return
+      }
+      const n = peers.length - changes.skipped.length
+      report(true, 'Programmed', `${type}: ${n} peer${n === 1 ? '' : 's'} programmed${left.length ? `; left out: ${left.map((i) => `${i.name} (${i.reason})`).join(', ')}` : ''}`)
+    } catch (err) {
+      const reason = err instanceof DataPathError ? err.reason : 'ProgrammingFailed'
+      report(false, reason, `${type}: ${(err as Error).message}`)
+      throw err
+    }
+  }
+
+  return {
+    name: 'datapath',
+    reconcile,
+    keys: [KEY],
+    watches: [
+      // our own lease is the holder's business (held$ below); every other host's may be a peer
+      watch(leases, (l) => (l.metadata.name === hostName ? undefined : KEY)),
+      watch(overlays, (o) => (o.metadata.name === overlay ? KEY : undefined)),
+    ],
+    triggers: [holder.held$.pipe(map(() => KEY))],
+    resyncMs: opts.resyncMs ?? DATAPATH_RESYNC_MS,
+  }
+}
+
+function defaultBackends(links: Links, sysctl: Sysctl): Record<BackendType, Backend> {
+  return { udp: new UdpBackend(links, sysctl), vxlan: new VxlanBackend(links), 'host-gw': new HostGwBackend(links) }
+}
