@@ -3,8 +3,13 @@
 // AgentContext into a ControllerSpec, and add a line here; order is start
 // order (the lease first: everything else builds on the held lease).
 import { datapathController } from '../controllers/datapath.js'
+import { dockerdController } from '../controllers/dockerd.js'
 import { filesController } from '../controllers/files.js'
+import { iptablesController } from '../controllers/iptables.js'
 import { leaseController } from '../controllers/lease.js'
+import { networksController } from '../controllers/networks.js'
+import { DockerHost } from '../host/docker.js'
+import { DockerdService } from '../host/dockerd.js'
 import { subnetFromEnv } from '../lease/subnetenv.js'
 import type { ControllerSpec } from '../runtime/index.js'
 import type { AgentContext } from './context.js'
@@ -41,5 +46,24 @@ export const CONTROLLERS: readonly ControllerFactory[] = [
       hostName: ctx.flags.hostName,
       overlay: ctx.flags.overlay,
       iface: ctx.underlay.iface,
+    }),
+  (ctx) => iptablesController({ manager: ctx.manager, holder: ctx.holder, readiness: ctx.readiness, overlay: ctx.flags.overlay }),
+  (ctx) =>
+    dockerdController({
+      holder: ctx.holder,
+      readiness: ctx.readiness,
+      docker: new DockerHost({ url: ctx.flags.dockerHost, timeoutMs: 10_000 }),
+      optsFile: ctx.flags.dockerOptsFile,
+      ...(ctx.flags.dockerdRestartCommand
+        ? { service: new DockerdService({ restartCommand: ctx.flags.dockerdRestartCommand, optsFile: ctx.flags.dockerOptsFile }) }
+        : {}),
+    }),
+  (ctx) =>
+    networksController({
+      manager: ctx.manager,
+      docker: new DockerHost({ url: ctx.flags.dockerHost, timeoutMs: 10_000 }),
+      holder: ctx.holder,
+      hostName: ctx.flags.hostName,
+      ...(ctx.flags.labels ? { labels: ctx.flags.labels } : {}),
     }),
 ]
