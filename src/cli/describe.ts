@@ -56,8 +56,8 @@ export const describeCommand: Command = {
   },
 }
 
-// Maps whose keys are data (label keys, driver options, host names), printed as typed.
-const DATA_MAPS = new Set(['labels', 'annotations', 'options', 'matchLabels', 'data', 'hosts'])
+// Maps whose keys are data (driver options, label keys, host names), printed as typed.
+const DATA_MAPS = new Set(['spec.options', 'spec.hosts.matchLabels', 'spec.backend.data', 'status.hosts'])
 
 /** `subnetLen` -> `Subnet Len`, `publicIP` -> `Public IP`, `networkID` -> `Network ID`. */
 export function fieldLabel(key: string): string {
@@ -81,13 +81,13 @@ export function describeObject(obj: AnyResource): string {
     for (const v of values.slice(1)) lines.push(' '.repeat(width) + v)
   }
   lines.push('Metadata:')
-  renderMap(lines, 1, { creationTimestamp, generation, resourceVersion, uid }, false, { UID: 'uid' })
+  renderMap(lines, 1, { creationTimestamp, generation, resourceVersion, uid }, 'metadata', { UID: 'uid' })
   lines.push('Spec:')
-  renderMap(lines, 1, obj.spec as Record<string, unknown>, false)
+  renderMap(lines, 1, obj.spec as Record<string, unknown>, 'spec')
   const status = obj.status as Record<string, unknown> | undefined
   if (status && Object.keys(status).length) {
     lines.push('Status:')
-    renderMap(lines, 1, status, false)
+    renderMap(lines, 1, status, 'status')
   } else lines.push('Status:  <none>')
   return lines.join('\n') + '\n'
 }
@@ -99,8 +99,10 @@ function pairs(map: Record<string, string> | undefined): string[] {
 
 const INDENT = '  '
 
-function renderMap(lines: string[], depth: number, map: Record<string, unknown>, rawKeys: boolean, labelOverrides: Record<string, string> = {}): void {
+/** `path` is the map's own field path; it decides whether its keys are field names or data. */
+function renderMap(lines: string[], depth: number, map: Record<string, unknown>, path: string, labelOverrides: Record<string, string> = {}): void {
   const pad = INDENT.repeat(depth)
+  const rawKeys = DATA_MAPS.has(path)
   const entries = Object.entries(map).filter(([, v]) => v !== undefined)
   const label = (k: string) => Object.keys(labelOverrides).find((l) => labelOverrides[l] === k) ?? (rawKeys ? k : fieldLabel(k))
   // scalars of one level share a column, as kubectl's tabwriter lines them up
@@ -116,11 +118,12 @@ function renderMap(lines: string[], depth: number, map: Record<string, unknown>,
       lines.push(`${pad}${name}:`)
       for (const item of value) {
         if (isScalar(item)) lines.push(`${pad}${INDENT}${String(item)}`)
-        else renderMap(lines, depth + 1, item as Record<string, unknown>, false)
+        else renderMap(lines, depth + 1, item as Record<string, unknown>, `${path}.${key}[]`)
       }
     } else {
       lines.push(`${pad}${name}:`)
-      renderMap(lines, depth + 1, value as Record<string, unknown>, DATA_MAPS.has(key))
+      // below a data map (a host's entry) the keys are fields again
+      renderMap(lines, depth + 1, value as Record<string, unknown>, rawKeys ? `${path}.*` : `${path}.${key}`)
     }
   }
 }

@@ -73,10 +73,22 @@ export const diffCommand: Command = {
 export function objectDiff(live: AnyResource | undefined, desired: AnyResource): string {
   const label = nameOf(desired)
   const oldLabel = live ? `live/${label}` : '/dev/null'
-  const text = unifiedDiff(live ? asYaml(live) : '', asYaml(desired), { oldLabel, newLabel: `merged/${label}` })
+  const want = comparable(desired)
+  const text = unifiedDiff(live ? asYaml(inKeyOrderOf(comparable(live), want)) : '', asYaml(want), { oldLabel, newLabel: `merged/${label}` })
   return text ? `diff -u -N live/${label} merged/${label}\n${text}` : ''
 }
 
-function asYaml(obj: AnyResource): string {
-  return stringify(comparable(obj), { lineWidth: 0, indentSeq: false, sortMapEntries: true })
+function asYaml(obj: unknown): string {
+  return stringify(obj, { lineWidth: 0, indentSeq: false })
+}
+
+/** `value` with its keys in the order `model` has them (the rest after): reordered labels are no difference. */
+export function inKeyOrderOf(value: unknown, model: unknown): unknown {
+  if (!isMap(value) || !isMap(model)) return value
+  const keys = [...Object.keys(model).filter((k) => k in value), ...Object.keys(value).filter((k) => !(k in model))]
+  return Object.fromEntries(keys.map((k) => [k, inKeyOrderOf(value[k], model[k])]))
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }

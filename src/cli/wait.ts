@@ -11,7 +11,7 @@ import type { AnyResource, KindInfo } from '../crds/kinds.js'
 import type { Condition } from '../crds/meta.js'
 import { NotFoundError, parseSelector, type Store } from '../store/index.js'
 import { durationFlag, objectRefs, resolveKind, str, type ObjectRef, type OptionSpec } from './args.js'
-import type { Command, Context } from './context.js'
+import type { Command } from './context.js'
 import { UsageError } from './errors.js'
 import { nameOf } from './printers.js'
 
