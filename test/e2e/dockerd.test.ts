@@ -1,0 +1,89 @@
+// The dockerd reconciler on simulated hosts with real dockerds: docker0 moved
+// onto the lease through --dockerd-restart-command (once); without a command,
+// Docker=False with the exact flags, converged once dockerd runs with them; a
+// dockerd that is absent at first is picked up; a restart that cannot reach
+// the lease is reported and never repeated.
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { DockerHost } from '../../src/host/docker.js'
+import { startDockerd, type Dockerd } from '../helpers/dockerd.js'
+import { dockerdRestartHook } from '../helpers/dockerd-hook.js'
+import { createCluster, startWeftd, until, type Cluster } from '../helpers/weftd.js'
+
+async function condition(c: Cluster, host: string, type: string, status: 'True' | 'False', reason?: string, timeoutMs = 60_000) {
+  return until(`${type}=${status}${reason ? `/${reason}` : ''} on ${host}`, async () => {
+    const cond = (await c.lease(host))?.status?.conditions?.find((x) => x.type === type)
+    return cond && cond.status === status && (!reason || cond.reason === reason) ? cond : undefined
+  }, timeoutMs).catch(async (err: Error) => {
+    const now = (await c.lease(host).catch(() => undefined))?.status?.conditions?.find((x) => x.type === type)
+    throw new Error(`${err.message}; last: ${JSON.stringify(now)}\n--- weftd ${host} log tail:\n${c.weftds.get(host)?.output().slice(-3000)}`)
+  })
+}
+
+t.test('docker0 follows the lease: restart command, reported flags, no restart loop', async (t) => {
+  const started = Date.now()
+  const c = await createCluster({ hosts: ['h1', 'h2', 'h3'], overlay: { network: '10.2.0.0/16', backend: { type: 'host-gw' }, mtu: 1472 }, start: false })
+  const dir = await mkdtemp(join(tmpdir(), 'weft-dockerd-e2e-'))
+  const daemons = new Map<string, Dockerd>()
+  const hook = await dockerdRestartHook(() => daemons.get('h1'), dir)
+  t.teardown(async () => {
+    hook.close()
+    for (const w of c.weftds.values()) await w.kill('SIGKILL')
+    for (const d of daemons.values()) await d.stop()
+    await c.destroy()
+    await rm(dir, { recursive: true, force: true })
+  })
+  const { topo } = c
+  const counter = join(dir, 'h3-restarts')
+  const args: Record<string, string[]> = {
+    h1: ['--dockerd-restart-command', hook.command],
+    h2: [],
+    // a command that "succeeds" without restarting anything: weft must notice, and not try again
+    h3: ['--dockerd-restart-command', `echo ran >> ${counter}`],
+  }
+  for (const h of topo.hosts) c.weftds.set(h.name, await startWeftd(topo, h, { endpoint: c.etcd.netnsEndpoint, prefix: c.prefix, dir, args: args[h.name]! }))
+  const hostDir = (h: string) => dirname(c.weftds.get(h)!.subnetFile)
+  const want = async (h: string) => {
+    const subnet = (await until(`${h} lease`, () => c.lease(h)))!.spec.subnet
+    return { bip: subnet.replace(/0\/24$/, '1/24'), subnet, flags: `--bip=${subnet.replace(/0\/24$/, '1/24')} --ip-masq=false --mtu=1472` }
+  }
+
+  // dockerd absent: reported, polled
+  const absent = await condition(c, 'h2', 'Docker', 'False', 'DaemonUnavailable')
+  t.match(absent.message, /does not answer/, 'no dockerd yet: Docker=False DaemonUnavailable')
+
+  // dockerd appears with Docker's defaults (docker0 172.17.0.1/16, mtu 1500) on every host
+  for (const h of ['h1', 'h2', 'h3']) daemons.set(h, await startDockerd(topo, h, { dir: hostDir(h) }))
+
+  // h1: weft restarts dockerd through the command, with the docker opts file's flags
+  const w1 = await want('h1')
+  const t1 = Date.now()
+  await condition(c, 'h1', 'Docker', 'True', 'Converged')
+  t.comment(`h1 converged ${Date.now() - t1} ms after dockerd appeared`)
+  t.same(hook.restarts, [w1.flags.split(' ')], 'one restart, with DOCKER_NETWORK_OPTIONS from the opts file')
+  const bridge = await new DockerHost({ url: daemons.get('h1')!.url, netns: topo.hosts[0]!.netns }).defaultBridge()
+  t.match(bridge, { subnet: w1.subnet, gateway: w1.bip.split('/')[0], mtu: 1472 }, "docker0 now carries the lease's gateway and the overlay MTU")
+  await sleep(4_000)
+  t.equal(hook.restarts.length, 1, 'converged: no further restart')
+
+  // h2: no command: the exact flags are reported; once dockerd runs with them, Docker=True
+  const w2 = await want('h2')
+  const required = await condition(c, 'h2', 'Docker', 'False', 'RestartRequired')
+  t.match(required.message, w2.flags, `the message names the flags: ${required.message}`)
+  const opts = await readFile(join(hostDir('h2'), 'docker'), 'utf8')
+  t.match(opts, `DOCKER_NETWORK_OPTIONS=" ${w2.flags}"`, 'the same flags as DOCKER_NETWORK_OPTIONS')
+  await daemons.get('h2')!.restart(w2.flags.split(' '))
+  await condition(c, 'h2', 'Docker', 'True', 'Converged', 20_000)
+  t.pass('h2 converged once dockerd ran with the reported flags')
+
+  // h3: the command ran once, docker0 did not move: reported, not repeated
+  const stuck = await condition(c, 'h3', 'Docker', 'False', 'RestartDidNotConverge')
+  t.match(stuck.message, /not restarting again until the lease changes/, stuck.message)
+  await sleep(8_000)
+  t.equal((await readFile(counter, 'utf8')).trim().split('\n').length, 1, 'the restart command ran exactly once')
+  t.equal((await c.lease('h3'))?.status?.conditions?.find((x) => x.type === 'Ready')?.status, 'False', 'h3 is not Ready')
+  t.comment(`whole test ${Date.now() - started} ms`)
+})
