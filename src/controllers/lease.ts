@@ -20,7 +20,7 @@ import type { LeaseHolder } from '../lease/held.js'
 import type { Claim, LeaseRegistry } from '../lease/registry.js'
 import { renewInMs, ttlSeconds } from '../lease/timing.js'
 import { BACKEND_OVERHEAD } from '../lease/subnetenv.js'
-import { conditionsEqual, setCondition, timestamp, watch, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
+import { conditionsEqual, setCondition, timestamp, watch, type ComponentState, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
 import { objectKey, NotFoundError } from '../store/index.js'
 
 export const LEASE_HELD = 'LeaseHeld'
@@ -62,6 +62,8 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
   const random = opts.random ?? Math.random
   let lastLogged = ''
 
+  const heldMessage = (subnet: string, reserved: boolean) => `holding ${subnet} of overlay ${overlay}${reserved ? ' (reserved)' : ''}`
+
   /** LeaseHeld into the readiness, and one log line when it changes. */
   const report = (held: boolean, reason: string, message: string, log: ReconcileContext['log']) => {
     reportHeld(held, reason, message)
@@ -74,6 +76,8 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
 
   /** when the held etcd lease lapses unless renewed; undefined for none or reserved */
   let expireAt: number | undefined
+  /** the etcd lease expireAt is about */
+  let expireFor = ''
   /** the TTL leases are granted with, remembered for renewing while the OverlayConfig is missing */
   let ttlMs = parseDuration('24h')
 
@@ -137,7 +141,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
 
     // --- report
     const { lease } = current
-    report(true, lease.spec.reserved ? 'Reserved' : 'Acquired', `holding ${lease.spec.subnet} of overlay ${overlay}${lease.spec.reserved ? ' (reserved)' : ''}`, log)
+    report(true, lease.spec.reserved ? 'Reserved' : 'Acquired', heldMessage(lease.spec.subnet, lease.spec.reserved === true), log)
     holder.set({
       overlay,
       spec,
@@ -162,13 +166,20 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
    * renewal, or undefined when the etcd lease is gone (its keys with it).
    */
   const renewIfDue = async (held: Held): Promise<number | undefined> => {
-    expireAt = undefined
-    if (held.leaseID === '0') return undefined
-    let left = await store.leaseTimeToLive(held.leaseID)
-    if (left > 0 && renewInMs(left, ttlMs) === 0) left = await store.keepAliveOnce(held.leaseID)
-    if (left <= 0) return undefined
-    expireAt = Date.now() + left * 1000
-    return renewInMs(left, ttlMs)
+    if (held.leaseID === '0') return (expireAt = undefined)
+    // the HostLease key exists, so its etcd lease does: ask etcd for the time left only when we do not know it
+    if (held.leaseID !== expireFor || expireAt === undefined) {
+      const left = await store.leaseTimeToLive(held.leaseID)
+      if (left <= 0) return (expireAt = undefined)
+      expireAt = Date.now() + left * 1000
+      expireFor = held.leaseID
+    }
+    if (renewInMs((expireAt - Date.now()) / 1000, ttlMs) === 0) {
+      const left = await store.keepAliveOnce(held.leaseID)
+      if (left <= 0) return (expireAt = undefined)
+      expireAt = Date.now() + left * 1000
+    }
+    return renewInMs((expireAt - Date.now()) / 1000, ttlMs)
   }
 
   const release = async (held: Held) => {
@@ -205,16 +216,15 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
         }
         const seen: Claim | undefined = claims.find((c) => c.subnet.ip === subnet.ip && c.host === host)
         const lease = newLease(subnet, spec, publicIP)
-        // report before writing, so the status written with the lease already says so
-        reportHeld(true, 'Acquired', `holding ${formatCidr(subnet)} of overlay ${overlay}`)
         expireAt = Date.now() + ttlSeconds(ttlMs) * 1000
-        lease.status = statusFor(lease, undefined)
+        expireFor = leaseID
+        // the status written with the lease already says it is held
+        lease.status = statusFor(lease, undefined, { type: LEASE_HELD, status: 'True', reason: 'Acquired', message: heldMessage(formatCidr(subnet), false) })
         const outcome = await registry.claim(lease, subnet, leaseID, seen?.modRevision ?? '0')
         if (outcome.ok) {
           log.info({ subnet: lease.spec.subnet, attempts: lost + 1 }, 'claimed subnet')
           return { lease: outcome.lease, leaseID }
         }
-        reportHeld(false, 'Claiming', `claiming a subnet of overlay ${overlay}`)
         if (outcome.reason === 'HostLeaseExists') throw new Error(`HostLease "${host}" appeared while claiming; looking again`)
         claims = outcome.claims
       }
@@ -261,9 +271,10 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
   }
 
   /** The status to write: conditions from the readiness; expireTime kept unless it moved by more than rounding. */
-  const statusFor = (lease: HostLease, prev: HostLeaseStatus | undefined): HostLeaseStatus => {
+  const statusFor = (lease: HostLease, prev: HostLeaseStatus | undefined, held?: ComponentState): HostLeaseStatus => {
     let conditions = prev?.conditions
-    for (const c of readiness.conditions()) conditions = setCondition(conditions, { ...c, observedGeneration: lease.metadata.generation ?? 1 })
+    const states = held ? readiness.conditionsWith(held) : readiness.conditions()
+    for (const c of states) conditions = setCondition(conditions, { ...c, observedGeneration: lease.metadata.generation ?? 1 })
     const prevExpire = prev?.expireTime ? Date.parse(prev.expireTime) : undefined
     const expireTime =
       lease.spec.reserved || expireAt === undefined

@@ -53,15 +53,28 @@ export class HostReadiness {
   }
 
   readiness(): Readiness {
-    const bad = this.components().filter((s) => s.status !== 'True')
-    if (this.states.size > 0 && bad.length === 0) return { ready: true, reason: 'Converged', message: 'every controller of this host is converged' }
-    if (bad.length === 0) return { ready: false, reason: 'NoControllers', message: 'no controller has registered' }
-    return { ready: false, reason: `${bad[0]!.type}NotReady`, message: bad.map((s) => `${s.type}: ${s.message}`).join('; ') }
+    return aggregate(this.components())
   }
 
   /** Components plus the aggregate, as the conditions to publish (Ready first). */
   conditions(): ConditionInput[] {
-    const r = this.readiness()
-    return [{ type: 'Ready', status: r.ready ? 'True' : 'False', reason: r.reason, message: r.message }, ...this.components()]
+    return withReady(this.components())
   }
+
+  /** As conditions(), with one component's state replaced: what will be true once a write lands. */
+  conditionsWith(state: ComponentState): ConditionInput[] {
+    return withReady(this.components().map((s) => (s.type === state.type ? state : s)))
+  }
+}
+
+function withReady(components: ComponentState[]): ConditionInput[] {
+  const r = aggregate(components)
+  return [{ type: 'Ready', status: r.ready ? 'True' : 'False', reason: r.reason, message: r.message }, ...components]
+}
+
+function aggregate(components: ComponentState[]): Readiness {
+  const bad = components.filter((s) => s.status !== 'True')
+  if (components.length > 0 && bad.length === 0) return { ready: true, reason: 'Converged', message: 'every controller of this host is converged' }
+  if (bad.length === 0) return { ready: false, reason: 'NoControllers', message: 'no controller has registered' }
+  return { ready: false, reason: `${bad[0]!.type}NotReady`, message: bad.map((s) => `${s.type}: ${s.message}`).join('; ') }
 }

@@ -3,6 +3,7 @@
 // can run many agents against one etcd. stop() abandons the lease as a killed
 // agent would (no revoke).
 import { pino } from 'pino'
+import { filter, firstValueFrom, map, race, take, timer } from 'rxjs'
 import { filesController } from '../../src/controllers/files.js'
 import { leaseController } from '../../src/controllers/lease.js'
 import type { Cidr } from '../../src/net/cidr.js'
@@ -72,13 +73,14 @@ export async function startLeaseAgent(o: LeaseAgentOptions): Promise<LeaseAgent>
     registry,
     setPublicIP: (ip) => (publicIP = ip),
     async waitHeld(timeoutMs = 15_000, pred = () => true) {
-      const deadline = Date.now() + timeoutMs
-      for (;;) {
-        const h = holder.current
-        if (h && pred(h)) return h
-        if (Date.now() > deadline) throw new Error(`${o.host}: no lease within ${timeoutMs} ms (${JSON.stringify(readiness.get('LeaseHeld'))})`)
-        await new Promise((r) => setTimeout(r, 10))
-      }
+      // subscribed, not polled: a bench with a thousand agents must not spend its CPU on polling
+      const held = holder.held$.pipe(filter((h): h is HeldLease => h !== undefined && pred(h)), take(1))
+      const timeout = timer(timeoutMs).pipe(
+        map(() => {
+          throw new Error(`${o.host}: no lease within ${timeoutMs} ms (${JSON.stringify(readiness.get('LeaseHeld'))})`)
+        }),
+      )
+      return firstValueFrom(race(held, timeout))
     },
     async stop() {
       if (stopped) return
