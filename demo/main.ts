@@ -140,9 +140,13 @@ async function main(): Promise<void> {
   for (const c of containers) console.log(`      ${c.docker.host.name}: container c-${c.docker.host.name} at ${c.ip}`)
 
   let failures = 0
-  await step('Pinging across hosts, container to container (FORWARD policy is DROP: dockerd set it)', async () => {
+  await step("Pinging across hosts, container to container, with every host's FORWARD policy DROP", async () => {
+    // the tutorial's pitfall: a DROP policy silently blocks cross-host traffic until
+    // `iptables -P FORWARD ACCEPT`; weft's own WEFT-FWD chain makes that step unnecessary
+    for (const h of topo!.hosts) await topo!.exec(h, 'iptables', ['-P', 'FORWARD', 'DROP'])
     const policy = await topo!.exec(topo!.hosts[0]!, 'iptables', ['-S', 'FORWARD'])
-    process.stdout.write(`\n      ${topo!.hosts[0]!.name}: ${policy.split('\n')[0]}\n`)
+    const shown = policy.split('\n').filter((l) => l.startsWith('-P') || l.includes('WEFT'))
+    process.stdout.write(`\n      ${topo!.hosts[0]!.name}: ${shown.join(' | ')}\n`)
     const [from, ...to] = containers
     for (const target of to) {
       const out = await from!.docker
