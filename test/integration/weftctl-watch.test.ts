@@ -31,6 +31,14 @@ function start(t: Parameters<typeof scope>[0], args: string[], env: NodeJS.Proce
   return { child, out: collectOutput(child), exited, stderr: () => stderr }
 }
 
+async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
 const ready = (generation: number, status: 'True' | 'False' = 'True') => ({
   type: 'Ready',
   status,
@@ -53,7 +61,8 @@ t.test('get -w prints the current state, then a line per change, until interrupt
   await w.out.until(/\nhost-b +default +10\.2\.46\.0\/24 /, 10_000)
   const lines = w.out.text().trimEnd().split('\n')
   t.equal(lines.filter((l) => l.startsWith('NAME')).length, 1, 'one header')
-  t.equal(new Set(lines.map((l) => l.indexOf('default'))).size, 1, 'columns stay aligned across updates')
+  const rows = lines.filter((l) => !l.startsWith('NAME'))
+  t.equal(new Set(rows.map((l) => l.indexOf('default'))).size, 1, 'columns stay aligned across updates')
 
   w.child.kill('SIGINT')
   t.equal(await w.exited, 130, 'Ctrl-C ends the watch as a shell expects')
@@ -72,10 +81,11 @@ t.test('get -w -o name for one object, empty to begin with', async (t) => {
   t.equal(await w.exited, 143)
 
   const empty = start(t, ['get', 'hl', '-w', '-o', 'json'], s.env)
+  await until(() => empty.stderr() === 'No resources found.\n', 'the empty listing reported')
   await s.run(['apply', '-f', '-'], { input: LEASE })
   const text = await empty.out.until(/\}\n$/, 15_000)
   t.match(JSON.parse(text), { kind: 'HostLease', metadata: { name: 'host-a' } })
-  t.equal(empty.stderr(), 'No resources found.\n')
+  t.equal(empty.stderr(), 'No resources found.\n', 'said once')
 })
 
 t.test('wait --for=condition returns once an agent reports it for the current generation', async (t) => {
