@@ -184,6 +184,10 @@ export function networksController(opts: NetworksControllerOptions): ControllerS
 
   /** Read-modify-write of this host's entry. `change` returns the new entry, null to remove it, undefined for no write. */
   const updateHosts = async (name: string, change: (current: NetworkHostStatus | undefined, obj: Network) => NetworkHostStatus | null | undefined) => {
+    // the informer's copy answers "nothing to write" without a read from etcd, which is every resync's case
+    const cached = networks.get(name)
+    if (cached && change(cached.status?.hosts?.[hostName], cached) === undefined) return
+    if (cached && !(hostName in (cached.status?.hosts ?? {})) && change(undefined, cached) === null) return
     for (let attempt = 1; ; attempt++) {
       let obj: Network
       try {
