@@ -91,7 +91,7 @@ export function dockerdController(opts: DockerdControllerOptions): ControllerSpe
     // dockerd takes its flags from the docker opts file (the systemd drop-in): it must say the same first
     if ((await service.optsFile()) !== want.optsFile) {
       report(false, 'WaitingForOptions', `docker0 is ${have}; waiting for ${optsFile} to say ${want.flags} before restarting dockerd`)
-      return { requeueAfter: 500 }
+      return { requeueAfter: 1_000 }
     }
     report(false, 'Restarting', `docker0 is ${have}, the lease wants ${wantText}: restarting dockerd with "${service.command}"`)
     log.info({ have, want: wantText, command: service.command, drift }, 'restarting dockerd')
