@@ -122,7 +122,8 @@ async function watch(ctx: Context, store: Store, info: KindInfo, names: string[]
   }
 
   let initial: AnyResource[] | undefined = []
-  await new Promise<never>((_, reject) => {
+  // runs until the process is interrupted; weftctl.ts closes the store on the way out
+  return new Promise<number>((_, reject) => {
     store.watch(info.kind).subscribe({
       next: (ev) => {
         if (ev.type === 'SYNCED') {
@@ -139,5 +140,4 @@ async function watch(ctx: Context, store: Store, info: KindInfo, names: string[]
       error: reject,
     })
   })
-  return 0
 }
