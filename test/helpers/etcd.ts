@@ -1,13 +1,22 @@
 // A real etcd for tests (DESIGN.md §7): Debian's etcd-server on a random
 // loopback port with a temporary data dir, stopped by PID and removed on teardown.
+//
+// With `netns` + `listenIP`, etcd runs inside a test namespace (the tutorial's
+// "etcd on the first host"), where the simulated hosts' agents reach it at
+// `netnsEndpoint`; the test itself, in the root namespace, reaches it at
+// `endpoint`, a loopback relay to a unix socket etcd also listens on (a
+// socket is a file, so it crosses namespaces; no root-namespace link or route).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { connect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 export interface EtcdProcess {
+  /** reachable from the root namespace (the test process, weftctl) */
   endpoint: string
+  /** with `netns`: where processes inside the test's namespaces reach etcd; else the same as endpoint */
+  netnsEndpoint: string
   dataDir: string
   /** stop (SIGTERM, then SIGKILL) without removing data, for restart tests */
   stop(): Promise<void>
@@ -30,28 +39,48 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   })
 }
 
-export async function startEtcd(): Promise<EtcdProcess> {
+export interface EtcdOptions {
+  /** run etcd inside this network namespace (its /run/netns name) */
+  netns?: string
+  /** with netns: the address etcd listens on there (it must exist in that namespace) */
+  listenIP?: string
+}
+
+export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'weft-etcd-'))
   const clientPort = await freePort()
   const peerPort = await freePort()
-  const endpoint = `http://127.0.0.1:${clientPort}`
+  let endpoint = `http://127.0.0.1:${clientPort}`
+  let netnsEndpoint = endpoint
+  let relay: Server | undefined
+  let clientUrls = endpoint
+  if (opts.netns) {
+    netnsEndpoint = `http://${opts.listenIP ?? '127.0.0.1'}:${clientPort}`
+    // etcd 3.4 wants host:port even for unix sockets: `unix://etcd:1` is the file `etcd:1` in its cwd
+    clientUrls = `${netnsEndpoint},unix://etcd:1`
+    relay = await unixRelay(join(dataDir, 'etcd:1'))
+    endpoint = `http://127.0.0.1:${(relay.address() as { port: number }).port}`
+  }
   let child: ChildProcess | undefined
 
   const start = async () => {
-    const proc = spawn(
-      'etcd',
-      [
-        '--name', 'weft-test',
-        '--data-dir', dataDir,
-        '--listen-client-urls', endpoint,
-        '--advertise-client-urls', endpoint,
-        '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
-        '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-        '--initial-cluster', `weft-test=http://127.0.0.1:${peerPort}`,
-        '--log-level', 'error',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } },
-    )
+    const args = [
+      '--name', 'weft-test',
+      '--data-dir', dataDir,
+      '--listen-client-urls', clientUrls,
+      '--advertise-client-urls', netnsEndpoint,
+      '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
+      '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
+      '--initial-cluster', `weft-test=http://127.0.0.1:${peerPort}`,
+      '--log-level', 'error',
+    ]
+    // nsenter execs etcd in place: the child's PID is etcd's
+    const [cmd, argv] = opts.netns ? ['nsenter', [`--net=/run/netns/${opts.netns}`, '--', 'etcd', ...args]] : ['etcd', args]
+    const proc = spawn(cmd, argv, {
+      cwd: dataDir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' },
+    })
     child = proc
     let stderr = ''
     proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)))
@@ -92,12 +121,15 @@ export async function startEtcd(): Promise<EtcdProcess> {
 
   const etcd: EtcdProcess = {
     endpoint,
+    netnsEndpoint,
     dataDir,
     stop,
     start,
     etcdctl,
     async destroy() {
       await stop()
+      if (relay) await closeRelay(relay)
+      relay = undefined
       await rm(dataDir, { recursive: true, force: true })
     },
   }
@@ -108,4 +140,30 @@ export async function startEtcd(): Promise<EtcdProcess> {
     throw err
   }
   return etcd
+}
+
+const relaySockets = new WeakMap<Server, Set<Socket>>()
+
+/** A loopback TCP listener piping every connection to a unix socket. */
+async function unixRelay(path: string): Promise<Server> {
+  const sockets = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = connect(path)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+      s.on('error', () => undefined)
+    }
+    client.pipe(upstream).pipe(client)
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  relaySockets.set(server, sockets)
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return server
+}
+
+async function closeRelay(server: Server): Promise<void> {
+  for (const s of relaySockets.get(server) ?? []) s.destroy()
+  await new Promise<void>((r) => server.close(() => r()))
 }
