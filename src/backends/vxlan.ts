@@ -71,9 +71,16 @@ export class VxlanBackend implements Backend {
     changes.skipped = plan.skipped
     const touched = new Set<string>()
     const owner = (key: string) => peers.find((p) => key === formatCidr(p.subnet) || key === formatIPv4(p.subnet.ip) || key === p.vtepMAC)?.name
+    // A live peer without a vtepMAC keeps what was programmed for it: a restarting agent may
+    // publish its lease before its MAC, and its VTEP (same MAC, kept in the kernel) still answers.
+    const waiting = peers.filter((p) => !p.vtepMAC)
+    const keepRoutes = new Set(waiting.map((p) => formatCidr(p.subnet)))
+    const keepNeigh = new Set(waiting.map((p) => formatIPv4(p.subnet.ip)))
+    const keepFdb = new Set(waiting.map((p) => p.publicIP))
 
     // first what a route needs (neighbour, FDB), then the routes; removals the other way round
     const routes = diffBy(plan.routes, await this.links.listRoutes({ dev }), routeKey, sameRoute)
+    routes.remove = routes.remove.filter((r) => !keepRoutes.has(r.dst))
     for (const r of routes.remove) {
       await this.links.deleteRoute(r)
       changes.removed.push(r.dst)
@@ -85,6 +92,7 @@ export class VxlanBackend implements Backend {
       await this.links.appendFdb(e)
       touched.add(owner(e.mac) ?? e.mac)
     }
+    fdb.remove = fdb.remove.filter((e) => !keepFdb.has(e.dst!))
     for (const e of fdb.remove) await this.links.deleteFdb({ mac: e.mac, dev, dst: e.dst! })
 
     const neigh = diffBy(plan.neighbours, await this.links.listNeighbours(dev), (n) => n.ip, (w, h) => w.mac === h.mac && h.state.includes('PERMANENT'))
@@ -92,6 +100,7 @@ export class VxlanBackend implements Backend {
       await this.links.replaceNeighbour(n)
       touched.add(owner(n.ip) ?? n.ip)
     }
+    neigh.remove = neigh.remove.filter((n) => !keepNeigh.has(n.ip))
     for (const n of neigh.remove) await this.links.deleteNeighbour(n)
 
     for (const r of [...routes.add, ...routes.change]) await this.links.replaceRoute(r)
