@@ -21,9 +21,7 @@ export function formatError(err: unknown): string {
   if (err instanceof ConflictError) {
     return `Error from server (Conflict): Operation cannot be fulfilled on ${plural(err.kind)} "${err.objectName}": the object has been modified; please apply your changes to the latest version and try again`
   }
-  // grpc appends a resolver note that says nothing to a user
-  if (err instanceof UnavailableError) return `error: ${oneLine(err.message).replace(/\.?\s*Resolution note:.*$/, '')}`
-  if (err instanceof InvalidError || err instanceof SelectorError || err instanceof UsageError) {
+  if (err instanceof UnavailableError || err instanceof InvalidError || err instanceof SelectorError || err instanceof UsageError) {
     return `error: ${oneLine(err.message)}`
   }
   // anything else is a bug or an environment failure; the message, not the stack, unless asked for

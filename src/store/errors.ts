@@ -36,6 +36,6 @@ export class UnavailableError extends StoreError {
 
 function describeCause(cause: unknown): string {
   const msg = cause instanceof Error ? cause.message : String(cause)
-  // grpc messages carry a code prefix and a long tail; the first line is what a user needs
-  return msg.split('\n')[0]!.replace(/^\d+ [A-Z_]+: /, '')
+  // grpc messages carry a code prefix and a resolver note that says nothing to a user
+  return msg.split('\n')[0]!.replace(/^\d+ [A-Z_]+: /, '').replace(/\.?\s*Resolution note:.*$/, '')
 }
