@@ -120,7 +120,8 @@ export async function startWeftd(topo: Topology, host: SimHost, opts: WeftdOptio
       await exited
       clearTimeout(timer)
     },
-    http: (path) => topo.exec(host, 'busybox', ['wget', '-q', '-T', '3', '-O', '-', `http://127.0.0.1:9811${path}`]),
+    http: (path) =>
+      topo.exec(host, process.execPath, ['-e', `fetch(${JSON.stringify(`http://127.0.0.1:9811${path}`)}).then((r) => r.text()).then((b) => process.stdout.write(b))`]),
   }
   await w.start()
   return w
