@@ -39,6 +39,12 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   })
 }
 
+const running = new Set<ChildProcess>()
+// a test process that dies without its teardown (a closed pipe, a crash) must not leave etcd behind
+process.once('exit', () => {
+  for (const c of running) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+})
+
 export interface EtcdOptions {
   /** run etcd inside this network namespace (its /run/netns name) */
   netns?: string
@@ -82,6 +88,8 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdProcess> {
       env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' },
     })
     child = proc
+    running.add(proc)
+    proc.once('exit', () => running.delete(proc))
     let stderr = ''
     proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)))
     const deadline = Date.now() + 20_000
