@@ -10,7 +10,7 @@
 //   await c.waitDataPath()                       // every host: DataPath=True
 //   const c1 = await c.container('h1'); const c2 = await c.container('h2')
 //   await c.ping(c1, c2.ip)
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -48,8 +48,18 @@ export interface WeftdOptions {
 }
 
 const live = new Set<ChildProcess>()
+/** namespaces of clusters not yet destroyed */
+const liveNetns = new Set<string>()
+// a test process that dies without its teardown (a closed pipe, a crash) leaves no agent and no namespace
 process.once('exit', () => {
   for (const c of live) if (c.pid && c.exitCode === null) process.kill(c.pid, 'SIGKILL')
+  for (const ns of liveNetns) {
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
+    } catch {
+      // already gone
+    }
+  }
 })
 
 /** One weftd in a host's namespace, from the TypeScript source (never a stale build). */
@@ -186,7 +196,12 @@ export async function createCluster(opts: ClusterOptions): Promise<Cluster> {
   }
   try {
     const topo = await createTopology({ hosts: opts.hosts ?? ['h1', 'h2'], ...(opts.mtu ? { mtu: opts.mtu } : {}) })
-    undo.push(() => topo.destroy())
+    const track = () => [topo.switchNetns, ...topo.hosts.map((h) => h.netns)].forEach((ns) => liveNetns.add(ns))
+    track()
+    undo.push(async () => {
+      await topo.destroy()
+      for (const ns of [topo.switchNetns, ...topo.hosts.map((h) => h.netns)]) liveNetns.delete(ns)
+    })
     // etcd on the switch, at .2 of the underlay: every host reaches it as it would a server on its LAN
     const etcdIP = topo.underlayCidr.replace(/\.0\/24$/, '.2')
     await run('ip', ['-n', topo.switchNetns, 'addr', 'add', `${etcdIP}/24`, 'dev', 'br0'])
@@ -205,7 +220,10 @@ export async function createCluster(opts: ClusterOptions): Promise<Cluster> {
     })
     const containers: string[] = []
     undo.push(async () => {
-      for (const ns of containers) await run('ip', ['netns', 'del', ns]).catch(() => undefined)
+      for (const ns of containers) {
+        await run('ip', ['netns', 'del', ns]).catch(() => undefined)
+        liveNetns.delete(ns)
+      }
     })
     const launch = async (host: SimHost) => {
       const w = await startWeftd(topo, host, { endpoint: etcd.netnsEndpoint, prefix, dir, ...(opts.args ? { args: opts.args } : {}) })
@@ -221,7 +239,11 @@ export async function createCluster(opts: ClusterOptions): Promise<Cluster> {
       store,
       prefix,
       weftds,
-      addHost: async (name) => launch(await topo.addHost(name)),
+      addHost: async (name) => {
+        const h = await topo.addHost(name)
+        track()
+        return launch(h)
+      },
       lease,
       async waitDataPath(hosts = [...weftds.keys()], status = 'True', timeoutMs = 30_000) {
         // a status in etcd may be a previous run's: only a started agent's word counts
@@ -248,6 +270,7 @@ export async function createCluster(opts: ClusterOptions): Promise<Cluster> {
         const netns = `wc-${topo.id}-${containers.length + 1}`
         await run('ip', ['netns', 'add', netns])
         containers.push(netns)
+        liveNetns.add(netns)
         const vh = `vc${containers.length}`
         await run('ip', ['-n', h.netns, 'link', 'add', vh, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', mtu, 'netns', netns])
         await run('ip', ['-n', h.netns, 'addr', 'add', `${base}.1/${len}`, 'dev', vh])
