@@ -13,6 +13,11 @@
 // joins the two hosts and returns its own cleanup.
 import { parseArgs } from 'node:util'
 import { createBed, lineReader, nsenterArgs, run, type Bed } from './lib/sites.js'
+import type { Backend } from '../src/backends/backend.js'
+import { HostGwBackend } from '../src/backends/hostgw.js'
+import { VxlanBackend } from '../src/backends/vxlan.js'
+import { Links } from '../src/host/links.js'
+import { parseCidr } from '../src/net/cidr.js'
 
 interface DataPath {
   name: string
@@ -81,13 +86,33 @@ function weftUdp(extra: Record<string, unknown>) {
   }
 }
 
+/** weft's kernel backends (src/backends), driven as the datapath controller drives them, one per host namespace */
+function weftKernel(make: (links: Links) => Backend, mtu: number) {
+  return async (bed: Bed): Promise<string> => {
+    const hosts = bed.sites.map((s) => {
+      const local = { network: parseCidr('10.2.0.0/16'), subnet: parseCidr(s.subnet), publicIP: s.host.ip, iface: 'eth0', mtu, port: 8472, vni: 1, published: {} }
+      return { site: s, local, backend: make(new Links({ netns: s.host.netns })) }
+    })
+    const macs: (string | undefined)[] = []
+    for (const h of hosts) macs.push((await h.backend.ensure(h.local)).vtepMAC as string | undefined)
+    for (const [i, h] of hosts.entries()) {
+      const peers = hosts
+        .map((p, j) => ({ name: p.site.host.name, subnet: p.local.subnet, publicIP: p.site.host.ip, ...(macs[j] ? { vtepMAC: macs[j] } : {}) }))
+        .filter((_, j) => j !== i)
+      await h.backend.syncPeers(h.local, peers)
+    }
+    return ''
+  }
+}
+
 const DATA_PATHS: DataPath[] = [
   { name: 'kernel routes (host-gw reference)', mtu: 1500, setup: hostGw },
   { name: 'kernel VXLAN (reference)', mtu: 1450, setup: kernelVxlan },
   { name: 'weft udp (native)', mtu: 1472, setup: weftUdp({}) },
   { name: 'weft udp (native, 2 queues)', mtu: 1472, setup: weftUdp({ queues: 2 }) },
   { name: 'flannel-style (simple path)', mtu: 1472, setup: weftUdp({ mode: 'simple' }) },
-  // later: { name: 'weft vxlan', mtu: 1450, setup: weftVxlan }, { name: 'weft host-gw', mtu: 1500, setup: weftHostGw }
+  { name: 'weft vxlan', mtu: 1450, setup: weftKernel((l) => new VxlanBackend(l), 1450) },
+  { name: 'weft host-gw', mtu: 1500, setup: weftKernel((l) => new HostGwBackend(l), 1500) },
 ]
 
 // ---- measurements ------------------------------------------------------------
