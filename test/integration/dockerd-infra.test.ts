@@ -40,7 +40,9 @@ t.test('containers on two simulated hosts reach each other, and nothing is left 
   await topo.exec(h2, 'ip', ['route', 'add', '10.2.1.0/24', 'via', h1.ip])
   const ping = () => d1.docker(['exec', 'c1', 'ping', '-c', '2', '-W', '2', ip2])
 
-  // dockerd set FORWARD's policy to DROP: routes alone are not enough (the tutorial's last step)
+  // the tutorial's last pitfall: FORWARD policy DROP (dockerd sets it only when it had to turn
+  // ip_forward on itself, so set it here); routes alone are then not enough
+  for (const host of [h1, h2]) await topo.exec(host, 'iptables', ['-P', 'FORWARD', 'DROP'])
   await t.rejects(ping(), 'blocked by FORWARD DROP before weft rules')
 
   for (const [host, subnet] of [[h1, '10.2.1.0/24'], [h2, '10.2.2.0/24']] as const) {
