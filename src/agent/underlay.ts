@@ -1,9 +1,10 @@
 // The underlay as this host sees it: which interface carries the default
 // route, its first IPv4 address (the public IP peers send to), and its MTU
-// (the overlay's MTU is derived from it). Read-only looks at /proc, /sys and
-// the kernel's address list; nothing here changes the host.
+// (the overlay's MTU is derived from it). Read-only looks at /proc, netlink
+// (through `ip`) and the kernel's address list; nothing here changes the host.
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
+import { Links } from '../host/links.js'
 
 /** The interface of the default route with the lowest metric, from /proc/net/route. */
 export function defaultRouteInterface(routeTable = '/proc/net/route'): string | undefined {
@@ -33,20 +34,23 @@ export function interfaceOf(ip: string): string | undefined {
   return undefined
 }
 
-export function linkMtu(iface: string): number | undefined {
-  try {
-    const mtu = Number(readFileSync(`/sys/class/net/${iface}/mtu`, 'utf8').trim())
-    return Number.isInteger(mtu) && mtu > 0 ? mtu : undefined
-  } catch {
-    return undefined
-  }
+/**
+ * The link's MTU over netlink. Not /sys/class/net: sysfs shows the network
+ * namespace it was mounted in, which is not ours under `nsenter --net`.
+ */
+export async function linkMtu(iface: string, links = new Links()): Promise<number | undefined> {
+  const link = await links.getLink(iface).catch(() => null)
+  return link && link.mtu > 0 ? link.mtu : undefined
 }
 
 export interface Underlay {
   /** the interface the overlay rides on, if one could be found */
   iface?: string
   publicIP: () => string
+  /** the link's MTU as last read (FALLBACK_MTU before the first refresh) */
   mtu: () => number
+  /** read the MTU again; weftd awaits it at start, then repeats it in the background */
+  refresh: () => Promise<void>
 }
 
 /** Ethernet's MTU: assumed when no underlay link can be found (a --public-ip not on this host) */
@@ -68,10 +72,14 @@ export function resolveUnderlay(flags: { publicIP?: string; iface?: string }): U
     )
   }
   let last = first
+  let mtu = FALLBACK_MTU
   return {
     ...(iface ? { iface } : {}),
     // an interface that lost its address keeps the last one it had: peers keep a stable target
     publicIP: () => (last = ipNow() ?? last),
-    mtu: () => (iface ? linkMtu(iface) : undefined) ?? FALLBACK_MTU,
+    mtu: () => mtu,
+    refresh: async () => {
+      mtu = (iface ? await linkMtu(iface) : undefined) ?? mtu
+    },
   }
 }

@@ -37,6 +37,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return 2
   }
 
+  await underlay.refresh()
+  // an underlay MTU change (rare) is picked up within a minute
+  setInterval(() => void underlay.refresh(), 60_000).unref()
   const logger = pino({ level: flags.logLevel, base: { host: flags.hostName, overlay: flags.overlay } })
   const store = Store.connect(flags.connection)
   const manager = new Manager({ store, logger })

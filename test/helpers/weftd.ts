@@ -1,6 +1,6 @@
 // weftd on simulated hosts (DESIGN.md §7): a real agent process per host
-// namespace (nsenter --net, with its own /sys; the PID is the agent's own and
-// it sees its host's links only), etcd inside the switch namespace on the underlay (the
+// namespace (nsenter --net; the PID is the agent's own and it sees its
+// host's links only), etcd inside the switch namespace on the underlay (the
 // tutorial's "etcd on one host"), and "containers" as namespaces behind a
 // veth with the host subnet's gateway address, as docker0 would give them.
 // Everything is removed by destroy(), which tests register with t.teardown.
@@ -88,11 +88,10 @@ export async function startWeftd(topo: Topology, host: SimHost, opts: WeftdOptio
     output: () => out,
     async start() {
       if (child && child.exitCode === null && child.signalCode === null) return
-      // a private mount namespace with its own /sys, so /sys/class/net is this host's (nsenter --net alone
-      // keeps the root namespace's sysfs: link MTUs read there would be the machine's, not the host's);
-      // unshare and sh exec in place, so the PID stays the agent's
+      // nsenter execs in place, so the PID is the agent's (weftd reads links over netlink,
+      // which follows the network namespace; sysfs would not)
       const node = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', entry, '--', 'weftd', ...args]
-      const c = spawn('nsenter', nsenterArgs(host.netns, 'unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount -t sysfs sysfs /sys && exec "$0" "$@"', ...node]), {
+      const c = spawn('nsenter', nsenterArgs(host.netns, node[0]!, node.slice(1)), {
         cwd: REPO,
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
