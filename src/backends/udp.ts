@@ -8,6 +8,7 @@
 //
 // The TUN belongs to this process: it goes when the agent exits, however it
 // exits, and ensure() opens it again on the next start.
+import { availableParallelism } from 'node:os'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Links } from '../host/links.js'
 import type { Sysctl } from '../host/sysctl.js'
@@ -41,7 +42,8 @@ export class UdpBackend implements Backend {
     if (!this.fwd) {
       // a weft0 we do not hold is a leftover (made persistent by someone): ours must take the name
       if (await this.links.getLink(TUN_NAME)) await this.links.deleteLink(TUN_NAME)
-      this.fwd = this.open({ tunName: TUN_NAME, port: local.port, localSubnet: subnet, mtu: local.mtu })
+      // one TUN queue and forwarding thread per core (up to 4): measured faster than one, above all under load
+      this.fwd = this.open({ tunName: TUN_NAME, port: local.port, localSubnet: subnet, mtu: local.mtu, queues: Math.min(availableParallelism(), 4) })
       this.opened = { subnet, port: local.port }
       this.table = new Map()
       // the kernel's own IPv6 chatter on the TUN is only noise for an IPv4 forwarder
