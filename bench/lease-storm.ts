@@ -1,11 +1,20 @@
 // Lease storm: N agents start at once against one etcd; how long until all
-// hold distinct leases, and how many claim transactions that took. Side by
-// side, the floor: raw etcd doing the same N claims (a client each, lease
-// grant + create-if-absent txn). Then one real weftd's idle RSS and CPU,
-// measured inside a simulated host's namespace (its data path, iptables and
-// dockerd controllers must not touch this machine's own network).
+// hold distinct leases, and how many etcd calls and claim transactions that
+// took. Side by side, the floor: raw etcd doing the same N claims (a client
+// each, lease grant + create-if-absent txn: 2 calls). Then one real weftd's
+// idle RSS and CPU, measured inside a simulated host's namespace (its data
+// path, iptables and dockerd controllers must not touch this machine's own
+// network).
 //
-//   npx tsx bench/lease-storm.ts [--agents 200] [--runs 3] [--idle-seconds 10]
+// The N agents are simulated in this one process (N real weftd processes
+// would need N x ~90 MB). By default they share one etcd connection and the
+// watch caches on it (one Store, one informer per kind), as N hosts' own
+// connections and caches would each see the same; every agent still runs the
+// real lease controller on its own: its own state, its own etcd lease, its
+// own claim transactions. --clients own gives each agent its own etcd client
+// and informers instead (grpc-js client work then dominates this process).
+//
+//   npx tsx bench/lease-storm.ts [--agents 200] [--runs 3] [--idle-seconds 10] [--clients shared|own] [--no-idle]
 //
 // Targets: 200 agents leased within 1 s, 1000 within 3 s (median); idle agent
 // < 60 MB RSS, ~0 % CPU.
@@ -16,6 +25,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { OverlayConfig } from '../src/crds/index.js'
+import type { KindName } from '../src/crds/kinds.js'
+import type { Informer } from '../src/runtime/index.js'
 import { formatCidr } from '../src/net/cidr.js'
 import { createEtcdClient, Store } from '../src/store/index.js'
 import { startEtcd } from '../test/helpers/etcd.js'
@@ -23,10 +34,21 @@ import { startLeaseAgent } from '../test/helpers/lease-agent.js'
 import { nsenterArgs } from '../test/helpers/netns.js'
 import { createCluster } from '../test/helpers/weftd.js'
 
-const { values } = parseArgs({ options: { agents: { type: 'string', default: '200' }, runs: { type: 'string', default: '3' }, 'idle-seconds': { type: 'string', default: '10' } } })
+const { values } = parseArgs({
+  options: {
+    agents: { type: 'string', default: '200' },
+    runs: { type: 'string', default: '3' },
+    'idle-seconds': { type: 'string', default: '10' },
+    clients: { type: 'string', default: 'shared' },
+    'no-idle': { type: 'boolean', default: false },
+  },
+})
 const N = Number(values.agents)
 const RUNS = Number(values.runs)
 const IDLE_S = Number(values['idle-seconds'])
+const SHARED = values.clients !== 'own'
+/** bounded: a storm that takes longer than this has failed anyway */
+const HELD_TIMEOUT_MS = Math.min(300_000, Math.max(60_000, N * 120))
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const overlay = (): OverlayConfig => ({
@@ -36,21 +58,57 @@ const overlay = (): OverlayConfig => ({
   spec: { network: '10.0.0.0/8', subnetLen: 24, backend: { type: 'udp' } },
 })
 
-async function stormRun(endpoint: string, run: number): Promise<{ ms: number; claimsPerLease: number }> {
+/** etcd calls made through a store: unary calls (get, txn, lease grant/renew/revoke, ...) and watches opened */
+interface Calls {
+  unary: number
+  watches: number
+}
+
+function countCalls(store: Store, into: Calls): void {
+  const call = store.call.bind(store)
+  store.call = (fn) => (into.unary++, call(fn))
+  const watch = store.etcd.watch.bind(store.etcd)
+  store.etcd.watch = () => (into.watches++, watch())
+}
+
+interface StormResult {
+  ms: number
+  claimsPerLease: number
+  /** unary calls per lease until all were held, and one second later (trailing status writes and the like) */
+  callsPerLease: number
+  settledCallsPerLease: number
+  watchesPerLease: number
+}
+
+async function stormRun(endpoint: string, run: number): Promise<StormResult> {
   const prefix = `/storm-${process.pid}-${run}`
   const admin = Store.connect({ endpoints: [endpoint], prefix })
   await admin.create(overlay())
+  const calls: Calls = { unary: 0, watches: 0 }
+  const shared = SHARED ? Store.connect({ endpoints: [endpoint], prefix }) : undefined
+  if (shared) countCalls(shared, calls)
+  const informers = shared ? new Map<KindName, Informer<KindName>>() : undefined
   const t0 = performance.now()
-  const agents = await Promise.all(Array.from({ length: N }, (_, i) => startLeaseAgent({ endpoint, prefix, host: `storm-${i}`, publicIP: '192.0.2.1' })))
-  const held = await Promise.all(agents.map((a) => a.waitHeld(60_000)))
+  const agents = await Promise.all(
+    Array.from({ length: N }, async (_, i) => {
+      const a = await startLeaseAgent({ endpoint, prefix, host: `storm-${i}`, publicIP: '192.0.2.1', ...(shared ? { store: shared, informers } : {}) })
+      if (!shared) countCalls(a.store, calls) // from just after its start: the first calls are missed, a floor
+      return a
+    }),
+  )
+  const held = await Promise.all(agents.map((a) => a.waitHeld(HELD_TIMEOUT_MS)))
   const ms = performance.now() - t0
+  const atHeld = { ...calls }
+  await new Promise((r) => setTimeout(r, 1000))
   const distinct = new Set(held.map((h) => formatCidr(h.subnet))).size
   if (distinct !== N) throw new Error(`run ${run}: ${N} agents hold only ${distinct} distinct subnets`)
   const claims = agents.reduce((sum, a) => sum + a.registry.attempts, 0)
   await Promise.all(agents.map((a) => a.stop()))
+  for (const inf of informers?.values() ?? []) inf.stop()
+  shared?.close()
   await admin.etcd.delete().prefix(prefix).exec()
   admin.close()
-  return { ms, claimsPerLease: claims / N }
+  return { ms, claimsPerLease: claims / N, callsPerLease: atHeld.unary / N, settledCallsPerLease: calls.unary / N, watchesPerLease: atHeld.watches / N }
 }
 
 async function rawRun(endpoint: string, run: number): Promise<number> {
@@ -110,19 +168,35 @@ async function idleAgent(): Promise<{ rssMB: number; cpuPct: number }> {
 
 const etcd = await startEtcd()
 try {
-  const storm: { ms: number; claimsPerLease: number }[] = []
+  const storm: StormResult[] = []
   const raw: number[] = []
   for (let run = 1; run <= RUNS; run++) {
     storm.push(await stormRun(etcd.endpoint, run))
     raw.push(await rawRun(etcd.endpoint, run))
-    console.error(`run ${run}: weft ${storm.at(-1)!.ms.toFixed(0)} ms (${storm.at(-1)!.claimsPerLease.toFixed(2)} claims/lease), raw etcd ${raw.at(-1)!.toFixed(0)} ms`)
+    const s = storm.at(-1)!
+    console.error(
+      `run ${run}: weft ${s.ms.toFixed(0)} ms (${s.callsPerLease.toFixed(2)} calls, ${s.claimsPerLease.toFixed(2)} claim txns, ${s.watchesPerLease.toFixed(3)} watches per lease), raw etcd ${raw.at(-1)!.toFixed(0)} ms`,
+    )
   }
-  const idle = await idleAgent()
+  const idle = values['no-idle'] ? undefined : await idleAgent()
+  const med = (f: (s: StormResult) => number) => median(storm.map(f))
+  const weftMs = med((s) => s.ms)
+  const rawMs = median(raw)
+  const target = N <= 200 ? 1000 : N <= 1000 ? 3000 : undefined
   const fmt = (ms: number) => `${(ms / 1000).toFixed(3)} s`
-  console.log(`lease storm: ${N} agents, ${RUNS} runs, one etcd (median)`)
-  console.log(`  weft agents, all leased (distinct):   ${fmt(median(storm.map((s) => s.ms)))}   claim txns/lease ${median(storm.map((s) => s.claimsPerLease)).toFixed(2)}`)
-  console.log(`  raw etcd, grant + create-if-absent:   ${fmt(median(raw))}   claim txns/lease 1.00`)
-  console.log(`idle weftd over ${IDLE_S} s: RSS ${idle.rssMB.toFixed(1)} MB, CPU ${idle.cpuPct.toFixed(2)} %`)
+  console.log(`lease storm: ${N} agents, median of ${RUNS} runs, one etcd`)
+  console.log(
+    `  agents simulated in one process: ${SHARED ? 'one shared etcd connection and watch cache' : 'an etcd client and watch cache each'}; each runs its own lease controller, etcd lease and claims`,
+  )
+  console.log(`                               all leased   target     calls/lease (at held, +1 s)   claim txns/lease   watches/lease`)
+  console.log(
+    `  weft agents                  ${fmt(weftMs).padEnd(12)} ${(target ? `< ${fmt(target)}` : '-').padEnd(10)} ${med((s) => s.callsPerLease).toFixed(2)}, ${med((s) => s.settledCallsPerLease).toFixed(2)}`.padEnd(92) +
+      `${med((s) => s.claimsPerLease).toFixed(2)}`.padEnd(19) +
+      med((s) => s.watchesPerLease).toFixed(3),
+  )
+  console.log(`  raw etcd (client per claim)  ${fmt(rawMs).padEnd(12)} ${''.padEnd(10)} ${'2.00'.padEnd(30)}1.00               0`)
+  console.log(`  weft / raw                   ${(weftMs / rawMs).toFixed(2)}x`)
+  if (idle) console.log(`idle weftd over ${IDLE_S} s:       RSS ${idle.rssMB.toFixed(1)} MB (target < 60 MB), CPU ${idle.cpuPct.toFixed(2)} % (target ~0 %)`)
 } finally {
   await etcd.destroy()
 }

@@ -87,11 +87,21 @@ export type KeyMapper<T> = (obj: T, event: InformerEvent<T>['type'] | 'RESYNC') 
 export interface Watch {
   informer: Informer<KindName>
   map: KeyMapper<AnyResource>
+  /** only this object's events and resyncs (watchOne) */
+  name?: string
 }
 
 /** Watch an informer; by default each object's own name is the key. */
 export function watch<K extends KindName>(informer: Informer<K>, map?: KeyMapper<Extract<AnyResource, { kind: K }>>): Watch {
   return { informer: informer as unknown as Informer<KindName>, map: (map ?? ((o) => o.metadata.name)) as KeyMapper<AnyResource> }
+}
+
+/**
+ * Watch one object of an informer, enqueueing `key` (default: its name) on
+ * its changes: the cost is per event of that object, not per event of the kind.
+ */
+export function watchOne<K extends KindName>(informer: Informer<K>, name: string, key = name): Watch {
+  return { informer: informer as unknown as Informer<KindName>, map: () => key, name }
 }
 
 export interface ControllerSpec {
@@ -152,7 +162,9 @@ export class Controller {
   async start(): Promise<void> {
     const { spec } = this
     const watches = spec.watches ?? []
-    const fromWatches = watches.map((w) => w.informer.events$.pipe(mergeMap((e) => toKeys(w.map(e.object, e.type)))))
+    const fromWatches = watches.map((w) =>
+      (w.name === undefined ? w.informer.events$ : w.informer.eventsFor(w.name)).pipe(mergeMap((e) => toKeys(w.map(e.object, e.type)))),
+    )
     const resyncMs = spec.resyncMs ?? DEFAULT_RESYNC_MS
     const resync = resyncMs > 0 ? interval(resyncMs).pipe(mergeMap(() => this.allKeys())) : of<string>()
     this.subscription = merge(...fromWatches, ...(spec.triggers ?? []), resync).subscribe((key) => this.enqueue(key))
@@ -177,7 +189,8 @@ export class Controller {
   private allKeys(): string[] {
     const keys = new Set(this.spec.keys ?? [])
     for (const w of this.spec.watches ?? []) {
-      for (const obj of w.informer.list()) for (const k of toKeys(w.map(obj, 'RESYNC'))) keys.add(k)
+      const objs = w.name === undefined ? w.informer.values() : [w.informer.get(w.name)].filter((o) => o !== undefined)
+      for (const obj of objs) for (const k of toKeys(w.map(obj, 'RESYNC'))) keys.add(k)
     }
     return [...keys]
   }

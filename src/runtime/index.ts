@@ -1,4 +1,4 @@
-export { Controller, TerminalError, watch, DEFAULT_RESYNC_MS } from './controller.js'
+export { Controller, TerminalError, watch, watchOne, DEFAULT_RESYNC_MS } from './controller.js'
 export type { ControllerSpec, Reconcile, ReconcileContext, ReconcileResult, KeyMapper, Watch } from './controller.js'
 export { Informer, type InformerEvent, type InformerHandlers } from './informer.js'
 export { Manager, type Runnable, type ManagerOptions } from './manager.js'

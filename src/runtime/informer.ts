@@ -6,8 +6,10 @@
 // that reads `get(name)` sees at least the state the event describes.
 // `hasSynced` turns true once the first full list has been delivered; until
 // then an absent object may just not have been listed yet, so controllers
-// wait for it before their first reconcile.
-import { BehaviorSubject, Subject, firstValueFrom, filter, map, type Observable, type Subscription } from 'rxjs'
+// wait for it before their first reconcile. `revision` is the etcd revision
+// the cache reflects: a writer that knows its own write's revision can tell
+// "not seen yet" (revision below it) from "deleted since" (at or above it).
+import { BehaviorSubject, Observable, Subject, firstValueFrom, filter, map, type Subscription } from 'rxjs'
 import type { KindName, ResourceOf } from '../crds/kinds.js'
 import type { Store } from '../store/index.js'
 
@@ -27,6 +29,9 @@ export class Informer<K extends KindName> {
   private readonly events = new Subject<InformerEvent<ResourceOf<K>>>()
   private readonly synced = new BehaviorSubject(false)
   private subscription: Subscription | undefined
+  private rev = 0n
+  /** per-name streams for eventsFor(): one object's events without scanning every event */
+  private readonly named = new Map<string, Subject<InformerEvent<ResourceOf<K>>>>()
 
   /** Every change, after the cache has applied it. Hot: subscribe before start() to see the initial list. */
   readonly events$: Observable<InformerEvent<ResourceOf<K>>> = this.events.asObservable()
@@ -41,25 +46,34 @@ export class Informer<K extends KindName> {
   start(): void {
     if (this.subscription) return
     this.subscription = this.store.watch(this.kind).subscribe((ev) => {
+      this.advance(ev.type === 'SYNCED' || ev.type === 'DELETED' ? ev.revision : ev.object.metadata.resourceVersion)
       if (ev.type === 'SYNCED') {
         if (!this.synced.value) this.synced.next(true)
         return
       }
       const name = ev.object.metadata.name
       const old = this.cache.get(name)
+      let out: InformerEvent<ResourceOf<K>>
       if (ev.type === 'DELETED') {
         this.cache.delete(name)
-        this.events.next({ type: 'DELETED', object: old ?? ev.object })
+        out = { type: 'DELETED', object: old ?? ev.object }
       } else {
         this.cache.set(name, ev.object)
-        this.events.next(old ? { type: 'MODIFIED', object: ev.object, old } : { type: 'ADDED', object: ev.object })
+        out = old ? { type: 'MODIFIED', object: ev.object, old } : { type: 'ADDED', object: ev.object }
       }
+      this.events.next(out)
+      this.named.get(name)?.next(out)
     })
   }
 
   stop(): void {
     this.subscription?.unsubscribe()
     this.subscription = undefined
+  }
+
+  /** The etcd revision the cache is at: every change up to it has been applied. */
+  get revision(): bigint {
+    return this.rev
   }
 
   get hasSynced(): boolean {
@@ -78,6 +92,34 @@ export class Informer<K extends KindName> {
   /** Cached objects, sorted by name. */
   list(): ResourceOf<K>[] {
     return [...this.cache.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+  }
+
+  /**
+   * The events of one object only: a controller that cares about one name
+   * (the lease controller, its own HostLease) is not run for every other
+   * object's change, however many there are.
+   */
+  eventsFor(name: string): Observable<InformerEvent<ResourceOf<K>>> {
+    return new Observable((sub) => {
+      let subject = this.named.get(name)
+      if (!subject) this.named.set(name, (subject = new Subject()))
+      const s = subject.subscribe(sub)
+      return () => {
+        s.unsubscribe()
+        if (!subject.observed) this.named.delete(name)
+      }
+    })
+  }
+
+  /** Cached objects in no particular order: for scans that need no sorting (a thousand leases, often). */
+  values(): IterableIterator<ResourceOf<K>> {
+    return this.cache.values()
+  }
+
+  private advance(revision: string | undefined): void {
+    if (revision === undefined) return
+    const r = BigInt(revision)
+    if (r > this.rev) this.rev = r
   }
 
   /** Callbacks per event type; returns a function that removes them. */

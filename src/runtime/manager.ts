@@ -27,6 +27,13 @@ export interface ManagerOptions {
   clock?: Clock
   /** how long stop() waits for reconciles in flight; default 10 s */
   gracefulStopMs?: number
+  /**
+   * Informers shared with other managers on the same store (a bench's
+   * simulated hosts, which share one etcd connection too); started by the
+   * first manager that needs them, stopped by whoever made the map, never by
+   * this manager. Default: this manager's own.
+   */
+  sharedInformers?: Map<KindName, Informer<KindName>>
 }
 
 export class Manager {
@@ -34,7 +41,8 @@ export class Manager {
   readonly logger: Logger
   readonly registry: Registry
   readonly metrics: RuntimeMetrics
-  private readonly informers = new Map<KindName, Informer<KindName>>()
+  private readonly informers: Map<KindName, Informer<KindName>>
+  private readonly ownsInformers: boolean
   private readonly controllerList: Controller[] = []
   private readonly runnables: Runnable[] = []
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new'
@@ -45,6 +53,8 @@ export class Manager {
     this.logger = opts.logger
     this.registry = opts.registry ?? new Registry()
     this.metrics = runtimeMetrics(this.registry)
+    this.informers = opts.sharedInformers ?? new Map()
+    this.ownsInformers = opts.sharedInformers === undefined
   }
 
   /** The shared informer of a kind; started with the manager. */
@@ -132,7 +142,7 @@ export class Manager {
         }
       }
     }
-    for (const inf of this.informers.values()) inf.stop()
+    if (this.ownsInformers) for (const inf of this.informers.values()) inf.stop()
     this.state = 'stopped'
   }
 }

@@ -18,7 +18,9 @@ import type { Store } from './store.js'
 import { decode } from './store.js'
 
 export type WatchEvent<T extends AnyResource = AnyResource> =
-  | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: T }
+  | { type: 'ADDED' | 'MODIFIED'; object: T }
+  /** object: the last state seen; revision: the etcd revision of the deletion (or of the relist that found it gone) */
+  | { type: 'DELETED'; object: T; revision: string }
   | { type: 'SYNCED'; revision: string }
 
 const RETRY_MIN_MS = 200
@@ -59,7 +61,7 @@ export function listAndWatch<K extends KindName>(store: Store, kind: K): Observa
         for (const [name, obj] of known) {
           if (seen.has(name)) continue
           known.delete(name)
-          emit({ type: 'DELETED', object: obj })
+          emit({ type: 'DELETED', object: obj, revision })
         }
         lastRevision = BigInt(revision)
         failures = 0
@@ -89,7 +91,7 @@ export function listAndWatch<K extends KindName>(store: Store, kind: K): Observa
       const prev = known.get(name)
       if (!prev) return
       known.delete(name)
-      emit({ type: 'DELETED', object: prev })
+      emit({ type: 'DELETED', object: prev, revision: kv.mod_revision })
     }
 
     const dropWatcher = () => {

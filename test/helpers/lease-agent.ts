@@ -1,7 +1,10 @@
 // An in-process weftd reduced to its lease (and optionally files)
-// controllers, each with its own Store and etcd client, so one test or bench
-// can run many agents against one etcd. stop() abandons the lease as a killed
-// agent would (no revoke).
+// controllers, so one test or bench can run many agents against one etcd.
+// Each has its own Store (etcd client) and informers unless given shared ones
+// (`store`, `informers`): a bench simulating a thousand hosts in one process
+// shares the connection and the watch caches, while every agent still runs
+// its own lease controller, state, etcd lease and claim transactions.
+// stop() abandons the lease as a killed agent would (no revoke).
 import { pino } from 'pino'
 import { filter, firstValueFrom, map, race, take, timer } from 'rxjs'
 import { filesController } from '../../src/controllers/files.js'
@@ -10,7 +13,8 @@ import type { Cidr } from '../../src/net/cidr.js'
 import type { HeldLease } from '../../src/lease/held.js'
 import { LeaseHolder } from '../../src/lease/held.js'
 import { LeaseRegistry } from '../../src/lease/registry.js'
-import { HostReadiness, Manager } from '../../src/runtime/index.js'
+import type { KindName } from '../../src/crds/kinds.js'
+import { HostReadiness, Manager, type Informer } from '../../src/runtime/index.js'
 import { Store } from '../../src/store/index.js'
 
 export interface LeaseAgentOptions {
@@ -24,6 +28,10 @@ export interface LeaseAgentOptions {
   files?: { subnetFile: string; dockerOptsFile: string; resyncMs?: number }
   exhaustedRetryMs?: number
   underlayMtu?: number
+  /** a Store shared with other agents (not closed by stop()) */
+  store?: Store
+  /** informers shared with other agents on that same store */
+  informers?: Map<KindName, Informer<KindName>>
 }
 
 export interface LeaseAgent {
@@ -40,8 +48,12 @@ export interface LeaseAgent {
 }
 
 export async function startLeaseAgent(o: LeaseAgentOptions): Promise<LeaseAgent> {
-  const store = Store.connect({ endpoints: [o.endpoint], prefix: o.prefix })
-  const manager = new Manager({ store, logger: pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' }).child({ host: o.host }) })
+  const store = o.store ?? Store.connect({ endpoints: [o.endpoint], prefix: o.prefix })
+  const manager = new Manager({
+    store,
+    logger: pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' }).child({ host: o.host }),
+    ...(o.informers ? { sharedInformers: o.informers } : {}),
+  })
   const readiness = new HostReadiness()
   const holder = new LeaseHolder()
   const registry = new LeaseRegistry(store)
@@ -86,7 +98,7 @@ export async function startLeaseAgent(o: LeaseAgentOptions): Promise<LeaseAgent>
       if (stopped) return
       stopped = true
       await manager.stop()
-      store.close()
+      if (!o.store) store.close()
     },
   }
 }
