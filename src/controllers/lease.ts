@@ -2,8 +2,8 @@
 // overlay, for as long as the agent runs (DESIGN.md §2). Key: the host name.
 //
 //   observe desired: the OverlayConfig (informer), this host's public IP, labels, backend data
-//   observe actual:  the HostLease of this host's name and its etcd lease (fresh from etcd:
-//                    the claim must not act on a stale cache)
+//   observe actual:  the HostLease of this host's name (informer, or what this agent last
+//                    wrote while the informer lags behind it) and its etcd lease
 //   act:             claim a subnet if none is held (previous one first), renew the etcd lease
 //                    before it lapses, update publicIP/labels/backend in place
 //   report:          LeaseHeld into the host readiness; every condition of the host, plus
@@ -12,16 +12,22 @@
 // A lease that vanished (deleted by hand, expired while etcd was away) is
 // simply "no lease held" on the next look, and is claimed again, the same
 // subnet while it is free; the agent never exits over it.
-import { Observable, map } from 'rxjs'
-import { InvalidError, parseDuration, resolveOverlaySpec, type HostLease, type HostLeaseStatus, type ResolvedOverlaySpec } from '../crds/index.js'
+//
+// Acting on cached state is safe because every write is guarded in etcd: the
+// claim is create-if-absent on both the HostLease and the subnet's claim key
+// (a stale view costs a lost transaction, which returns the fresh state),
+// updates compare the mod revision. So a first claim costs two etcd calls,
+// the lease grant and the claim transaction, as a bare etcd client's would.
+import { map } from 'rxjs'
+import { InvalidError, parseDuration, resolveOverlaySpec, type HostLease, type OverlayConfig, type HostLeaseStatus, type ResolvedOverlaySpec } from '../crds/index.js'
 import { formatCidr, tryParseCidr, type Cidr } from '../net/cidr.js'
-import { claimable, exhaustedMessage, fitsOverlay, pickSubnet, subnetRange, takenSet, type SubnetRange } from '../lease/allocate.js'
+import { claimable, exhaustedMessage, fitsOverlay, pickSubnet, subnetRange, type SubnetRange } from '../lease/allocate.js'
 import type { LeaseHolder } from '../lease/held.js'
 import type { Claim, LeaseRegistry } from '../lease/registry.js'
 import { renewInMs, ttlSeconds } from '../lease/timing.js'
 import { BACKEND_OVERHEAD } from '../lease/subnetenv.js'
-import { conditionsEqual, setCondition, timestamp, watch, type ComponentState, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
-import { objectKey, NotFoundError } from '../store/index.js'
+import { conditionsEqual, setCondition, timestamp, watchOne, type ComponentState, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
+import { NotFoundError } from '../store/index.js'
 
 export const LEASE_HELD = 'LeaseHeld'
 /** a lost claim race is retried at once with a fresh view; this many in a row means something else is wrong */
@@ -54,10 +60,32 @@ interface Held {
   leaseID: string
 }
 
+/** The claim key this agent last wrote: its subnet, tried first when claiming again, at its mod revision. */
+interface OwnClaim {
+  subnet: Cidr
+  modRevision: string
+}
+
+/** parsed spec.subnet per lease object: informer objects are immutable, and a claim scans all of them per attempt */
+const parsedSubnets = new WeakMap<HostLease, Cidr | undefined>()
+function subnetOf(lease: HostLease): Cidr | undefined {
+  if (!parsedSubnets.has(lease)) parsedSubnets.set(lease, tryParseCidr(lease.spec.subnet))
+  return parsedSubnets.get(lease)
+}
+
+/** resolved specs per OverlayConfig object, for the same reason */
+const resolvedSpecs = new WeakMap<OverlayConfig, ResolvedOverlaySpec>()
+function resolveOnce(o: OverlayConfig): ResolvedOverlaySpec {
+  let r = resolvedSpecs.get(o)
+  if (!r) resolvedSpecs.set(o, (r = resolveOverlaySpec(o.spec, o.metadata.name)))
+  return r
+}
+
 export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
   const { manager, registry, readiness, holder, hostName: host, overlay } = opts
   const store = manager.store
   const overlays = manager.informer('OverlayConfig')
+  const hostLeases = manager.informer('HostLease')
   const reportHeld = readiness.register(LEASE_HELD)
   const random = opts.random ?? Math.random
   let lastLogged = ''
@@ -80,21 +108,24 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
   let expireFor = ''
   /** the TTL leases are granted with, remembered for renewing while the OverlayConfig is missing */
   let ttlMs = parseDuration('24h')
+  /** this host's lease as this agent last wrote or read it: the informer may not have seen that write yet */
+  let mine: Held | undefined
+  let ownClaim: OwnClaim | undefined
 
   const reconcile = async (_key: string, { log }: ReconcileContext): Promise<ReconcileResult | void> => {
     // --- observe desired
     const overlayObj = overlays.get(overlay)
-    let current = await registry.hostLease(host)
+    let current = await observe()
     if (!overlayObj) {
       report(false, 'OverlayMissing', `OverlayConfig "${overlay}" not found; waiting for it`, log)
       // keep what is held alive: an overlay re-applied later must not re-address this host
       const renewIn = current && !current.lease.spec.reserved ? await renewIfDue(current) : undefined
-      if (current) await publishStatus(current.lease)
+      if (current) await publishStatus(current)
       return renewIn === undefined ? undefined : { requeueAfter: renewIn }
     }
     let spec: ResolvedOverlaySpec
     try {
-      spec = resolveOverlaySpec(overlayObj.spec, overlay)
+      spec = resolveOnce(overlayObj)
     } catch (err) {
       if (!(err instanceof InvalidError)) throw err
       report(false, 'OverlayInvalid', err.message, log)
@@ -109,7 +140,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
       const why = `HostLease "${host}" holds ${current.lease.spec.subnet} of overlay ${current.lease.spec.overlay}, not a /${range.len} of overlay ${overlay}`
       if (current.lease.spec.reserved) {
         report(false, 'ReservationMismatch', `${why}; it is reserved, so fix or delete it by hand`, log)
-        await publishStatus(current.lease)
+        await publishStatus(current)
         return
       }
       log.info({ subnet: current.lease.spec.subnet }, `${why}; releasing it`)
@@ -128,6 +159,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     }
     if (!current) {
       const claimed = await claim(spec, range, publicIP, log)
+      if (claimed === 'exists') return { requeueAfter: 0 } // our view was stale: look again at what the claim found
       if (!claimed) {
         report(false, 'SubnetsExhausted', exhaustedMessage(overlay, range), log)
         holder.set(undefined)
@@ -136,7 +168,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
       current = claimed
       renewIn = renewInMs(ttlSeconds(ttlMs), ttlMs)
     }
-    current = await converge(current, spec, publicIP)
+    current = mine = await converge(current, spec, publicIP)
     if (current.lease.spec.reserved) expireAt = undefined
 
     // --- report
@@ -151,8 +183,33 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
       mtu: spec.mtu > 0 ? spec.mtu : opts.underlayMtu() - BACKEND_OVERHEAD[spec.backend.type],
       lease,
     })
-    await publishStatus(lease)
+    await publishStatus(current)
     return lease.spec.reserved ? undefined : { requeueAfter: renewIn ?? 0 }
+  }
+
+  /**
+   * This host's HostLease and its etcd lease. From the informer, or from
+   * `mine` while the informer has not yet seen this agent's own last write;
+   * read from etcd only for a lease this agent did not write (after a
+   * restart, a reservation applied by hand). Absent in the cache means no
+   * lease: a stale "absent" only costs the claim a lost transaction.
+   */
+  const observe = async (): Promise<Held | undefined> => {
+    const cached = hostLeases.get(host)
+    if (mine) {
+      const rv = BigInt(mine.lease.metadata.resourceVersion ?? '0')
+      if (!cached) {
+        if (hostLeases.revision < rv) return mine
+        mine = undefined // deleted or expired since we wrote it
+        return undefined
+      }
+      const cachedRv = BigInt(cached.metadata.resourceVersion ?? '0')
+      if (cachedRv <= rv) return mine
+      // written since by someone else: updates keep the key's etcd lease, a new object (new uid) may not
+      if (cached.metadata.uid === mine.lease.metadata.uid) return (mine = { lease: cached, leaseID: mine.leaseID })
+    }
+    if (!cached) return (mine = undefined)
+    return (mine = await registry.hostLease(host))
   }
 
   /** A lease this host may go on using for this overlay: ours, of this overlay, a subnet that fits it. */
@@ -183,6 +240,8 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
   }
 
   const release = async (held: Held) => {
+    mine = undefined
+    ownClaim = undefined
     await store.delete('HostLease', host, { resourceVersion: held.lease.metadata.resourceVersion }).catch((err) => {
       if (!(err instanceof NotFoundError)) throw err
     })
@@ -193,46 +252,66 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
 
   /**
    * Claim a free subnet: this host's own leftover claim first, then the
-   * subnet of its previous run, else a random pick; a lost race is retried
-   * with the fresh claims the failed transaction returned. undefined = none free.
+   * subnet it last held or its previous run's, else a random pick. The view
+   * is the informer's leases (live: it follows other hosts' claims while we
+   * retry) plus the claim keys lost races told us about; nothing is read
+   * from etcd up front. undefined = none free; 'exists' = a HostLease of this
+   * host turned up (now in `mine`).
    */
-  const claim = async (spec: ResolvedOverlaySpec, range: SubnetRange, publicIP: string, log: ReconcileContext['log']): Promise<Held | undefined> => {
-    const { items } = await store.list('HostLease')
-    // reserved leases have no claim key: every other host's lease counts as taken
-    const leased = items.filter((l) => l.spec.overlay === overlay && l.metadata.name !== host).map((l) => l.spec.subnet)
-    let claims = await registry.claims(overlay)
+  const claim = async (spec: ResolvedOverlaySpec, range: SubnetRange, publicIP: string, log: ReconcileContext['log']): Promise<Held | 'exists' | undefined> => {
+    /** claim keys we know of that the informer may not show: ours, and those that beat us, by subnet address */
+    const known = new Map<number, Claim>()
+    if (ownClaim) known.set(ownClaim.subnet.ip, { ...ownClaim, host, leaseID: '' })
     const previous = await opts.previousSubnet?.().catch(() => undefined)
     const leaseID = await store.grantLease(ttlSeconds(ttlMs))
     try {
       for (let lost = 0; lost < MAX_CLAIM_ATTEMPTS; lost++) {
-        const taken = takenSet(leased)
-        for (const c of claims) if (c.host !== host) taken.add(c.subnet.ip)
-        const own = claims.find((c) => c.host === host && claimable(c.subnet, range) && !taken.has(c.subnet.ip))
-        const prev = previous && claimable(previous, range) && !taken.has(previous.ip) ? previous : undefined
+        const taken = leasedByOthers(range)
+        for (const c of known.values()) if (c.host !== host) taken.add(c.subnet.ip)
+        const own = [...known.values()].find((c) => c.host === host && claimable(c.subnet, range) && !taken.has(c.subnet.ip))
+        const prev = [ownClaim?.subnet, previous].find((p) => p && claimable(p, range) && !taken.has(p.ip))
         const subnet = own?.subnet ?? prev ?? pickSubnet(range, taken, lost, random)
         if (!subnet) {
           await store.revokeLease(leaseID)
           return undefined
         }
-        const seen: Claim | undefined = claims.find((c) => c.subnet.ip === subnet.ip && c.host === host)
+        const seen = known.get(subnet.ip)
         const lease = newLease(subnet, spec, publicIP)
         expireAt = Date.now() + ttlSeconds(ttlMs) * 1000
         expireFor = leaseID
         // the status written with the lease already says it is held
         lease.status = statusFor(lease, undefined, { type: LEASE_HELD, status: 'True', reason: 'Acquired', message: heldMessage(formatCidr(subnet), false) })
-        const outcome = await registry.claim(lease, subnet, leaseID, seen?.modRevision ?? '0')
+        const outcome = await registry.claim(lease, subnet, leaseID, seen?.host === host ? seen.modRevision : '0')
         if (outcome.ok) {
           log.info({ subnet: lease.spec.subnet, attempts: lost + 1 }, 'claimed subnet')
-          return { lease: outcome.lease, leaseID }
+          ownClaim = { subnet, modRevision: outcome.claimRevision }
+          return (mine = { lease: outcome.lease, leaseID })
         }
-        if (outcome.reason === 'HostLeaseExists') throw new Error(`HostLease "${host}" appeared while claiming; looking again`)
-        claims = outcome.claims
+        if (outcome.reason === 'HostLeaseExists') {
+          await store.revokeLease(leaseID)
+          mine = outcome.current
+          return 'exists'
+        }
+        // the subnet's claim key as it is now: another host's (taken), ours at another revision, or gone (free again)
+        if (outcome.holder) known.set(subnet.ip, outcome.holder)
+        else known.delete(subnet.ip)
       }
       throw new Error(`lost ${MAX_CLAIM_ATTEMPTS} claim races in a row on overlay ${overlay}`)
     } catch (err) {
       await store.revokeLease(leaseID).catch(() => undefined)
       throw err
     }
+  }
+
+  /** Subnet addresses of every other host's lease of this overlay in the informer (reserved ones have no claim key, so they count here). */
+  const leasedByOthers = (range: SubnetRange): Set<number> => {
+    const out = new Set<number>()
+    for (const l of hostLeases.values()) {
+      if (l.spec.overlay !== overlay || l.metadata.name === host) continue
+      const subnet = subnetOf(l)
+      if (subnet && subnet.len === range.len) out.add(subnet.ip)
+    }
+    return out
   }
 
   const newLease = (subnet: Cidr, spec: ResolvedOverlaySpec, publicIP: string): HostLease => ({
@@ -264,10 +343,11 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
   }
 
   /** status.conditions from the host readiness, and expireTime; written only when they changed. */
-  const publishStatus = async (lease: HostLease) => {
+  const publishStatus = async (held: Held) => {
+    const { lease } = held
     const status = statusFor(lease, lease.status)
     if (status.expireTime === lease.status?.expireTime && conditionsEqual(status.conditions, lease.status?.conditions)) return
-    await store.updateStatus({ ...lease, status })
+    mine = { lease: await store.updateStatus({ ...lease, status }), leaseID: held.leaseID }
   }
 
   /** The status to write: conditions from the readiness; expireTime kept unless it moved by more than rounding. */
@@ -289,27 +369,14 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     name: 'lease',
     reconcile,
     keys: [host],
-    watches: [watch(overlays, (o) => (o.metadata.name === overlay ? host : undefined))],
+    watches: [
+      watchOne(overlays, overlay, host),
+      // this host's lease changed under us (deleted by hand, expired, edited): the shared informer, no watch of our own
+      watchOne(hostLeases, host),
+    ],
     triggers: [
-      keyChanges(manager, objectKey(store.prefix, 'HostLease', host)).pipe(map(() => host)),
       readiness.changes$.pipe(map(() => host)),
       holder.backendData$.pipe(map(() => host)),
     ],
   }
-}
-
-/** Any write or delete of one etcd key: this host's lease changed under us (deleted by hand, expired). */
-function keyChanges(manager: Manager, key: string): Observable<void> {
-  return new Observable<void>((sub) => {
-    const w = manager.store.etcd.watch().key(key).watcher()
-    w.on('put', () => sub.next())
-    w.on('delete', () => sub.next())
-    // the watcher reconnects by itself; a missed event is caught by the resync
-    w.on('error', () => undefined)
-    return () => {
-      w.removeAllListeners()
-      w.on('error', () => undefined)
-      void w.cancel().catch(() => undefined)
-    }
-  })
 }

@@ -42,6 +42,8 @@ export class Collector {
 
   /** Records what the TypeBox schema says is wrong with `value`, found at `at`. */
   structure(schema: TSchema, value: unknown, at: Path): void {
+    // the common case, a valid value, without building any error
+    if (Value.Check(schema, value)) return
     for (const e of Value.Errors(schema, value)) {
       // a missing property is reported once, as Required, not again as "not a string"
       if (e.value === undefined && e.type !== ValueErrorType.ObjectRequiredProperty) continue

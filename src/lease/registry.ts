@@ -28,11 +28,15 @@ export interface Claim {
 }
 
 export type ClaimOutcome =
-  | { ok: true; lease: HostLease }
-  /** someone holds the subnet's claim key now; `claims` is the fresh view, read in the same transaction */
-  | { ok: false; reason: 'SubnetTaken'; claims: Claim[] }
-  /** a HostLease of this host's name appeared meanwhile */
-  | { ok: false; reason: 'HostLeaseExists' }
+  /** claimRevision: the mod revision of the claim key (and of the HostLease) just written */
+  | { ok: true; lease: HostLease; claimRevision: string }
+  /**
+   * the subnet's claim key is not at the revision expected: `holder` is it as read in the same
+   * transaction (another host's, or this host's at another revision), undefined when it is gone
+   */
+  | { ok: false; reason: 'SubnetTaken'; holder?: Claim }
+  /** a HostLease of this host's name exists (the caller's view was stale); `current` is it, read in the same transaction */
+  | { ok: false; reason: 'HostLeaseExists'; current: { lease: HostLease; leaseID: string } }
 
 export class LeaseRegistry {
   /** claim transactions sent, for the bench's "claims per lease" */
@@ -87,13 +91,19 @@ export class LeaseRegistry {
         .if(hostKey, 'Create', '==', 0)
         .and(claimKey, 'Mod', '==', claimModRevision)
         .then(putLease, putClaim)
-        .else(store.etcd.get(hostKey), store.etcd.getAll().prefix(this.claimPrefix(obj.spec.overlay)))
+        // only the two contested keys: a lost race costs one small answer, not every claim of the overlay
+        .else(store.etcd.get(hostKey), store.etcd.get(claimKey))
         .commit(),
     )
-    if (res.succeeded) return { ok: true, lease: { ...stored, metadata: { ...stored.metadata, resourceVersion: res.header.revision } } }
+    if (res.succeeded) {
+      const revision = res.header.revision
+      return { ok: true, lease: { ...stored, metadata: { ...stored.metadata, resourceVersion: revision } }, claimRevision: revision }
+    }
     const [hostRange, claimRange] = res.responses.map((r) => r.response_range?.kvs ?? [])
-    if (hostRange && hostRange.length > 0) return { ok: false, reason: 'HostLeaseExists' }
-    return { ok: false, reason: 'SubnetTaken', claims: parseClaims(this.claimPrefix(obj.spec.overlay), claimRange ?? []) }
+    const hostKv = hostRange?.[0]
+    if (hostKv) return { ok: false, reason: 'HostLeaseExists', current: { lease: decode('HostLease', hostKv) as HostLease, leaseID: hostKv.lease } }
+    const [holder] = parseClaims(this.claimPrefix(obj.spec.overlay), claimRange ?? [])
+    return holder ? { ok: false, reason: 'SubnetTaken', holder } : { ok: false, reason: 'SubnetTaken' }
   }
 
   /** Re-bind this host's claim to another etcd lease ('0' = none, for a reserved lease), creating it if missing. */

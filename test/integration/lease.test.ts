@@ -58,6 +58,34 @@ t.test('50 agents racing on one overlay all get distinct subnets', async (t) => 
   t.ok(items.every((l) => l.status?.expireTime && l.status.conditions?.some((c) => c.type === 'LeaseHeld' && c.status === 'True')), 'status written')
 })
 
+t.test('agents on one shared connection and cache, racing for exactly as many subnets as there are agents, never share one', async (t) => {
+  const e = env(t)
+  // /29s of a /24 from the second one: exactly 31 subnets, so most first picks collide
+  await e.overlay({ network: '10.12.0.0/24', subnetLen: 29, backend: { type: 'udp' } })
+  const informers = new Map()
+  t.teardown(() => informers.forEach((i) => i.stop()))
+  const agents = await Promise.all(Array.from({ length: 31 }, (_, i) => e.agent(`tight-${i}`, { store: e.store, informers })))
+  const held = await Promise.all(agents.map((a) => a.waitHeld(30_000)))
+  t.equal(new Set(held.map((h) => formatCidr(h.subnet))).size, 31, 'every subnet once')
+  const claims = await new LeaseRegistry(e.store).claims('default')
+  t.same(new Set(claims.map((c) => c.host)).size, 31, 'one claim key per host')
+})
+
+t.test('a first claim costs two etcd calls: the lease grant and one transaction', async (t) => {
+  const e = env(t)
+  await e.overlay({ network: '10.13.0.0/16', backend: { type: 'udp' } })
+  const store = Store.connect({ endpoints: [etcd.endpoint], prefix: e.prefix })
+  t.teardown(() => store.close())
+  let calls = 0
+  const call = store.call.bind(store)
+  store.call = (fn) => (calls++, call(fn))
+  const a = await e.agent('cheap', { store })
+  await a.waitHeld()
+  await new Promise((r) => setTimeout(r, 300)) // any follow-up reconcile would have run by now
+  // the two informers' lists (OverlayConfig, HostLease), then the claim: no re-read, no extra status write
+  t.equal(calls, 4)
+})
+
 t.test('a /28 overlay with /30 subnets gives exactly its subnets, then reports exhaustion and retries', async (t) => {
   const e = env(t)
   await e.overlay({ network: '10.9.0.0/28', subnetLen: 30, backend: { type: 'udp' } })
