@@ -39,6 +39,8 @@ export interface DockerdControllerOptions {
   now?: () => number
 }
 
+const ABSENT_POLL_MAX_MS = 30_000
+
 export function dockerdController(opts: DockerdControllerOptions): ControllerSpec {
   const { holder, docker, service, optsFile } = opts
   const report = opts.readiness.register(DOCKER)
@@ -48,6 +50,9 @@ export function dockerdController(opts: DockerdControllerOptions): ControllerSpe
   /** weft's last restart of dockerd; in memory: a restarted agent may try once more */
   let last: RestartRecord | undefined
   const poll: ReconcileResult = { requeueAfter: pollMs }
+  /** looks in a row that found no daemon: a host without Docker is polled ever less often, up to 30 s */
+  let absent = 0
+  const absentPoll = (): ReconcileResult => ({ requeueAfter: Math.min(ABSENT_POLL_MAX_MS, pollMs * 2 ** Math.min(absent++, 4)) })
 
   const reconcile = async (_key: string, { log }: ReconcileContext): Promise<ReconcileResult | void> => {
     // --- observe desired
@@ -63,8 +68,9 @@ export function dockerdController(opts: DockerdControllerOptions): ControllerSpe
     const bridge = await observe()
     if (!bridge) {
       report(false, 'DaemonUnavailable', `dockerd does not answer at the Docker host address; waiting for it (docker0 must be ${wantText})`)
-      return poll
+      return absentPoll()
     }
+    absent = 0
     const drift = bridgeDrift(want, bridge)
     if (drift.length === 0) {
       if (last?.key === want.key && last.outcome !== 'converged') last = { ...last, outcome: 'converged' }

@@ -8,7 +8,7 @@
 //                    unwanted chains removed; Docker's and the user's rules untouched
 //   report:          Firewall into the host readiness
 //
-// Resynced every 2 s (iptables-save is cheap), so a deleted rule, chain or jump
+// Resynced every 3 s (two iptables-save spawns; drift is repaired within 5 s), so a deleted rule, chain or jump
 // is back within seconds. The rules stay when the agent stops or restarts, so
 // traffic keeps flowing; they go only when the overlay itself is deleted.
 import { map } from 'rxjs'
@@ -20,7 +20,7 @@ import { watch, type ControllerSpec, type HostReadiness, type Manager, type Reco
 
 export const FIREWALL = 'Firewall'
 const KEY = 'firewall'
-export const FIREWALL_RESYNC_MS = 2_000
+export const FIREWALL_RESYNC_MS = 3_000
 
 export interface IptablesControllerOptions {
   manager: Manager

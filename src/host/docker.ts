@@ -2,7 +2,8 @@
 // errors a reconciler can branch on: the daemon is down (retry later), the
 // object is gone (nothing to do / recreate), or the daemon refused because of
 // the state it is in (name taken, address in use, endpoints still attached).
-import Docker from 'dockerode'
+import type Docker from 'dockerode'
+import { stat } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Links } from './links.js'
 
@@ -126,24 +127,37 @@ function toInfo(raw: Docker.NetworkInspectInfo): NetworkInfo {
 }
 
 export class DockerHost {
-  private readonly docker: Docker
+  private readonly options: Docker.DockerOptions
+  private client: Promise<Docker> | undefined
   private readonly links: Links
 
   constructor(opts: DockerHostOptions) {
-    this.docker = new Docker(connectionOptions(opts.url, opts.timeoutMs ?? 30_000))
+    this.options = connectionOptions(opts.url, opts.timeoutMs ?? 30_000)
     this.links = new Links(opts.netns ? { netns: opts.netns } : {})
   }
 
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * dockerode, loaded on first use (it costs an idle agent ~27 MB), and not
+   * at all while the daemon's unix socket does not exist: a host without
+   * Docker answers DaemonUnavailable from one stat().
+   */
+  private async docker(): Promise<Docker> {
+    const { socketPath } = this.options
+    if (socketPath && typeof socketPath === 'string') await stat(socketPath)
+    this.client ??= import('dockerode').then(({ default: Docker }) => new Docker(this.options))
+    return this.client
+  }
+
+  private async call<T>(what: string, fn: (docker: Docker) => Promise<T>): Promise<T> {
     try {
-      return await fn()
+      return await fn(await this.docker())
     } catch (err) {
       throw typed(err, what)
     }
   }
 
   async ping(): Promise<void> {
-    await this.call('ping', () => this.docker.ping())
+    await this.call('ping', (d) => d.ping())
   }
 
   /** Resolve once the daemon answers; DaemonUnavailable after timeoutMs. */
@@ -161,7 +175,7 @@ export class DockerHost {
 
   /** docker0 as dockerd runs it: what --bip and --mtu took effect. */
   async defaultBridge(): Promise<DefaultBridge> {
-    const raw = await this.call('inspect network bridge', () => this.docker.getNetwork('bridge').inspect() as Promise<Docker.NetworkInspectInfo>)
+    const raw = await this.call('inspect network bridge', (d) => d.getNetwork('bridge').inspect() as Promise<Docker.NetworkInspectInfo>)
     const info = toInfo(raw)
     const name = info.options[BRIDGE_NAME_OPTION] ?? 'docker0'
     const mtu = info.options[MTU_OPTION]
@@ -174,7 +188,7 @@ export class DockerHost {
   /** Networks carrying all the given labels (key=value, or key alone for any value). */
   async listNetworks(labels: Record<string, string | true> = {}): Promise<NetworkInfo[]> {
     const label = Object.entries(labels).map(([k, v]) => (v === true ? k : `${k}=${v}`))
-    const raw = await this.call('list networks', () => this.docker.listNetworks(label.length > 0 ? { filters: { label } } : {}))
+    const raw = await this.call('list networks', (d) => d.listNetworks(label.length > 0 ? { filters: { label } } : {}))
     return raw.map(toInfo)
   }
 
@@ -187,8 +201,8 @@ export class DockerHost {
       if (spec.ipRange) entry.IPRange = spec.ipRange
       config.push(entry)
     }
-    const network = await this.call(`create network ${spec.name}`, () =>
-      this.docker.createNetwork({
+    const network = await this.call(`create network ${spec.name}`, (d) =>
+      d.createNetwork({
         Name: spec.name,
         // without it dockerd 20.10 happily creates a second network of the same name
         CheckDuplicate: true,
@@ -203,7 +217,7 @@ export class DockerHost {
   }
 
   async inspectNetwork(idOrName: string): Promise<NetworkDetail> {
-    const raw = await this.call(`inspect network ${idOrName}`, () => this.docker.getNetwork(idOrName).inspect() as Promise<Docker.NetworkInspectInfo>)
+    const raw = await this.call(`inspect network ${idOrName}`, (d) => d.getNetwork(idOrName).inspect() as Promise<Docker.NetworkInspectInfo>)
     const containers = Object.entries(raw.Containers ?? {}).map(([id, c]) => {
       const attached: AttachedContainer = { id, name: c.Name }
       if (c.IPv4Address) attached.ipv4Address = c.IPv4Address.split('/')[0]!
@@ -215,17 +229,17 @@ export class DockerHost {
 
   /** NotFound when already gone; Conflict while containers are attached. */
   async removeNetwork(idOrName: string): Promise<void> {
-    await this.call(`remove network ${idOrName}`, () => this.docker.getNetwork(idOrName).remove())
+    await this.call(`remove network ${idOrName}`, (d) => d.getNetwork(idOrName).remove())
   }
 
   /** `docker network connect [--ip]`; Conflict when already connected or the address is taken. */
   async connect(network: string, container: string, opts: { ipv4Address?: string } = {}): Promise<void> {
     const endpoint: Docker.EndpointSettings = {}
     if (opts.ipv4Address) endpoint.IPAMConfig = { IPv4Address: opts.ipv4Address }
-    await this.call(`connect ${container} to ${network}`, () => this.docker.getNetwork(network).connect({ Container: container, EndpointConfig: endpoint }))
+    await this.call(`connect ${container} to ${network}`, (d) => d.getNetwork(network).connect({ Container: container, EndpointConfig: endpoint }))
   }
 
   async disconnect(network: string, container: string, opts: { force?: boolean } = {}): Promise<void> {
-    await this.call(`disconnect ${container} from ${network}`, () => this.docker.getNetwork(network).disconnect({ Container: container, Force: opts.force ?? false }))
+    await this.call(`disconnect ${container} from ${network}`, (d) => d.getNetwork(network).disconnect({ Container: container, Force: opts.force ?? false }))
   }
 }
