@@ -324,7 +324,10 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
   /** Public IP, backend data and labels updated in place; a reserved lease is detached from any etcd lease. */
   const converge = async (held: Held, spec: ResolvedOverlaySpec, publicIP: string): Promise<Held> => {
     const { lease } = held
-    const backend = { type: spec.backend.type, data: holder.backendData }
+    // until the data path has published (just after a restart), keep what the lease says: wiping
+    // the VTEP MAC would make peers drop their route to this host for a moment
+    const keepData = !holder.backendDataKnown && lease.spec.backend?.type === spec.backend.type
+    const backend = { type: spec.backend.type, data: keepData ? (lease.spec.backend?.data ?? {}) : holder.backendData }
     const labels = opts.labels ?? lease.metadata.labels
     const detach = lease.spec.reserved === true && held.leaseID !== '0'
     const same =

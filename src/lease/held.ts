@@ -26,6 +26,7 @@ export class LeaseHolder {
   private readonly held = new BehaviorSubject<HeldLease | undefined>(undefined)
   private readonly backend = new BehaviorSubject<BackendData>({})
   private readonly lost = new Subject<void>()
+  private published = false
 
   /** Emits on every change of what is held, with `undefined` while no lease is held. */
   readonly held$: Observable<HeldLease | undefined> = this.held.pipe(distinctUntilChanged((a, b) => isDeepStrictEqual(strip(a), strip(b))))
@@ -41,6 +42,11 @@ export class LeaseHolder {
     return this.backend.value
   }
 
+  /** Whether the data path has published its data since the agent started. */
+  get backendDataKnown(): boolean {
+    return this.published
+  }
+
   /** Called by the lease controller only. */
   set(next: HeldLease | undefined): void {
     this.held.next(next)
@@ -48,6 +54,7 @@ export class LeaseHolder {
 
   /** Publish backend data in this host's lease (the data path sets its VTEP MAC here). */
   setBackendData(data: BackendData): void {
+    this.published = true
     this.backend.next(data)
   }
 }

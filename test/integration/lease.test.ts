@@ -121,6 +121,23 @@ t.test('a restarted agent gets its previous subnet back; a lapsed one from its s
   t.equal(formatCidr((await third.waitHeld()).subnet), '10.3.77.0/24', 'from the subnet file')
 })
 
+t.test("a restarted agent keeps the lease's backend data until its data path publishes again", async (t) => {
+  const e = env(t)
+  await e.overlay({ network: '10.3.0.0/16', backend: { type: 'vxlan' } })
+  const first = await e.agent('v1')
+  await first.waitHeld()
+  first.holder.setBackendData({ vtepMAC: '0a:00:00:00:00:01' })
+  await until('the MAC published', async () => (await e.store.get('HostLease', 'v1')).spec.backend?.data?.vtepMAC === '0a:00:00:00:00:01')
+  await first.stop()
+  const again = await e.agent('v1')
+  await again.waitHeld()
+  await new Promise((r) => setTimeout(r, 500))
+  t.same((await e.store.get('HostLease', 'v1')).spec.backend?.data, { vtepMAC: '0a:00:00:00:00:01' }, 'peers keep their route to this host')
+  again.holder.setBackendData({ vtepMAC: '0a:00:00:00:00:02' })
+  await until('the new MAC published', async () => (await e.store.get('HostLease', 'v1')).spec.backend?.data?.vtepMAC === '0a:00:00:00:00:02')
+  t.pass('what the data path publishes wins')
+})
+
 t.test('an abandoned lease expires with its TTL and frees its subnet', async (t) => {
   const e = env(t)
   await e.overlay({ network: '10.4.0.0/16', backend: { type: 'udp' }, leaseTTL: '10s' })
