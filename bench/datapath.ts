@@ -124,13 +124,22 @@ interface Figures {
   rtt: number // ms
 }
 
-async function iperf(bed: Bed, args: string[], seconds: number): Promise<Record<string, any>> {
+/** The parts of iperf3's -J report the bench reads. */
+interface IperfReport {
+  error?: string
+  end: {
+    sum_received: { bits_per_second: number }
+    sum: { packets: number; lost_packets: number; seconds: number }
+  }
+}
+
+async function iperf(bed: Bed, args: string[], seconds: number): Promise<IperfReport> {
   const [a, b] = bed.sites
   // iperf3 -J exits non-zero on failure but still prints JSON with an "error"
   const out = await run('nsenter', nsenterArgs(a.container, 'iperf3', ['-c', b.containerIP, '-J', '-t', String(seconds), ...args]), (seconds + 20) * 1000).catch(
     (err: Error) => JSON.stringify({ error: err.message }),
   )
-  const r = JSON.parse(out) as Record<string, any>
+  const r = JSON.parse(out) as IperfReport
   if (r.error) throw new Error(`iperf3 ${args.join(' ')}: ${String(r.error)}`)
   return r
 }
@@ -147,8 +156,8 @@ async function twice<T>(f: () => Promise<T>): Promise<T> {
 }
 
 async function measure(bed: Bed, seconds: number, pings: number): Promise<Figures> {
-  const tcp1 = (await twice(() => iperf(bed, [], seconds))).end.sum_received.bits_per_second as number
-  const tcp4 = (await twice(() => iperf(bed, ['-P', '4'], seconds))).end.sum_received.bits_per_second as number
+  const tcp1 = (await twice(() => iperf(bed, [], seconds))).end.sum_received.bits_per_second
+  const tcp4 = (await twice(() => iperf(bed, ['-P', '4'], seconds))).end.sum_received.bits_per_second
   const udp = (await twice(() => iperf(bed, ['-u', '-l', '64', '-b', '0'], seconds))).end.sum
   const pps = (udp.packets - udp.lost_packets) / udp.seconds
   const [a, b] = bed.sites

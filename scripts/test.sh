@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# types of the tests and benches too (tsx runs them without checking), and lint
+npm run --silent typecheck
+npm run --silent lint
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,7 +15,7 @@ t.teardown(() => etcd.destroy())
 
 let n = 0
 /** a fresh prefix per test: tests share one etcd but never each other's keys */
-function env(t: typeof import('tap').default) {
+function env(t: Test) {
   const prefix = `/weft-lease-${process.pid}-${++n}`
   const store = Store.connect({ endpoints: [etcd.endpoint], prefix })
   const agents: LeaseAgent[] = []
