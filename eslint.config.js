@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', '.scratch/**'] },
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', '**/.scratch*/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {
