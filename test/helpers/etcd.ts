@@ -8,9 +8,10 @@
 // socket is a file, so it crosses namespaces; no root-namespace link or route).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { startProxy, type CuttableProxy } from './tcp-proxy.js'
 
 export interface EtcdProcess {
   /** reachable from the root namespace (the test process, weftctl) */
@@ -58,14 +59,14 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdProcess> {
   const peerPort = await freePort()
   let endpoint = `http://127.0.0.1:${clientPort}`
   let netnsEndpoint = endpoint
-  let relay: Server | undefined
+  let relay: CuttableProxy | undefined
   let clientUrls = endpoint
   if (opts.netns) {
     netnsEndpoint = `http://${opts.listenIP ?? '127.0.0.1'}:${clientPort}`
     // etcd 3.4 wants host:port even for unix sockets: `unix://etcd:1` is the file `etcd:1` in its cwd
     clientUrls = `${netnsEndpoint},unix://etcd:1`
-    relay = await unixRelay(join(dataDir, 'etcd:1'))
-    endpoint = `http://127.0.0.1:${(relay.address() as { port: number }).port}`
+    relay = await startProxy(join(dataDir, 'etcd:1'))
+    endpoint = relay.endpoint
   }
   let child: ChildProcess | undefined
 
@@ -136,7 +137,7 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdProcess> {
     etcdctl,
     async destroy() {
       await stop()
-      if (relay) await closeRelay(relay)
+      if (relay) await relay.close()
       relay = undefined
       await rm(dataDir, { recursive: true, force: true })
     },
@@ -150,28 +151,3 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdProcess> {
   return etcd
 }
 
-const relaySockets = new WeakMap<Server, Set<Socket>>()
-
-/** A loopback TCP listener piping every connection to a unix socket. */
-async function unixRelay(path: string): Promise<Server> {
-  const sockets = new Set<Socket>()
-  const server = createServer((client) => {
-    const upstream = connect(path)
-    for (const s of [client, upstream]) {
-      sockets.add(s)
-      s.on('close', () => sockets.delete(s))
-      s.on('error', () => undefined)
-    }
-    client.pipe(upstream).pipe(client)
-    client.on('close', () => upstream.destroy())
-    upstream.on('close', () => client.destroy())
-  })
-  relaySockets.set(server, sockets)
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  return server
-}
-
-async function closeRelay(server: Server): Promise<void> {
-  for (const s of relaySockets.get(server) ?? []) s.destroy()
-  await new Promise<void>((r) => server.close(() => r()))
-}

@@ -1,5 +1,6 @@
-// A loopback TCP proxy the test can cut, to disconnect one etcd client while
-// another keeps writing (etcd itself stays up).
+// A loopback TCP proxy to a TCP port or a unix socket. Tests cut it to
+// disconnect one etcd client while another keeps writing (etcd stays up); the
+// etcd helper uses it to reach an etcd inside a namespace over its unix socket.
 import { connect, createServer, type Server, type Socket } from 'node:net'
 
 export interface CuttableProxy {
@@ -9,12 +10,13 @@ export interface CuttableProxy {
   close(): Promise<void>
 }
 
-export async function startProxy(targetPort: number): Promise<CuttableProxy> {
+/** target: a port on 127.0.0.1, or a unix socket path */
+export async function startProxy(target: number | string): Promise<CuttableProxy> {
   const sockets = new Set<Socket>()
   let cut = false
   const server: Server = createServer((client) => {
     if (cut) return client.destroy()
-    const upstream = connect(targetPort, '127.0.0.1')
+    const upstream = typeof target === 'number' ? connect(target, '127.0.0.1') : connect(target)
     for (const s of [client, upstream]) {
       sockets.add(s)
       s.on('close', () => sockets.delete(s))
