@@ -113,32 +113,22 @@ export function registerUdpMetrics(registry: Registry, backend: UdpBackend): voi
   const registers = [registry]
   // a native read is a few atomic loads: each series reads afresh
   const read = () => backend.counters()
-  new Counter({
-    name: 'weft_udp_packets_total',
-    help: 'Overlay packets the udp forwarder carried: tx = TUN to peer, rx = peer to TUN.',
-    labelNames: ['direction'],
-    registers,
-    collect() {
-      const c = read()
-      this.reset()
-      if (!c) return
-      this.inc({ direction: 'tx' }, c.txPackets)
-      this.inc({ direction: 'rx' }, c.rxPackets)
-    },
-  })
-  new Counter({
-    name: 'weft_udp_bytes_total',
-    help: 'Overlay bytes the udp forwarder carried: tx = TUN to peer, rx = peer to TUN.',
-    labelNames: ['direction'],
-    registers,
-    collect() {
-      const c = read()
-      this.reset()
-      if (!c) return
-      this.inc({ direction: 'tx' }, c.txBytes)
-      this.inc({ direction: 'rx' }, c.rxBytes)
-    },
-  })
+  const perDirection = (name: string, what: string, tx: keyof UdpForwarderCounters, rx: keyof UdpForwarderCounters) =>
+    new Counter({
+      name,
+      help: `Overlay ${what} the udp forwarder carried: tx = TUN to peer, rx = peer to TUN.`,
+      labelNames: ['direction'],
+      registers,
+      collect() {
+        const c = read()
+        this.reset()
+        if (!c) return
+        this.inc({ direction: 'tx' }, c[tx])
+        this.inc({ direction: 'rx' }, c[rx])
+      },
+    })
+  perDirection('weft_udp_packets_total', 'packets', 'txPackets', 'rxPackets')
+  perDirection('weft_udp_bytes_total', 'bytes', 'txBytes', 'rxBytes')
   const reasons = { noRoute: 'no_route', unknownSender: 'unknown_sender', spoofedSource: 'spoofed_source', malformed: 'malformed', tunWriteErrors: 'tun_write_error', sendErrors: 'send_error' } as const
   new Counter({
     name: 'weft_udp_dropped_total',
