@@ -86,7 +86,9 @@ export class HealthzServer implements Runnable {
 
 /** Host-level series: lease state, readiness, plus the process's own (RSS, CPU, event loop). */
 function registerHostMetrics({ registry, readiness, holder }: HealthzOptions): void {
-  collectDefaultMetrics({ register: registry })
+  // the event-loop lag histogram samples on a timer: prom-client's default (every 10 ms, 100
+  // wake-ups a second) was most of an idle agent's CPU; once a second still shows a stalled loop
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 })
   new Gauge({
     name: 'weft_lease_held',
     help: '1 while this host holds a lease of its overlay, labelled with the subnet; 0 otherwise.',

@@ -6,7 +6,8 @@
 //                    every HostLease of the overlay (informer) → peers (backends/peers.ts)
 //   observe actual:  through the backend, from the kernel, every time
 //   act:             ip_forward on; other backends' leftovers removed (a backend
-//                    change, or a previous run on another one); the backend's device
+//                    change, or a previous run on another one: looked for at the
+//                    first reconcile, on a change, then once a minute); the backend's device
 //                    ensured and its backend.data published in the lease; peers synced
 //   report:          DataPath into the host readiness
 //
@@ -32,6 +33,8 @@ export const DATA_PATH = 'DataPath'
 const KEY = 'datapath'
 /** how often the kernel is compared with the leases when nothing else happens */
 export const DATAPATH_RESYNC_MS = 5000
+/** how often, with the backend unchanged, the host is searched again for other backends' leftovers */
+const OTHER_BACKENDS_RECHECK_MS = 60_000
 
 export interface DataPathControllerOptions {
   manager: Manager
@@ -65,6 +68,8 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
   /** the overlay network last seen, to find host-gw routes once the overlay is gone */
   let lastNetwork: Cidr | undefined
   let lastNote = ''
+  /** the backend (and network, interface) for which other backends' leftovers were last removed, and when */
+  const clean: { key: string | undefined; at: number } = { key: undefined, at: 0 }
 
   const reconcile = async (_key: string, { log }: ReconcileContext) => {
     // --- desired
@@ -72,6 +77,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
     if (overlays.hasSynced && !overlays.get(overlay)) {
       // the overlay was deleted: remove the whole data path
       let removed = false
+      clean.key = undefined
       for (const b of Object.values(backends)) removed = (await b.teardown(lastNetwork, iface)) || removed
       if (removed) log.info('OverlayConfig deleted; data path removed')
       peerGauge.reset()
@@ -100,8 +106,16 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
     try {
       // --- act
       if (await sysctl.ensure(IP_FORWARD, '1')) log.info('turned on net.ipv4.ip_forward')
-      for (const other of Object.values(backends)) {
-        if (other !== backend && (await other.teardown(network, iface))) log.info({ from: other.type, to: type }, `removed the ${other.type} data path`)
+      // other backends' leftovers appear only with a backend change or from a previous run: looked for
+      // then, and once a minute after that, not at every resync (each look is process spawns)
+      const cleanKey = `${type} ${held.spec.network} ${iface ?? ''}`
+      if (cleanKey !== clean.key || Date.now() - clean.at >= OTHER_BACKENDS_RECHECK_MS) {
+        clean.key = undefined
+        for (const other of Object.values(backends)) {
+          if (other !== backend && (await other.teardown(network, iface))) log.info({ from: other.type, to: type }, `removed the ${other.type} data path`)
+        }
+        clean.key = cleanKey
+        clean.at = Date.now()
       }
       const data = await backend.ensure(local)
       holder.setBackendData(data)

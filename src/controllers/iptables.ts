@@ -8,7 +8,7 @@
 //                    unwanted chains removed; Docker's and the user's rules untouched
 //   report:          Firewall into the host readiness
 //
-// Resynced every 3 s (two iptables-save spawns; drift is repaired within 5 s), so a deleted rule, chain or jump
+// Resynced every 3 s (one iptables-save spawn; drift is repaired within 5 s), so a deleted rule, chain or jump
 // is back within seconds. The rules stay when the agent stops or restarts, so
 // traffic keeps flowing; they go only when the overlay itself is deleted.
 import { map } from 'rxjs'

@@ -1,8 +1,9 @@
 // iptables adapter: reads tables with iptables-save and converges weft's own
 // chains with one `iptables-restore --noflush` transaction per apply, the way
 // kube-proxy and flannel do, so rules are never half-applied and the hot path
-// costs two process spawns however many rules there are. Chains and rules
-// owned by anyone else (Docker, the user) are never flushed or rewritten.
+// costs one process spawn (one iptables-save of every table) however many
+// rules there are. Chains and rules owned by anyone else (Docker, the user)
+// are never flushed or rewritten.
 import { release } from 'node:os'
 import { runnerFor, type Runner } from './exec.js'
 
@@ -213,9 +214,15 @@ export class Iptables {
     return parseSave(text).get(table) ?? new Map()
   }
 
+  /** One iptables-save for all the tables asked (a spawn is most of an idle agent's CPU); a table not loaded reads as empty. */
   private async saveTables(tables: Iterable<Table>): Promise<Map<Table, TableState>> {
+    const wanted = [...new Set(tables)]
     const state = new Map<Table, TableState>()
-    for (const table of new Set(tables)) state.set(table, await this.save(table))
+    if (wanted.length === 1) state.set(wanted[0]!, await this.save(wanted[0]!))
+    else if (wanted.length > 1) {
+      const all = parseSave(await this.run('iptables-save', []))
+      for (const table of wanted) state.set(table, all.get(table) ?? new Map())
+    }
     return state
   }
 
