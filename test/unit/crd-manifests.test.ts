@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parse } from 'yaml'
-import { KIND_LIST, renderCrds, STATIC_DEFAULTS, withDefaults, type AnyResource } from '../../src/crds/index.js'
+import { renderCrds } from '../../src/crds/crd.js'
+import { KIND_LIST, STATIC_DEFAULTS, withDefaults, type AnyResource } from '../../src/crds/index.js'
 
 // import.meta.dirname needs Node 20.11; engines allows any 20
 const dir = fileURLToPath(new URL('../../manifests/crds', import.meta.url))
