@@ -6,7 +6,7 @@
 // bench also runs on Ctrl-C.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { createTopology, nsenterArgs, run, type SimHost, type Topology } from '../../test/helpers/netns.js'
+import { addContainerNamespace, createTopology, nsenterArgs, run, type SimHost, type Topology } from '../../test/helpers/netns.js'
 
 export interface Site {
   host: SimHost
@@ -53,17 +53,10 @@ export async function createBed(mtu: number): Promise<Bed> {
     for (const [i, host] of topo.hosts.entries()) {
       const n = i + 1
       const container = `wbc-${topo.id}-${n}`
-      await run('ip', ['netns', 'add', container])
       containers.push(container)
       const site: Site = { host, container, subnet: `10.2.${n}.0/24`, gateway: `10.2.${n}.1`, containerIP: `10.2.${n}.2` }
       await topo.exec(host, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1'])
-      await run('ip', ['-n', host.netns, 'link', 'add', 'vc0', 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(mtu), 'netns', container])
-      await run('ip', ['-n', host.netns, 'addr', 'add', `${site.gateway}/24`, 'dev', 'vc0'])
-      await run('ip', ['-n', host.netns, 'link', 'set', 'vc0', 'up'])
-      await run('ip', ['-n', container, 'link', 'set', 'lo', 'up'])
-      await run('ip', ['-n', container, 'addr', 'add', `${site.containerIP}/24`, 'dev', 'eth0'])
-      await run('ip', ['-n', container, 'link', 'set', 'eth0', 'up'])
-      await run('ip', ['-n', container, 'route', 'add', 'default', 'via', site.gateway])
+      await addContainerNamespace(host, { netns: container, hostIface: 'vc0', gateway: site.gateway, ip: site.containerIP, prefixLen: 24, mtu })
       bed.sites.push(site)
     }
   } catch (err) {

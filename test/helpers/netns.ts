@@ -120,3 +120,31 @@ export async function createTopology(opts: TopologyOptions = {}): Promise<Topolo
   }
   return topo
 }
+
+export interface ContainerNamespace {
+  /** name of the new namespace; the caller deletes it (which removes the veth too) */
+  netns: string
+  /** the veth end in the host namespace, which carries the gateway address */
+  hostIface: string
+  gateway: string
+  ip: string
+  prefixLen: number
+  mtu: number
+}
+
+/**
+ * A "container": a namespace behind a veth from a simulated host, the host's
+ * end holding the gateway address (as docker0 would) and the container routed
+ * through it. Cheaper than a real container where only routing is tested.
+ */
+export async function addContainerNamespace(host: SimHost, c: ContainerNamespace): Promise<void> {
+  const mtu = String(c.mtu)
+  await run('ip', ['netns', 'add', c.netns])
+  await run('ip', ['-n', host.netns, 'link', 'add', c.hostIface, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', mtu, 'netns', c.netns])
+  await run('ip', ['-n', host.netns, 'addr', 'add', `${c.gateway}/${c.prefixLen}`, 'dev', c.hostIface])
+  await run('ip', ['-n', host.netns, 'link', 'set', c.hostIface, 'up'])
+  await run('ip', ['-n', c.netns, 'link', 'set', 'lo', 'up'])
+  await run('ip', ['-n', c.netns, 'addr', 'add', `${c.ip}/${c.prefixLen}`, 'dev', 'eth0'])
+  await run('ip', ['-n', c.netns, 'link', 'set', 'eth0', 'up'])
+  await run('ip', ['-n', c.netns, 'route', 'add', 'default', 'via', c.gateway])
+}

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url'
 import type { HostLease, OverlayConfig, OverlayConfigSpec } from '../../src/crds/index.js'
 import { Store } from '../../src/store/index.js'
 import { startEtcd, type EtcdProcess } from './etcd.js'
-import { createTopology, nsenterArgs, run, type SimHost, type Topology } from './netns.js'
+import { addContainerNamespace, createTopology, nsenterArgs, run, type SimHost, type Topology } from './netns.js'
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -267,18 +267,10 @@ export async function createCluster(opts: ClusterOptions): Promise<Cluster> {
         const env = await readFile(weftds.get(host)!.subnetFile, 'utf8').catch(() => '')
         const mtu = /FLANNEL_MTU=(\d+)/.exec(env)?.[1] ?? String(1500)
         const netns = `wc-${topo.id}-${containers.length + 1}`
-        await run('ip', ['netns', 'add', netns])
         containers.push(netns)
         liveNetns.add(netns)
-        const vh = `vc${containers.length}`
-        await run('ip', ['-n', h.netns, 'link', 'add', vh, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', mtu, 'netns', netns])
-        await run('ip', ['-n', h.netns, 'addr', 'add', `${base}.1/${len}`, 'dev', vh])
-        await run('ip', ['-n', h.netns, 'link', 'set', vh, 'up'])
-        await run('ip', ['-n', netns, 'link', 'set', 'lo', 'up'])
         const ip = `${base}.${1 + containers.length}`
-        await run('ip', ['-n', netns, 'addr', 'add', `${ip}/${len}`, 'dev', 'eth0'])
-        await run('ip', ['-n', netns, 'link', 'set', 'eth0', 'up'])
-        await run('ip', ['-n', netns, 'route', 'add', 'default', 'via', `${base}.1`])
+        await addContainerNamespace(h, { netns, hostIface: `vc${containers.length}`, gateway: `${base}.1`, ip, prefixLen: Number(len), mtu: Number(mtu) })
         return { host, netns, ip }
       },
       async ping(from, ip, o = {}) {

@@ -58,7 +58,7 @@ async function runChild(): Promise<void> {
 
 async function runTests(): Promise<void> {
   const { default: t } = await import('tap')
-  const { createTopology, run, nsenterArgs } = await import('../helpers/netns.js')
+  const { addContainerNamespace, createTopology, run, nsenterArgs } = await import('../helpers/netns.js')
   const { UdpForwarderError, peerTriples } = await import('../../src/backends/udp-forwarder.js')
   type Topology = Awaited<ReturnType<typeof createTopology>>
   type SimHost = Topology['hosts'][number]
@@ -222,17 +222,10 @@ async function runTests(): Promise<void> {
       for (const [i, host] of topo.hosts.entries()) {
         const n = i + 1
         const container = `wc-${topo.id}-${n}`
-        await run('ip', ['netns', 'add', container])
         containers.push(container)
         const site = { host, container, subnet: `10.2.${n}.0/24`, gateway: `10.2.${n}.1`, containerIP: `10.2.${n}.2` }
         await topo.exec(host, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1'])
-        await run('ip', ['-n', host.netns, 'link', 'add', 'vc0', 'mtu', String(OVERLAY_MTU), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(OVERLAY_MTU), 'netns', container])
-        await run('ip', ['-n', host.netns, 'addr', 'add', `${site.gateway}/24`, 'dev', 'vc0'])
-        await run('ip', ['-n', host.netns, 'link', 'set', 'vc0', 'up'])
-        await run('ip', ['-n', container, 'link', 'set', 'lo', 'up'])
-        await run('ip', ['-n', container, 'addr', 'add', `${site.containerIP}/24`, 'dev', 'eth0'])
-        await run('ip', ['-n', container, 'link', 'set', 'eth0', 'up'])
-        await run('ip', ['-n', container, 'route', 'add', 'default', 'via', site.gateway])
+        await addContainerNamespace(host, { netns: container, hostIface: 'vc0', gateway: site.gateway, ip: site.containerIP, prefixLen: 24, mtu: OVERLAY_MTU })
 
         const opts: UdpForwarderOptions = { localSubnet: site.subnet, mtu: OVERLAY_MTU, ...mode.opts }
         const proc = topo.spawn(host, process.execPath, ['--import=tsx', selfPath, JSON.stringify(opts)], {
