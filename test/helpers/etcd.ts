@@ -97,7 +97,8 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdProcess> {
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`etcd exited with ${proc.exitCode}: ${stderr}`)
       try {
-        const res = await fetch(`${endpoint}/health`)
+        // bounded: a request the relay accepted but etcd never answers must not hang the loop
+        const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(2000) })
         if (res.ok) return
       } catch {
         // not listening yet
