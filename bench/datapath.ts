@@ -3,6 +3,12 @@
 // backend is measured against).
 //
 //   npx tsx bench/datapath.ts [--rounds 3] [--time 3] [--pings 50] [--only NAME,...]
+//                             [--tests tcp1,tcp4,udp,rtt] [--baseline PATH.node]
+//
+// --tests runs only some measurements (the others print '-'); --baseline adds
+// rows for the udp forwarder loaded from another build of the addon (a copy of
+// build/Release/weft_udp.node saved before a change), to compare two builds in
+// one run on the same machine state.
 //
 // Each row builds its own hosts and containers (bench/lib/sites.ts), so MTUs and
 // devices never leak between rows, measures iperf3 TCP with 1 and 4 streams,
@@ -57,13 +63,13 @@ async function kernelVxlan(bed: Bed): Promise<string> {
 }
 
 /** weft's udp backend: the native forwarder in a child per host (bench/lib/forwarder-child.ts). */
-function weftUdp(extra: Record<string, unknown>) {
+function weftUdp(extra: Record<string, unknown>, env?: Record<string, string>) {
   return async (bed: Bed): Promise<string> => {
     const peers = bed.sites.map((s) => ({ subnet: s.subnet, publicIP: s.host.ip }))
     let note = ''
     for (const [i, s] of bed.sites.entries()) {
       const opts = { localSubnet: s.subnet, mtu: 1472, ...extra }
-      const p = bed.spawnIn(s.host.netns, process.execPath, ['--import=tsx', new URL('./lib/forwarder-child.ts', import.meta.url).pathname, JSON.stringify(opts)])
+      const p = bed.spawnIn(s.host.netns, process.execPath, ['--import=tsx', new URL('./lib/forwarder-child.ts', import.meta.url).pathname, JSON.stringify(opts)], env)
       p.stderr!.on('data', (d: Buffer) => process.stderr.write(d))
       const next = lineReader(p)
       const ready = JSON.parse(await next()) as { ready?: boolean; error?: string; features?: Record<string, unknown> }
@@ -105,11 +111,36 @@ function weftKernel(make: (links: Links) => Backend, mtu: number) {
   }
 }
 
+// ---- main --------------------------------------------------------------------
+
+const { values: flags } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    time: { type: 'string', default: '3' },
+    pings: { type: 'string', default: '50' },
+    only: { type: 'string' },
+    tests: { type: 'string', default: 'tcp1,tcp4,udp,rtt' },
+    baseline: { type: 'string' },
+  },
+})
+const rounds = Math.min(Math.max(1, Number(flags.rounds)), 20)
+const seconds = Math.min(Math.max(1, Number(flags.time)), 60)
+const pings = Math.min(Math.max(5, Number(flags.pings)), 1000)
+const only = flags.only?.split(',').map((s) => s.trim().toLowerCase())
+const tests = new Set(flags.tests.split(',').map((s) => s.trim()))
+const baseline = flags.baseline ? { WEFT_UDP_ADDON: flags.baseline } : undefined
+
 const DATA_PATHS: DataPath[] = [
   { name: 'kernel routes (host-gw reference)', mtu: 1500, setup: hostGw },
   { name: 'kernel VXLAN (reference)', mtu: 1450, setup: kernelVxlan },
   { name: 'weft udp (native)', mtu: 1472, setup: weftUdp({}) },
   { name: 'weft udp (native, 2 queues)', mtu: 1472, setup: weftUdp({ queues: 2 }) },
+  ...(baseline
+    ? [
+        { name: 'weft udp (baseline build)', mtu: 1472, setup: weftUdp({}, baseline) },
+        { name: 'weft udp (baseline build, 2 queues)', mtu: 1472, setup: weftUdp({ queues: 2 }, baseline) },
+      ]
+    : []),
   { name: 'flannel-style (simple path)', mtu: 1472, setup: weftUdp({ mode: 'simple' }) },
   { name: 'weft vxlan', mtu: 1450, setup: weftKernel((l) => new VxlanBackend(l), 1450) },
   { name: 'weft host-gw', mtu: 1500, setup: weftKernel((l) => new HostGwBackend(l), 1500) },
@@ -156,10 +187,11 @@ async function twice<T>(f: () => Promise<T>): Promise<T> {
 }
 
 async function measure(bed: Bed, seconds: number, pings: number): Promise<Figures> {
-  const tcp1 = (await twice(() => iperf(bed, [], seconds))).end.sum_received.bits_per_second
-  const tcp4 = (await twice(() => iperf(bed, ['-P', '4'], seconds))).end.sum_received.bits_per_second
-  const udp = (await twice(() => iperf(bed, ['-u', '-l', '64', '-b', '0'], seconds))).end.sum
-  const pps = (udp.packets - udp.lost_packets) / udp.seconds
+  const tcp1 = tests.has('tcp1') ? (await twice(() => iperf(bed, [], seconds))).end.sum_received.bits_per_second : NaN
+  const tcp4 = tests.has('tcp4') ? (await twice(() => iperf(bed, ['-P', '4'], seconds))).end.sum_received.bits_per_second : NaN
+  const udp = tests.has('udp') ? (await twice(() => iperf(bed, ['-u', '-l', '64', '-b', '0'], seconds))).end.sum : undefined
+  const pps = udp ? (udp.packets - udp.lost_packets) / udp.seconds : NaN
+  if (!tests.has('rtt')) return { tcp1, tcp4, pps, rtt: NaN }
   const [a, b] = bed.sites
   const out = await run('nsenter', nsenterArgs(a.container, 'busybox', ['ping', '-c', String(pings), '-i', '0.02', '-W', '1', b.containerIP]), pings * 1000)
   const times = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]))
@@ -172,21 +204,6 @@ function median(xs: number[]): number {
   const m = s.length >> 1
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
-
-// ---- main --------------------------------------------------------------------
-
-const { values: flags } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    time: { type: 'string', default: '3' },
-    pings: { type: 'string', default: '50' },
-    only: { type: 'string' },
-  },
-})
-const rounds = Math.min(Math.max(1, Number(flags.rounds)), 20)
-const seconds = Math.min(Math.max(1, Number(flags.time)), 60)
-const pings = Math.min(Math.max(5, Number(flags.pings)), 1000)
-const only = flags.only?.split(',').map((s) => s.trim().toLowerCase())
 
 let current: Bed | undefined
 const interrupt = (sig: string) => {
@@ -230,19 +247,20 @@ for (const path of DATA_PATHS) {
 
 const ref = rows.find((r) => r.path.name.startsWith('kernel VXLAN'))?.fig
 const gbit = (b: number) => (b / 1e9).toFixed(2)
-const ratio = (x: number, y: number | undefined) => (y ? `${(x / y).toFixed(2)}x` : '-')
+const ratio = (x: number, y: number | undefined) => (y && !Number.isNaN(x) ? `${(x / y).toFixed(2)}x` : '-')
+const cell = (x: number, f: (x: number) => string) => (Number.isNaN(x) ? '-' : f(x))
 const header = ['data path', 'TCP 1 stream', 'TCP 4 streams', 'UDP 64B pps', 'ping RTT', '1 stream/VXLAN', '4 streams/VXLAN', 'RTT-VXLAN']
 const table = [
   header,
   ...rows.map(({ path, fig }) => [
     path.name,
-    `${gbit(fig.tcp1)} Gbit/s`,
-    `${gbit(fig.tcp4)} Gbit/s`,
-    `${Math.round(fig.pps / 1000)} k`,
-    `${fig.rtt.toFixed(3)} ms`,
+    cell(fig.tcp1, (x) => `${gbit(x)} Gbit/s`),
+    cell(fig.tcp4, (x) => `${gbit(x)} Gbit/s`),
+    cell(fig.pps, (x) => `${Math.round(x / 1000)} k`),
+    cell(fig.rtt, (x) => `${x.toFixed(3)} ms`),
     ratio(fig.tcp1, ref?.tcp1),
     ratio(fig.tcp4, ref?.tcp4),
-    ref ? `${fig.rtt - ref.rtt >= 0 ? '+' : ''}${(fig.rtt - ref.rtt).toFixed(3)} ms` : '-',
+    ref && !Number.isNaN(ref.rtt) ? cell(fig.rtt - ref.rtt, (d) => `${d >= 0 ? '+' : ''}${d.toFixed(3)} ms`) : '-',
   ]),
 ]
 const widths = header.map((_, i) => Math.max(...table.map((r) => r[i]!.length)))

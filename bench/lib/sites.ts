@@ -23,7 +23,7 @@ export interface Bed {
   /** long-running children to kill on cleanup */
   children: Set<ChildProcess>
   /** spawn a child inside a namespace and remember it for cleanup */
-  spawnIn(netns: string, cmd: string, args: string[]): ChildProcess
+  spawnIn(netns: string, cmd: string, args: string[], env?: Record<string, string>): ChildProcess
   destroy(): Promise<void>
 }
 
@@ -35,8 +35,8 @@ export async function createBed(mtu: number): Promise<Bed> {
     topo,
     sites: [] as unknown as [Site, Site],
     children,
-    spawnIn(netns, cmd, args) {
-      const p = spawn('nsenter', nsenterArgs(netns, cmd, args), { stdio: ['pipe', 'pipe', 'pipe'] })
+    spawnIn(netns, cmd, args, env) {
+      const p = spawn('nsenter', nsenterArgs(netns, cmd, args), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
       children.add(p)
       p.on('exit', () => children.delete(p))
       return p
