@@ -11,7 +11,8 @@
         "native/icmp.c",
         "native/simple.c",
         "native/tx.c",
-        "native/rx.c"
+        "native/rx.c",
+        "native/worker.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden", "-pthread"],

@@ -213,6 +213,7 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
   CHECK(env, set_bool(env, feat, "tunGro", f->tun_gro));
   CHECK(env, set_bool(env, feat, "multiQueue", f->multi_queue));
   CHECK(env, set_bool(env, feat, "batching", f->batching));
+  CHECK(env, set_bool(env, feat, "steering", f->steering));
   CHECK(env, set_num(env, feat, "queues", f->queues));
   CHECK(env, napi_set_named_property(env, obj, "features", feat));
   pthread_mutex_lock(&fw->log_lock);

@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <poll.h>
@@ -119,7 +120,9 @@ static void set_buf(int fd, int force_opt, int opt, int bytes) {
     (void)setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes);
 }
 
-static int open_udp(struct forwarder *fw, char *err, size_t errlen) {
+/* One UDP socket on the port (port 0: the first picks one, the others join
+ * it). reuseport: join a SO_REUSEPORT group, one socket per worker. */
+static int open_udp(struct forwarder *fw, uint16_t port, bool reuseport, char *err, size_t errlen) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     snprintf(err, errlen, "socket: %s", strerror(errno));
@@ -127,19 +130,100 @@ static int open_udp(struct forwarder *fw, char *err, size_t errlen) {
   }
   int one = 1;
   (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+    snprintf(err, errlen, "SO_REUSEPORT: %s", strerror(errno));
+    close(fd);
+    return -1;
+  }
   set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, 8 << 20);
   set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, 8 << 20);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(fw->opt.port), .sin_addr.s_addr = htonl(fw->opt.local_ip)};
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(fw->opt.local_ip)};
   if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
     char ip[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
-    snprintf(err, errlen, "bind udp %s:%u: %s", ip, fw->opt.port, strerror(errno));
+    snprintf(err, errlen, "bind udp %s:%u: %s", ip, port, strerror(errno));
     close(fd);
     return -1;
   }
   socklen_t sl = sizeof sa;
   if (getsockname(fd, (struct sockaddr *)&sa, &sl) == 0) fw->bound_port = ntohs(sa.sin_port);
   return fd;
+}
+
+/* Classic BPF run by the kernel on each datagram arriving at the reuseport
+ * group, its data starting at the UDP payload, i.e. the inner IPv4 header. It
+ * returns the index of the socket (bind order = worker order) from a hash of
+ * the inner flow that is the same both ways: saddr ^ daddr, and for unfragmented
+ * TCP/UDP also sport ^ dport. All datagrams between two hosts share one outer
+ * 4-tuple (the wire is flannel's: both ports are backend.port), so the kernel's
+ * own reuseport hash would put every flow from a peer on one worker. A short
+ * datagram makes a load fail and the program return 0: worker 0, which drops it
+ * as malformed. */
+static int attach_steering(int fd, int nsocks) {
+  struct sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 12),           /* A = saddr */
+      BPF_STMT(BPF_MISC | BPF_TAX, 0),                  /* X = A */
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 16),           /* A = daddr */
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),           /* A ^= X */
+      BPF_STMT(BPF_ST, 0),                              /* M0 = A */
+      BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),            /* A = flags, fragment offset */
+      BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 12, 0), /* a fragment: no ports */
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),            /* A = protocol */
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 1, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 9),
+      BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),           /* X = IP header length */
+      BPF_STMT(BPF_LD | BPF_H | BPF_IND, 0),            /* A = sport */
+      BPF_STMT(BPF_ST, 1),                              /* M1 = A */
+      BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),            /* A = dport */
+      BPF_STMT(BPF_LDX | BPF_MEM, 1),                   /* X = sport */
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),           /* A = sport ^ dport */
+      BPF_STMT(BPF_LDX | BPF_MEM, 0),                   /* X = saddr ^ daddr */
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+      BPF_STMT(BPF_ST, 0),                              /* M0 = A */
+      BPF_STMT(BPF_LD | BPF_MEM, 0),                    /* (jump target) A = M0 */
+      BPF_STMT(BPF_MISC | BPF_TAX, 0),                  /* fold: A ^= A >> 16; A ^= A >> 8 */
+      BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+      BPF_STMT(BPF_MISC | BPF_TAX, 0),
+      BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 8),
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+      BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)nsocks),
+      BPF_STMT(BPF_RET | BPF_A, 0),
+  };
+  struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
+}
+
+/* One socket per worker in fast mode; fewer (workers then share) where the
+ * kernel refuses, each case with a log line. Note that a SO_REUSEPORT group
+ * admits other sockets of the same user on the port: a second forwarder started
+ * by mistake on the same port would share datagrams instead of failing to bind,
+ * so a single-queue forwarder keeps a plain socket. */
+static int open_udp_sockets(struct forwarder *fw, char *err, size_t errlen) {
+  int want = fw->opt.simple ? 1 : fw->ntun;
+  bool reuse = want > 1;
+  int fd = open_udp(fw, fw->opt.port, reuse, err, errlen);
+  if (fd < 0 && reuse) {
+    fw_log(fw, "one udp socket for all queues (%s)", err);
+    reuse = false;
+    want = 1;
+    fd = open_udp(fw, fw->opt.port, false, err, errlen);
+  }
+  if (fd < 0) return -1;
+  fw->udp_fds[fw->nudp++] = fw->udp_fd = fd;
+  for (int i = 1; i < want; i++) {
+    int f = open_udp(fw, fw->bound_port, true, err, errlen);
+    if (f < 0) {
+      fw_log(fw, "udp socket %d (%s): queues share %d socket(s)", i, err, fw->nudp);
+      break;
+    }
+    fw->udp_fds[fw->nudp++] = f;
+  }
+  if (fw->nudp > 1) {
+    if (attach_steering(fw->udp_fd, fw->nudp) == 0) fw->feat.steering = true;
+    else fw_log(fw, "reuseport steering refused (%s): the kernel picks a socket by outer 4-tuple, one per peer", strerror(errno));
+  }
+  return 0;
 }
 
 static void probe_udp_offloads(struct forwarder *fw) {
@@ -159,8 +243,9 @@ static void probe_udp_offloads(struct forwarder *fw) {
     fw_log(fw, "udp gso disabled by option");
   }
   if (fw->opt.allow_udp_gro) {
-    int one = 1;
-    if (setsockopt(fw->udp_fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0) fw->feat.udp_gro = true;
+    int one = 1, ok = 0;
+    for (int i = 0; i < fw->nudp; i++) ok += setsockopt(fw->udp_fds[i], SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+    if (ok == fw->nudp) fw->feat.udp_gro = true;
     else fw_log(fw, "udp gro unavailable (UDP_GRO: %s): one datagram per recvmmsg entry", strerror(errno));
   } else {
     fw_log(fw, "udp gro disabled by option");
@@ -216,11 +301,12 @@ static int open_tun(struct forwarder *fw, char *err, size_t errlen) {
   return 0;
 }
 
-static int start_thread(struct forwarder *fw, void *(*body)(void *), int tun_fd, char *err, size_t errlen) {
+static int start_thread(struct forwarder *fw, void *(*body)(void *), int tun_fd, int udp_fd, char *err, size_t errlen) {
   struct thread_ctx *c = &fw->threads[fw->nthreads];
   c->fw = fw;
   c->index = fw->nthreads;
   c->tun_fd = tun_fd;
+  c->udp_fd = udp_fd;
   int rc = pthread_create(&c->tid, NULL, body, c);
   if (rc != 0) {
     snprintf(err, errlen, "pthread_create: %s", strerror(rc));
@@ -265,16 +351,14 @@ int fw_open(const struct weft_options *opt, struct forwarder **out, char *err, s
   }
   fw->ifindex = tun_ifindex(fw->tun_name);
   tun_allow_local_source(fw->tun_name);
-  fw->udp_fd = open_udp(fw, err, errlen);
-  if (fw->udp_fd < 0) goto fail;
+  if (open_udp_sockets(fw, err, errlen) < 0) goto fail;
   probe_udp_offloads(fw);
 
   if (fw->opt.simple) {
-    if (start_thread(fw, simple_thread, fw->tun_fds[0], err, errlen) < 0) goto fail;
+    if (start_thread(fw, simple_thread, fw->tun_fds[0], fw->udp_fd, err, errlen) < 0) goto fail;
   } else {
     for (int q = 0; q < fw->ntun; q++)
-      if (start_thread(fw, tx_thread, fw->tun_fds[q], err, errlen) < 0) goto fail;
-    if (start_thread(fw, rx_thread, fw->tun_fds[0], err, errlen) < 0) goto fail;
+      if (start_thread(fw, worker_thread, fw->tun_fds[q], fw->udp_fds[q % fw->nudp], err, errlen) < 0) goto fail;
   }
   *out = fw;
   return 0;
@@ -298,7 +382,8 @@ void fw_close(struct forwarder *fw) {
   for (int i = 0; i < WEFT_MAX_THREADS; i++) atomic_store(&fw->hazard[i], NULL);
   for (int i = 0; i < fw->ntun; i++) close(fw->tun_fds[i]);
   fw->ntun = 0;
-  if (fw->udp_fd >= 0) close(fw->udp_fd);
+  for (int i = 0; i < fw->nudp; i++) close(fw->udp_fds[i]);
+  fw->nudp = 0;
   if (fw->stop_fd >= 0) close(fw->stop_fd);
   fw->udp_fd = fw->stop_fd = -1;
 }

@@ -7,8 +7,10 @@
  *
  * Threads:
  *   - simple mode: one thread, poll + one packet per read/sendto (flannel style)
- *   - fast mode:   one TX thread per TUN queue (TUN -> UDP) and one RX thread
- *                  (UDP -> TUN), batched, with offloads where the kernel has them
+ *   - fast mode:   one worker thread per TUN queue, each with its own UDP socket
+ *                  (one SO_REUSEPORT group on the port, datagrams steered to a
+ *                  worker by inner flow), forwarding both directions batched,
+ *                  with offloads where the kernel has them (worker.c)
  *
  * Byte order: every IPv4 address and subnet held in native structs is in host
  * order unless the name ends in _be.
@@ -27,7 +29,7 @@
 #endif
 
 #define WEFT_MAX_QUEUES 8
-#define WEFT_MAX_THREADS (WEFT_MAX_QUEUES + 1)
+#define WEFT_MAX_THREADS WEFT_MAX_QUEUES
 #define WEFT_LOG_LINES 16
 #define WEFT_LOG_LEN 160
 #define WEFT_VNET_HDR_LEN 10 /* struct virtio_net_hdr */
@@ -105,7 +107,7 @@ struct weft_options {
   uint32_t gateway_ip;    /* ICMP source; 0 = first address of local subnet */
   int mtu;                /* 0 = leave the device's MTU alone */
   bool simple;            /* flannel-style single packet path */
-  int queues;             /* TUN queues / TX threads in fast mode, 1..WEFT_MAX_QUEUES */
+  int queues;             /* TUN queues / worker threads in fast mode, 1..WEFT_MAX_QUEUES */
   bool allow_vnet_hdr;    /* try IFF_VNET_HDR + TSO */
   bool allow_udp_gso;
   bool allow_udp_gro;
@@ -121,6 +123,7 @@ struct weft_features {
   bool multi_queue;  /* IFF_MULTI_QUEUE */
   bool batching;     /* recvmmsg/sendmmsg batches */
   bool tun_gro;      /* RX coalesces TCP into GSO writes to the TUN */
+  bool steering;     /* several sockets: datagrams steered to workers by inner flow (reuseport cBPF) */
   int queues;
 };
 
@@ -129,7 +132,8 @@ struct forwarder;
 struct thread_ctx {
   struct forwarder *fw;
   int index;     /* hazard slot and counter block */
-  int tun_fd;    /* TX threads: own queue; RX: queue to write to */
+  int tun_fd;    /* the worker's TUN queue */
+  int udp_fd;    /* the worker's UDP socket */
   pthread_t tid;
   bool started;
 };
@@ -142,7 +146,9 @@ struct forwarder {
   uint16_t bound_port;
   int tun_fds[WEFT_MAX_QUEUES];
   int ntun;
-  int udp_fd;
+  int udp_fd;                    /* = udp_fds[0]: probes, the simple path */
+  int udp_fds[WEFT_MAX_QUEUES]; /* one per worker, bound in worker order */
+  int nudp;
   int stop_fd; /* eventfd: readable once close() begins */
   atomic_bool stopping;
   uint32_t local_mask;
@@ -191,9 +197,19 @@ uint16_t csum_fold(uint64_t sum);
 uint64_t csum_pseudo(uint32_t saddr_be, uint32_t daddr_be, uint8_t proto, uint16_t len);
 uint16_t ip_header_csum(const uint8_t *iph, size_t ihl);
 
-/* tx.c / rx.c / simple.c: thread bodies */
-void *tx_thread(void *arg);
-void *rx_thread(void *arg);
+/* tx.c / rx.c: one direction each of a fast path worker; a pass forwards at
+ * most one batch without blocking and returns how many reads it made (0 = idle) */
+struct tx_state;
+struct rx_state;
+struct tx_state *tx_open(struct forwarder *fw, int slot, int tun_fd, int udp_fd);
+int tx_pass(struct tx_state *s);
+void tx_free(struct tx_state *s);
+struct rx_state *rx_open(struct forwarder *fw, int slot, int tun_fd, int udp_fd);
+int rx_pass(struct rx_state *s);
+void rx_free(struct rx_state *s);
+
+/* worker.c / simple.c: thread bodies */
+void *worker_thread(void *arg);
 void *simple_thread(void *arg);
 
 /* icmp.c: net-unreachable reply for a packet that has no route; returns length written into out, 0 = none */

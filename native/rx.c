@@ -1,5 +1,5 @@
 /*
- * Fast path, UDP -> TUN. One thread.
+ * Fast path, UDP -> TUN: the other direction of a worker (worker.c).
  *
  * recvmmsg() fills a batch of buffers; with UDP_GRO each buffer may hold many
  * datagrams of one sender cut at gso_size (the last may be shorter). Every
@@ -51,7 +51,8 @@ struct coalesce { /* the super-packet being built */
 struct rx_state {
   struct forwarder *fw;
   struct counters *c;
-  int slot, tun;
+  int slot, tun, udp;
+  uint8_t *arena;
   bool vnet, gro;
   uint8_t *bufs[RX_BATCH];
   struct iovec iov[RX_BATCH];
@@ -223,51 +224,53 @@ static void handle(struct rx_state *s, const struct peer_table *t, int i) {
   }
 }
 
-void *rx_thread(void *arg) {
-  struct thread_ctx *ctx = arg;
-  struct forwarder *fw = ctx->fw;
+struct rx_state *rx_open(struct forwarder *fw, int slot, int tun_fd, int udp_fd) {
   struct rx_state *s = calloc(1, sizeof *s);
   uint8_t *arena = malloc((size_t)RX_BATCH * RX_BUF_LEN);
   if (!s || !arena) {
-    fw_log(fw, "rx thread: out of memory, not forwarding");
     free(s);
     free(arena);
     return NULL;
   }
   s->fw = fw;
-  s->c = &fw->cnt[ctx->index];
-  s->slot = ctx->index;
-  s->tun = ctx->tun_fd;
+  s->c = &fw->cnt[slot];
+  s->slot = slot;
+  s->tun = tun_fd;
+  s->udp = udp_fd;
   s->vnet = fw->feat.vnet_hdr;
   s->gro = fw->feat.udp_gro;
+  s->arena = arena;
   for (int i = 0; i < RX_BATCH; i++) s->bufs[i] = arena + (size_t)i * RX_BUF_LEN;
+  return s;
+}
 
-  while (!atomic_load_explicit(&fw->stopping, memory_order_relaxed)) {
-    for (int i = 0; i < RX_BATCH; i++) {
-      s->iov[i] = (struct iovec){s->bufs[i], RX_BUF_LEN};
-      s->msgs[i].msg_hdr = (struct msghdr){
-          .msg_name = &s->from[i],
-          .msg_namelen = sizeof s->from[i],
-          .msg_iov = &s->iov[i],
-          .msg_iovlen = 1,
-          .msg_control = s->gro ? s->cm[i].buf : NULL,
-          .msg_controllen = s->gro ? sizeof s->cm[i].buf : 0,
-      };
-      s->msgs[i].msg_len = 0;
-    }
-    int n = recvmmsg(fw->udp_fd, s->msgs, RX_BATCH, MSG_DONTWAIT, NULL);
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
-      if (!fw_wait(fw, fw->udp_fd, POLLIN, -1)) break;
-      continue;
-    }
-    cnt_add(s->c, C_UDP_RECVS, (uint64_t)n);
-    const struct peer_table *t = fw_table_acquire(fw, s->slot);
-    for (int i = 0; i < n; i++) handle(s, t, i);
-    fw_table_release(fw, s->slot);
-    co_flush(s); /* buffers are reused by the next recvmmsg */
-  }
-  free(arena);
+void rx_free(struct rx_state *s) {
+  if (!s) return;
+  free(s->arena);
   free(s);
-  return NULL;
+}
+
+int rx_pass(struct rx_state *s) {
+  for (int i = 0; i < RX_BATCH; i++) {
+    s->iov[i] = (struct iovec){s->bufs[i], RX_BUF_LEN};
+    s->msgs[i].msg_hdr = (struct msghdr){
+        .msg_name = &s->from[i],
+        .msg_namelen = sizeof s->from[i],
+        .msg_iov = &s->iov[i],
+        .msg_iovlen = 1,
+        .msg_control = s->gro ? s->cm[i].buf : NULL,
+        .msg_controllen = s->gro ? sizeof s->cm[i].buf : 0,
+    };
+    s->msgs[i].msg_len = 0;
+  }
+  int n;
+  do n = recvmmsg(s->udp, s->msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0) return 0;
+  cnt_add(s->c, C_UDP_RECVS, (uint64_t)n);
+  const struct peer_table *t = fw_table_acquire(s->fw, s->slot);
+  for (int i = 0; i < n; i++) handle(s, t, i);
+  fw_table_release(s->fw, s->slot);
+  co_flush(s); /* buffers are reused by the next recvmmsg */
+  return n;
 }

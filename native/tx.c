@@ -1,5 +1,6 @@
 /*
- * Fast path, TUN -> UDP. One thread per TUN queue.
+ * Fast path, TUN -> UDP: one direction of a worker (worker.c), which owns a TUN
+ * queue and a UDP socket.
  *
  * A batch is up to TX_BATCH reads from the TUN. With IFF_VNET_HDR + TSO a read
  * may be a TCP super-packet of up to 64 KB; it is cut here into MSS-sized,
@@ -50,7 +51,8 @@ struct tx_group { /* one sendmmsg entry: datagrams of one size for one peer */
 struct tx_state {
   struct forwarder *fw;
   struct counters *c;
-  int slot, tun;
+  int slot, tun, udp;
+  uint8_t *arena;
   bool vnet, gso;
   uint8_t *bufs[TX_BATCH];
   size_t lens[TX_BATCH];
@@ -105,7 +107,7 @@ static void send_group_singly(struct tx_state *s, int gi) {
     while (k < end && acc < g->seg_len) acc += s->iov[k++].iov_len;
     struct msghdr m = {.msg_name = &s->addrs[gi], .msg_namelen = sizeof s->addrs[gi], .msg_iov = &s->iov[start],
                        .msg_iovlen = (size_t)(k - start)};
-    if (sendmsg(s->fw->udp_fd, &m, 0) < 0) {
+    if (sendmsg(s->udp, &m, 0) < 0) {
       cnt_add(s->c, C_SEND_ERRORS, 1);
       continue;
     }
@@ -135,7 +137,7 @@ static void flush(struct tx_state *s) {
   }
   int i = 0;
   while (i < s->ng) {
-    int r = sendmmsg(fw->udp_fd, s->msgs + i, (unsigned)(s->ng - i), 0);
+    int r = sendmmsg(s->udp, s->msgs + i, (unsigned)(s->ng - i), 0);
     if (r > 0) {
       for (int k = i; k < i + r; k++) {
         cnt_add(s->c, C_UDP_SENDS, 1);
@@ -148,7 +150,7 @@ static void flush(struct tx_state *s) {
     int e = errno;
     if (e == EINTR) continue;
     if (e == EAGAIN || e == ENOBUFS) {
-      if (!fw_wait(fw, fw->udp_fd, POLLOUT, 10)) break;
+      if (!fw_wait(fw, s->udp, POLLOUT, 10)) break;
       continue;
     }
     if (s->g[i].nsegs > 1 && (e == EIO || e == EINVAL || e == EMSGSIZE)) {
@@ -265,51 +267,53 @@ static void process(struct tx_state *s, const struct peer_table *t, uint8_t *buf
   add_datagram(s, p->public_ip, pkt, n, NULL, 0);
 }
 
-void *tx_thread(void *arg) {
-  struct thread_ctx *ctx = arg;
-  struct forwarder *fw = ctx->fw;
+struct tx_state *tx_open(struct forwarder *fw, int slot, int tun_fd, int udp_fd) {
   struct tx_state *s = calloc(1, sizeof *s);
   uint8_t *arena = malloc((size_t)TX_BATCH * TX_BUF_LEN);
   uint8_t *hdrs = malloc((size_t)TX_MAX_HDRS * HDR_SLOT);
   if (!s || !arena || !hdrs) {
-    fw_log(fw, "tx thread %d: out of memory, not forwarding", ctx->index);
     free(s);
     free(arena);
     free(hdrs);
     return NULL;
   }
   s->fw = fw;
-  s->c = &fw->cnt[ctx->index];
-  s->slot = ctx->index;
-  s->tun = ctx->tun_fd;
+  s->c = &fw->cnt[slot];
+  s->slot = slot;
+  s->tun = tun_fd;
+  s->udp = udp_fd;
   s->vnet = fw->feat.vnet_hdr;
   s->gso = fw->feat.udp_gso;
   s->hdrs = hdrs;
+  s->arena = arena;
   for (int i = 0; i < TX_BATCH; i++) s->bufs[i] = arena + (size_t)i * TX_BUF_LEN;
+  return s;
+}
 
-  while (!atomic_load_explicit(&fw->stopping, memory_order_relaxed)) {
-    int nread = 0;
-    while (nread < TX_BATCH) {
-      ssize_t r = read(s->tun, s->bufs[nread], TX_BUF_LEN);
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        break; /* EAGAIN: drained */
-      }
-      if (r == 0) break;
-      s->lens[nread++] = (size_t)r;
-    }
-    if (nread == 0) {
-      if (!fw_wait(fw, s->tun, POLLIN, -1)) break;
-      continue;
-    }
-    cnt_add(s->c, C_TUN_READS, (uint64_t)nread);
-    const struct peer_table *t = fw_table_acquire(fw, s->slot);
-    for (int i = 0; i < nread; i++) process(s, t, s->bufs[i], s->lens[i]);
-    fw_table_release(fw, s->slot);
-    flush(s);
-  }
-  free(arena);
-  free(hdrs);
+void tx_free(struct tx_state *s) {
+  if (!s) return;
+  free(s->arena);
+  free(s->hdrs);
   free(s);
-  return NULL;
+}
+
+int tx_pass(struct tx_state *s) {
+  struct forwarder *fw = s->fw;
+  int nread = 0;
+  while (nread < TX_BATCH) {
+    ssize_t r = read(s->tun, s->bufs[nread], TX_BUF_LEN);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break; /* EAGAIN: drained */
+    }
+    if (r == 0) break;
+    s->lens[nread++] = (size_t)r;
+  }
+  if (nread == 0) return 0;
+  cnt_add(s->c, C_TUN_READS, (uint64_t)nread);
+  const struct peer_table *t = fw_table_acquire(fw, s->slot);
+  for (int i = 0; i < nread; i++) process(s, t, s->bufs[i], s->lens[i]);
+  fw_table_release(fw, s->slot);
+  flush(s);
+  return nread;
 }

@@ -27,7 +27,8 @@
  *   mode         'fast' (default): threads, batching and every offload the
  *                kernel has; 'simple': one thread, one packet per syscall, as
  *                flannel's udp proxy does (a baseline, and a fallback)
- *   queues       TUN queues, one TX thread each (IFF_MULTI_QUEUE when > 1), 1..8
+ *   queues       TUN queues, one worker thread each forwarding both ways
+ *                (IFF_MULTI_QUEUE and a SO_REUSEPORT socket each when > 1), 1..8
  *   offloads     {vnetHdr, udpGso, udpGro}: set one false to forbid it
  *   icmpRate     ICMP unreachables per second per thread, default 100; 0 = none
  *
@@ -107,6 +108,8 @@ export interface UdpForwarderFeatures {
   multiQueue: boolean
   /** recvmmsg/sendmmsg */
   batching: boolean
+  /** one UDP socket per queue, datagrams steered to a queue's worker by inner flow */
+  steering: boolean
   queues: number
   /** why an offload is off: one line per fallback */
   log: string[]
@@ -197,7 +200,8 @@ let addon: NativeAddon | undefined
 
 function loadAddon(): NativeAddon {
   if (addon) return addon
-  const path = join(packageRoot(), 'build', 'Release', 'weft_udp.node')
+  // WEFT_UDP_ADDON: another build of the addon (bench/datapath.ts --baseline compares two builds)
+  const path = process.env.WEFT_UDP_ADDON || join(packageRoot(), 'build', 'Release', 'weft_udp.node')
   if (!existsSync(path)) {
     throw new UdpForwarderError(`native forwarder not built: ${path} is missing (run \`npm ci\` or \`npx node-gyp rebuild\`)`)
   }
