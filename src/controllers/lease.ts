@@ -21,7 +21,7 @@
 import { map } from 'rxjs'
 import { InvalidError, parseDuration, resolveOverlaySpec, type HostLease, type OverlayConfig, type HostLeaseStatus, type ResolvedOverlaySpec } from '../crds/index.js'
 import { formatCidr, tryParseCidr, type Cidr } from '../net/cidr.js'
-import { claimable, exhaustedMessage, fitsOverlay, pickSubnet, subnetRange, type SubnetRange } from '../lease/allocate.js'
+import { claimable, exhaustedMessage, fitsOverlay, pickSubnet, subnetRange, type SubnetRange, type Taken } from '../lease/allocate.js'
 import type { LeaseHolder } from '../lease/held.js'
 import type { Claim, LeaseRegistry } from '../lease/registry.js'
 import { renewInMs, ttlSeconds } from '../lease/timing.js'
@@ -72,6 +72,19 @@ function subnetOf(lease: HostLease): Cidr | undefined {
   if (!parsedSubnets.has(lease)) parsedSubnets.set(lease, tryParseCidr(lease.spec.subnet))
   return parsedSubnets.get(lease)
 }
+
+/** Subnet address -> holding host, over every lease of one overlay and subnet length: an informer view. */
+const leaseHolders =
+  (overlay: string, len: number) =>
+  (leases: Iterable<HostLease>): Map<number, string> => {
+    const out = new Map<number, string>()
+    for (const l of leases) {
+      if (l.spec.overlay !== overlay) continue
+      const subnet = subnetOf(l)
+      if (subnet && subnet.len === len) out.set(subnet.ip, l.metadata.name)
+    }
+    return out
+  }
 
 /** resolved specs per OverlayConfig object, for the same reason */
 const resolvedSpecs = new WeakMap<OverlayConfig, ResolvedOverlaySpec>()
@@ -262,12 +275,12 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     /** claim keys we know of that the informer may not show: ours, and those that beat us, by subnet address */
     const known = new Map<number, Claim>()
     if (ownClaim) known.set(ownClaim.subnet.ip, { ...ownClaim, host, leaseID: '' })
-    const previous = await opts.previousSubnet?.().catch(() => undefined)
-    const leaseID = await store.grantLease(ttlSeconds(ttlMs))
+    // validated once, before anything is granted: the attempts below only change its subnet
+    const template = registry.prepare(newLease({ ip: range.min, len: range.len }, spec, publicIP))
+    const [previous, leaseID] = await Promise.all([opts.previousSubnet?.().catch(() => undefined), store.grantLease(ttlSeconds(ttlMs))])
     try {
       for (let lost = 0; lost < MAX_CLAIM_ATTEMPTS; lost++) {
-        const taken = leasedByOthers(range)
-        for (const c of known.values()) if (c.host !== host) taken.add(c.subnet.ip)
+        const taken = takenView(range, known)
         const own = [...known.values()].find((c) => c.host === host && claimable(c.subnet, range) && !taken.has(c.subnet.ip))
         const prev = [ownClaim?.subnet, previous].find((p) => p && claimable(p, range) && !taken.has(p.ip))
         const subnet = own?.subnet ?? prev ?? pickSubnet(range, taken, lost, random)
@@ -276,14 +289,13 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
           return undefined
         }
         const seen = known.get(subnet.ip)
-        const lease = newLease(subnet, spec, publicIP)
         expireAt = Date.now() + ttlSeconds(ttlMs) * 1000
         expireFor = leaseID
         // the status written with the lease already says it is held
-        lease.status = statusFor(lease, undefined, { type: LEASE_HELD, status: 'True', reason: 'Acquired', message: heldMessage(formatCidr(subnet), false) })
-        const outcome = await registry.claim(lease, subnet, leaseID, seen?.host === host ? seen.modRevision : '0')
+        const status = statusFor(template, undefined, { type: LEASE_HELD, status: 'True', reason: 'Acquired', message: heldMessage(formatCidr(subnet), false) })
+        const outcome = await registry.claim(template, subnet, leaseID, seen?.host === host ? seen.modRevision : '0', status)
         if (outcome.ok) {
-          log.info({ subnet: lease.spec.subnet, attempts: lost + 1 }, 'claimed subnet')
+          log.info({ subnet: outcome.lease.spec.subnet, attempts: lost + 1 }, 'claimed subnet')
           ownClaim = { subnet, modRevision: outcome.claimRevision }
           return (mine = { lease: outcome.lease, leaseID })
         }
@@ -303,15 +315,20 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     }
   }
 
-  /** Subnet addresses of every other host's lease of this overlay in the informer (reserved ones have no claim key, so they count here). */
-  const leasedByOthers = (range: SubnetRange): Set<number> => {
-    const out = new Set<number>()
-    for (const l of hostLeases.values()) {
-      if (l.spec.overlay !== overlay || l.metadata.name === host) continue
-      const subnet = subnetOf(l)
-      if (subnet && subnet.len === range.len) out.add(subnet.ip)
+  /**
+   * What a pick must avoid: every other host's lease of this overlay in the
+   * informer (reserved ones have no claim key, so they count here) and the
+   * claim keys lost races told us of.
+   */
+  const takenView = (range: SubnetRange, known: ReadonlyMap<number, Claim>): Taken => {
+    const leased = hostLeases.view(`subnets/${overlay}/${range.len}`, leaseHolders(overlay, range.len))
+    return {
+      has: (ip) => {
+        const lessee = leased.get(ip)
+        const claimant = known.get(ip)?.host
+        return (lessee !== undefined && lessee !== host) || (claimant !== undefined && claimant !== host)
+      },
     }
-    return out
   }
 
   const newLease = (subnet: Cidr, spec: ResolvedOverlaySpec, publicIP: string): HostLease => ({

@@ -7,15 +7,18 @@
 // that did lose widens its window, because a lost race is evidence of many
 // racers (a whole fleet booting at once).
 //
-// The window is wider than flannel's 100: with 100, 200 hosts booting at
-// once lose over half their first claims (bench/lease-storm: 1.74 claim
-// transactions per lease), and every lost round is one more round trip to an
-// etcd that is busy with the rest of the fleet; with 1024, 1.1.
+// The window is far wider than flannel's 100, because n hosts booting at once
+// into a window of w collide like birthdays (about n - w(1 - e^(-n/w)) of
+// them lose their first claim), and every lost round is one more round trip
+// to an etcd busy with the rest of the fleet. bench/lease-storm, claim
+// transactions per lease: w=100 gives 1.74 for 200 hosts; w=1024 gives 1.1
+// for 200 and 1.46 for 1000; w=4096 gives 1.02 and 1.1. An overlay smaller
+// than the window (a /16 of /24s holds 255) is simply picked from whole.
 import type { ResolvedOverlaySpec } from '../crds/index.js'
-import { contains, formatCidr, formatIPv4, isCanonical, parseCidr, parseIPv4, subnetCount, subnets, tryParseCidr, type Cidr } from '../net/cidr.js'
+import { blockSize, contains, formatCidr, formatIPv4, isCanonical, networkOf, parseCidr, parseIPv4, subnetCount, subnetIndexRange, tryParseCidr, type Cidr } from '../net/cidr.js'
 
 /** how many of the first free subnets a host picks among (flannel: 100; see above) */
-export const PICK_WINDOW = 1024
+export const PICK_WINDOW = 4096
 
 export interface SubnetRange {
   network: Cidr
@@ -43,26 +46,55 @@ export function capacity(range: SubnetRange): number {
   return subnetCount(range.network, range.len, range.min, range.max)
 }
 
-/** The first `limit` claimable subnets not in `taken`, lowest first. */
-export function freeSubnets(range: SubnetRange, taken: ReadonlySet<number>, limit: number): Cidr[] {
-  const out: Cidr[] = []
-  if (limit <= 0) return out
-  for (const s of subnets(range.network, range.len, range.min, range.max)) {
-    if (taken.has(s.ip)) continue
-    out.push(s)
-    if (out.length >= limit) break
+/** What the pick must avoid: subnet addresses held by others (a Set, or a view over the informer's cache). */
+export interface Taken {
+  has(ip: number): boolean
+}
+
+/**
+ * The first `limit` claimable subnet addresses not in `taken`, lowest first.
+ * Plain integer steps: a pick scans up to a window of thousands per claim, and
+ * a fleet booting at once makes thousands of claims.
+ */
+function freeAddresses(range: SubnetRange, taken: Taken, limit: number): number[] {
+  const out: number[] = []
+  const { first, last } = subnetIndexRange(range.network, range.len, range.min, range.max)
+  const base = networkOf(range.network).ip
+  const step = blockSize(range.len)
+  for (let i = first; i <= last && out.length < limit; i++) {
+    const ip = base + i * step
+    if (!taken.has(ip)) out.push(ip)
   }
   return out
 }
 
+/** The first `limit` claimable subnets not in `taken`, lowest first. */
+export function freeSubnets(range: SubnetRange, taken: Taken, limit: number): Cidr[] {
+  return limit <= 0 ? [] : freeAddresses(range, taken, limit).map((ip) => ({ ip, len: range.len }))
+}
+
+/** random probes into the window before a pick falls back to scanning it */
+const PROBES = 16
+
 /**
- * A random free subnet among the first `PICK_WINDOW * 2^lostRaces` free ones
- * (the window doubles per race lost, up to 64x), or undefined when none is free.
+ * A random free subnet among the first `PICK_WINDOW * 2^lostRaces` (the
+ * window doubles per race lost, up to 64x), or undefined when none is free.
+ * Probed at random first, which costs a few lookups while the window is
+ * mostly free (a fleet booting: thousands of picks); a crowded window is
+ * scanned for its first free ones instead.
  */
-export function pickSubnet(range: SubnetRange, taken: ReadonlySet<number>, lostRaces = 0, random: () => number = Math.random): Cidr | undefined {
+export function pickSubnet(range: SubnetRange, taken: Taken, lostRaces = 0, random: () => number = Math.random): Cidr | undefined {
+  const { first, last } = subnetIndexRange(range.network, range.len, range.min, range.max)
   const window = PICK_WINDOW * 2 ** Math.min(lostRaces, 6)
-  const free = freeSubnets(range, taken, window)
-  return free.length ? free[Math.floor(random() * free.length)] : undefined
+  const span = Math.min(window, last - first + 1)
+  const base = networkOf(range.network).ip
+  const step = blockSize(range.len)
+  for (let probe = 0; probe < PROBES && span > 0; probe++) {
+    const ip = base + (first + Math.floor(random() * span)) * step
+    if (!taken.has(ip)) return { ip, len: range.len }
+  }
+  const free = freeAddresses(range, taken, window)
+  return free.length ? { ip: free[Math.floor(random() * free.length)]!, len: range.len } : undefined
 }
 
 /** The set `taken` expects: subnet addresses of the given CIDR strings that parse. */

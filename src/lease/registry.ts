@@ -14,8 +14,8 @@
 // lease itself would have.
 import { randomUUID } from 'node:crypto'
 import type { IKeyValue } from 'etcd3'
-import { validateResource, withDefaults, type HostLease } from '../crds/index.js'
-import type { Cidr } from '../net/cidr.js'
+import { validateResource, withDefaults, type HostLease, type HostLeaseStatus } from '../crds/index.js'
+import { formatCidr, type Cidr } from '../net/cidr.js'
 import { normalizePrefix, objectKey, type Store } from '../store/index.js'
 import { decode } from '../store/store.js'
 import { parseSubnetKeyName, subnetKeyName } from './allocate.js'
@@ -57,15 +57,21 @@ export class LeaseRegistry {
     return parseClaims(this.claimPrefix(overlay), res.kvs)
   }
 
+  /** Validated and defaulted once per claim: the attempts that follow only change its subnet. */
+  prepare(lease: HostLease): HostLease {
+    return withDefaults(validateResource(lease)) as HostLease
+  }
+
   /**
-   * Create `lease` and its subnet's claim key in one transaction, both bound
-   * to `leaseID` ('0' = none), if the HostLease does not exist and the claim
-   * key is still at `claimModRevision` ('0' = absent; a stale claim of this
-   * same host is taken over at its revision).
+   * Create `prepared` (from prepare()) on `subnet`, with `status`, and the
+   * subnet's claim key in one transaction, both bound to `leaseID` ('0' =
+   * none), if the HostLease does not exist and the claim key is still at
+   * `claimModRevision` ('0' = absent; a stale claim of this same host is
+   * taken over at its revision).
    */
-  async claim(lease: HostLease, subnet: Cidr, leaseID: string, claimModRevision: string): Promise<ClaimOutcome> {
+  async claim(prepared: HostLease, subnet: Cidr, leaseID: string, claimModRevision: string, status?: HostLeaseStatus): Promise<ClaimOutcome> {
     const { store } = this
-    const obj = withDefaults(validateResource(lease)) as HostLease
+    const obj: HostLease = { ...prepared, spec: { ...prepared.spec, subnet: formatCidr(subnet) }, ...(status ? { status } : {}) }
     // as store.create does; repeated here because the store has no multi-key create
     const stored: HostLease = {
       ...obj,

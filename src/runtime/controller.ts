@@ -128,6 +128,8 @@ export interface ControllerDeps {
 }
 
 export const DEFAULT_RESYNC_MS = 30_000
+/** bound on cached per-key loggers: keys come and go (Networks deleted), the cache must not grow with them */
+const MAX_KEY_LOGGERS = 1024
 
 export class Controller {
   readonly name: string
@@ -138,6 +140,8 @@ export class Controller {
   private readonly abort = new AbortController()
   /** last error message per key, so a failing key logs once per new message, not per retry */
   private readonly failing = new Map<string, string>()
+  /** a child logger per key, made once: pino children are costly, and a key is reconciled over and over */
+  private readonly keyLogs = new Map<string, Logger>()
 
   constructor(
     readonly spec: ControllerSpec,
@@ -211,7 +215,7 @@ export class Controller {
 
   private async reconcileOne(key: string): Promise<void> {
     const { metrics } = this.deps
-    const log = this.log.child({ key })
+    const log = this.keyLog(key)
     const end = metrics.duration.startTimer({ controller: this.name })
     try {
       const result = await this.spec.reconcile(key, { signal: this.abort.signal, log })
@@ -240,6 +244,15 @@ export class Controller {
     } finally {
       end()
     }
+  }
+
+  private keyLog(key: string): Logger {
+    let log = this.keyLogs.get(key)
+    if (!log) {
+      if (this.keyLogs.size >= MAX_KEY_LOGGERS) this.keyLogs.clear()
+      this.keyLogs.set(key, (log = this.log.child({ key })))
+    }
+    return log
   }
 
   private recovered(key: string, log: Logger): void {

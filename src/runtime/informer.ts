@@ -32,6 +32,9 @@ export class Informer<K extends KindName> {
   private rev = 0n
   /** per-name streams for eventsFor(): one object's events without scanning every event */
   private readonly named = new Map<string, Subject<InformerEvent<ResourceOf<K>>>>()
+  /** bumped on every cache change: views computed at an older count are stale */
+  private changes = 0
+  private readonly views = new Map<string, { at: number; value: unknown }>()
 
   /** Every change, after the cache has applied it. Hot: subscribe before start() to see the initial list. */
   readonly events$: Observable<InformerEvent<ResourceOf<K>>> = this.events.asObservable()
@@ -54,6 +57,7 @@ export class Informer<K extends KindName> {
       const name = ev.object.metadata.name
       const old = this.cache.get(name)
       let out: InformerEvent<ResourceOf<K>>
+      this.changes++
       if (ev.type === 'DELETED') {
         this.cache.delete(name)
         out = { type: 'DELETED', object: old ?? ev.object }
@@ -114,6 +118,20 @@ export class Informer<K extends KindName> {
   /** Cached objects in no particular order: for scans that need no sorting (a thousand leases, often). */
   values(): IterableIterator<ResourceOf<K>> {
     return this.cache.values()
+  }
+
+  /**
+   * A value derived from the whole cache (an index), computed again only
+   * after the cache changed: many readers scanning a thousand objects per
+   * attempt (hosts claiming subnets) then cost one scan per change. `name`
+   * tells views apart; `compute` must depend on the cache alone.
+   */
+  view<T>(name: string, compute: (objects: IterableIterator<ResourceOf<K>>) => T): T {
+    const cached = this.views.get(name)
+    if (cached && cached.at === this.changes) return cached.value as T
+    const value = compute(this.cache.values())
+    this.views.set(name, { at: this.changes, value })
+    return value
   }
 
   private advance(revision: string | undefined): void {

@@ -5,7 +5,7 @@
 // shares the connection and the watch caches, while every agent still runs
 // its own lease controller, state, etcd lease and claim transactions.
 // stop() abandons the lease as a killed agent would (no revoke).
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import { filter, firstValueFrom, map, race, take, timer } from 'rxjs'
 import { filesController } from '../../src/controllers/files.js'
 import { leaseController } from '../../src/controllers/lease.js'
@@ -47,11 +47,14 @@ export interface LeaseAgent {
   stop(): Promise<void>
 }
 
+/** one root logger for every simulated agent, as each real agent has one: building a pino root per agent would dominate a storm of a thousand */
+let rootLogger: Logger | undefined
+
 export async function startLeaseAgent(o: LeaseAgentOptions): Promise<LeaseAgent> {
   const store = o.store ?? Store.connect({ endpoints: [o.endpoint], prefix: o.prefix })
   const manager = new Manager({
     store,
-    logger: pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' }).child({ host: o.host }),
+    logger: (rootLogger ??= pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' })).child({ host: o.host }),
     ...(o.informers ? { sharedInformers: o.informers } : {}),
   })
   const readiness = new HostReadiness()

@@ -6,6 +6,7 @@ import type { OverlayConfig } from '../../src/crds/overlayconfig.js'
 import type { HostLease } from '../../src/crds/hostlease.js'
 import { InvalidError } from '../../src/crds/index.js'
 import { AlreadyExistsError, ConflictError, NotFoundError, Store, UnavailableError, type WatchEvent } from '../../src/store/index.js'
+import { Informer } from '../../src/runtime/index.js'
 import { startEtcd } from '../helpers/etcd.js'
 import { startProxy } from '../helpers/tcp-proxy.js'
 
@@ -175,6 +176,32 @@ t.test('watch: list first, SYNCED, then changes in order', async (t) => {
   await store.delete('Network', 'pre')
   await collectUntil(events, (e) => e.length >= 5)
   t.same(events.map(summary), ['ADDED pre', 'SYNCED', 'MODIFIED pre', 'ADDED post', 'DELETED pre'])
+})
+
+t.test('an informer view is computed once per cache change, and again after each', async (t) => {
+  const store = newStore()
+  await store.create(lease('a', '10.2.1.0/24'))
+  const informer = new Informer(store, 'HostLease')
+  t.teardown(() => informer.stop())
+  informer.start()
+  await informer.waitForSync()
+  let computed = 0
+  const subnets = () =>
+    informer.view('subnets', (leases) => {
+      computed++
+      return [...leases].map((l) => l.spec.subnet).sort()
+    })
+  t.same(subnets(), ['10.2.1.0/24'])
+  t.same(subnets(), ['10.2.1.0/24'])
+  t.equal(computed, 1, 'unchanged cache: the view is reused')
+  await store.create(lease('b', '10.2.2.0/24'))
+  const deadline = Date.now() + 10_000
+  while (!informer.get('b') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  t.same(subnets(), ['10.2.1.0/24', '10.2.2.0/24'], 'a change is seen')
+  t.equal(computed, 2)
+  await store.delete('HostLease', 'a')
+  while (informer.get('a') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  t.same(subnets(), ['10.2.2.0/24'], 'a delete is seen')
 })
 
 t.test('watch resumes after a disconnect without losing the changes made meanwhile', async (t) => {
