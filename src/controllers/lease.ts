@@ -18,7 +18,7 @@
 // (a stale view costs a lost transaction, which returns the fresh state),
 // updates compare the mod revision. So a first claim costs two etcd calls,
 // the lease grant and the claim transaction, as a bare etcd client's would.
-import { map } from 'rxjs'
+import { filter, map } from 'rxjs'
 import { InvalidError, parseDuration, resolveOverlaySpec, type HostLease, type OverlayConfig, type HostLeaseStatus, type ResolvedOverlaySpec } from '../crds/index.js'
 import { formatCidr, tryParseCidr, type Cidr } from '../net/cidr.js'
 import { claimable, exhaustedMessage, fitsOverlay, pickSubnet, subnetRange, type SubnetRange, type Taken } from '../lease/allocate.js'
@@ -26,7 +26,7 @@ import type { LeaseHolder } from '../lease/held.js'
 import type { Claim, LeaseRegistry } from '../lease/registry.js'
 import { renewInMs, ttlSeconds } from '../lease/timing.js'
 import { BACKEND_OVERHEAD } from '../lease/subnetenv.js'
-import { conditionsEqual, setCondition, timestamp, watchOne, type ComponentState, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
+import { conditionsEqual, setCondition, timestamp, watchOne, type ComponentState, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext, type ReconcileResult, type Watch } from '../runtime/index.js'
 import { NotFoundError } from '../store/index.js'
 
 export const LEASE_HELD = 'LeaseHeld'
@@ -124,6 +124,10 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
   /** this host's lease as this agent last wrote or read it: the informer may not have seen that write yet */
   let mine: Held | undefined
   let ownClaim: OwnClaim | undefined
+
+  /** the informer showing exactly what this agent last wrote */
+  const isOwnEcho = (obj: HostLease): boolean =>
+    mine !== undefined && obj.metadata.uid === mine.lease.metadata.uid && obj.metadata.resourceVersion === mine.lease.metadata.resourceVersion
 
   const reconcile = async (_key: string, { log }: ReconcileContext): Promise<ReconcileResult | void> => {
     // --- observe desired
@@ -391,11 +395,16 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     keys: [host],
     watches: [
       watchOne(overlays, overlay, host),
-      // this host's lease changed under us (deleted by hand, expired, edited): the shared informer, no watch of our own
-      watchOne(hostLeases, host),
+      // this host's lease changed under us (deleted by hand, expired, edited): the shared informer, no watch
+      // of our own; the echo of our own last write changes nothing, so it does not cost a reconcile
+      { informer: hostLeases as unknown as Watch['informer'], name: host, map: (obj, type) => (type !== 'DELETED' && isOwnEcho(obj as HostLease) ? undefined : host) },
     ],
     triggers: [
-      readiness.changes$.pipe(map(() => host)),
+      // other components' changes go into the status; LeaseHeld's own are published by the reconcile that made them
+      readiness.changes$.pipe(
+        filter((type) => type !== LEASE_HELD),
+        map(() => host),
+      ),
       holder.backendData$.pipe(map(() => host)),
     ],
   }

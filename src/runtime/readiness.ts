@@ -24,9 +24,9 @@ export interface Readiness {
 
 export class HostReadiness {
   private readonly states = new Map<string, ComponentState>()
-  private readonly changes = new Subject<void>()
-  /** Emits after any component's state changed (not on identical reports). */
-  readonly changes$: Observable<void> = this.changes.asObservable()
+  private readonly changes = new Subject<string>()
+  /** Emits the type of a component whose state changed (not on identical reports). */
+  readonly changes$: Observable<string> = this.changes.asObservable()
 
   /**
    * Declare a component the host must converge; it is Unknown until it
@@ -40,7 +40,7 @@ export class HostReadiness {
   set(state: ComponentState): void {
     if (isDeepStrictEqual(this.states.get(state.type), state)) return
     this.states.set(state.type, { ...state })
-    this.changes.next()
+    this.changes.next(state.type)
   }
 
   get(type: string): ComponentState | undefined {

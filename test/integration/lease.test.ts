@@ -84,6 +84,11 @@ t.test('a first claim costs two etcd calls: the lease grant and one transaction'
   await new Promise((r) => setTimeout(r, 300)) // any follow-up reconcile would have run by now
   // the two informers' lists (OverlayConfig, HostLease), then the claim: no re-read, no extra status write
   t.equal(calls, 4)
+  // the claim's own echo from the watch and its own LeaseHeld report are not reasons to look again
+  // (at most one more: the echo may come in before the claim's answer does)
+  const metric = await a.manager.registry.getSingleMetric('weft_reconcile_total')!.get()
+  const reconciles = metric.values.filter((v) => v.labels.controller === 'lease').reduce((sum, v) => sum + v.value, 0)
+  t.ok(reconciles >= 1 && reconciles <= 2, `reconciles until held and settled: ${reconciles}`)
 })
 
 t.test('a /28 overlay with /30 subnets gives exactly its subnets, then reports exhaustion and retries', async (t) => {
