@@ -198,14 +198,15 @@ uint64_t csum_pseudo(uint32_t saddr_be, uint32_t daddr_be, uint8_t proto, uint16
 uint16_t ip_header_csum(const uint8_t *iph, size_t ihl);
 
 /* tx.c / rx.c: one direction each of a fast path worker; a pass forwards at
- * most one batch without blocking and returns how many reads it made (0 = idle) */
+ * most one batch without blocking: true when it stopped at the batch limit
+ * (more may be waiting), false when it drained its fd */
 struct tx_state;
 struct rx_state;
 struct tx_state *tx_open(struct forwarder *fw, int slot, int tun_fd, int udp_fd);
-int tx_pass(struct tx_state *s);
+bool tx_pass(struct tx_state *s);
 void tx_free(struct tx_state *s);
 struct rx_state *rx_open(struct forwarder *fw, int slot, int tun_fd, int udp_fd);
-int rx_pass(struct rx_state *s);
+bool rx_pass(struct rx_state *s);
 void rx_free(struct rx_state *s);
 
 /* worker.c / simple.c: thread bodies */

@@ -250,7 +250,7 @@ void rx_free(struct rx_state *s) {
   free(s);
 }
 
-int rx_pass(struct rx_state *s) {
+bool rx_pass(struct rx_state *s) {
   for (int i = 0; i < RX_BATCH; i++) {
     s->iov[i] = (struct iovec){s->bufs[i], RX_BUF_LEN};
     s->msgs[i].msg_hdr = (struct msghdr){
@@ -266,11 +266,11 @@ int rx_pass(struct rx_state *s) {
   int n;
   do n = recvmmsg(s->udp, s->msgs, RX_BATCH, MSG_DONTWAIT, NULL);
   while (n < 0 && errno == EINTR);
-  if (n <= 0) return 0;
+  if (n <= 0) return false;
   cnt_add(s->c, C_UDP_RECVS, (uint64_t)n);
   const struct peer_table *t = fw_table_acquire(s->fw, s->slot);
   for (int i = 0; i < n; i++) handle(s, t, i);
   fw_table_release(s->fw, s->slot);
   co_flush(s); /* buffers are reused by the next recvmmsg */
-  return n;
+  return n == RX_BATCH;
 }

@@ -297,7 +297,7 @@ void tx_free(struct tx_state *s) {
   free(s);
 }
 
-int tx_pass(struct tx_state *s) {
+bool tx_pass(struct tx_state *s) {
   struct forwarder *fw = s->fw;
   int nread = 0;
   while (nread < TX_BATCH) {
@@ -309,11 +309,11 @@ int tx_pass(struct tx_state *s) {
     if (r == 0) break;
     s->lens[nread++] = (size_t)r;
   }
-  if (nread == 0) return 0;
+  if (nread == 0) return false;
   cnt_add(s->c, C_TUN_READS, (uint64_t)nread);
   const struct peer_table *t = fw_table_acquire(fw, s->slot);
   for (int i = 0; i < nread; i++) process(s, t, s->bufs[i], s->lens[i]);
   fw_table_release(fw, s->slot);
   flush(s);
-  return nread;
+  return nread == TX_BATCH;
 }
