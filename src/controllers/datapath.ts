@@ -11,13 +11,15 @@
 //                    ensured and its backend.data published in the lease; peers synced
 //   report:          DataPath into the host readiness
 //
-// Runs on any lease or overlay event, on a change of the held lease, and every
-// few seconds (resync), so a deleted device, route or FDB entry is back within
-// seconds. Nothing is torn down when the agent stops: the kernel backends keep
+// Runs on any lease or overlay event, on a change of the held lease, and on
+// any change of links, addresses, routes or weft's neighbour entries (ip
+// monitor), so a deleted device, route or FDB entry is back within a second;
+// a slow resync is the backstop. Nothing is torn down when the agent stops: the kernel backends keep
 // forwarding; only a backend change or the overlay's deletion removes state.
-import { map } from 'rxjs'
+import { map, type Observable } from 'rxjs'
 import type { BackendType } from '../crds/index.js'
 import { Links } from '../host/links.js'
+import { linkChanges } from '../host/monitor.js'
 import { IP_FORWARD, Sysctl } from '../host/sysctl.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { parseCidr, type Cidr } from '../net/cidr.js'
@@ -31,8 +33,8 @@ import { Gauge } from 'prom-client'
 
 export const DATA_PATH = 'DataPath'
 const KEY = 'datapath'
-/** how often the kernel is compared with the leases when nothing else happens */
-export const DATAPATH_RESYNC_MS = 5000
+/** how often the kernel is compared with the leases when nothing else happens (changes are seen through the monitor) */
+export const DATAPATH_RESYNC_MS = 30_000
 /** how often, with the backend unchanged, the host is searched again for other backends' leftovers */
 const OTHER_BACKENDS_RECHECK_MS = 60_000
 
@@ -50,6 +52,8 @@ export interface DataPathControllerOptions {
   /** replace the real backends (tests) */
   backends?: Record<BackendType, Backend>
   resyncMs?: number
+  /** links, addresses or routes changed on this host (default: the monitor of this process's namespace) */
+  changes?: Observable<void>
 }
 
 export function datapathController(opts: DataPathControllerOptions): ControllerSpec {
@@ -153,7 +157,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       watch(leases, (l) => (l.metadata.name === hostName ? undefined : KEY)),
       watch(overlays, (o) => (o.metadata.name === overlay ? KEY : undefined)),
     ],
-    triggers: [holder.held$.pipe(map(() => KEY))],
+    triggers: [holder.held$.pipe(map(() => KEY)), (opts.changes ?? linkChanges()).pipe(map(() => KEY))],
     resyncMs: opts.resyncMs ?? DATAPATH_RESYNC_MS,
   }
 }

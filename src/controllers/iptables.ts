@@ -8,19 +8,23 @@
 //                    unwanted chains removed; Docker's and the user's rules untouched
 //   report:          Firewall into the host readiness
 //
-// Resynced every 3 s (one iptables-save spawn; drift is repaired within 5 s), so a deleted rule, chain or jump
-// is back within seconds. The rules stay when the agent stops or restarts, so
+// Looked at again whenever iptables commits a change (xtables-monitor; every
+// 3 s on legacy iptables, which reports nothing), so a deleted rule, chain or
+// jump is back within a second, and an idle host costs no spawns; a slow
+// resync is the backstop. The rules stay when the agent stops or restarts, so
 // traffic keeps flowing; they go only when the overlay itself is deleted.
-import { map } from 'rxjs'
+import { map, type Observable } from 'rxjs'
 import { firewallRules, FORWARD_CHAIN, MASQ_CHAIN, OWN_CHAINS } from '../firewall/rules.js'
 import { Iptables, type OwnChain } from '../host/iptables.js'
+import { firewallChanges } from '../host/monitor.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { formatCidr } from '../net/cidr.js'
 import { watch, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext } from '../runtime/index.js'
 
 export const FIREWALL = 'Firewall'
 const KEY = 'firewall'
-export const FIREWALL_RESYNC_MS = 3_000
+/** the backstop: changes are seen through the monitor */
+export const FIREWALL_RESYNC_MS = 30_000
 
 export interface IptablesControllerOptions {
   manager: Manager
@@ -30,6 +34,8 @@ export interface IptablesControllerOptions {
   /** default: iptables of the namespace weftd runs in */
   iptables?: Iptables
   resyncMs?: number
+  /** iptables changed on this host (default: the monitor of this process's namespace) */
+  changes?: Observable<void>
 }
 
 export function iptablesController(opts: IptablesControllerOptions): ControllerSpec {
@@ -79,7 +85,7 @@ export function iptablesController(opts: IptablesControllerOptions): ControllerS
     reconcile,
     keys: [KEY],
     watches: [watch(overlays, (o) => (o.metadata.name === overlay ? KEY : undefined))],
-    triggers: [holder.held$.pipe(map(() => KEY))],
+    triggers: [holder.held$.pipe(map(() => KEY)), (opts.changes ?? firewallChanges()).pipe(map(() => KEY))],
     resyncMs: opts.resyncMs ?? FIREWALL_RESYNC_MS,
   }
 }

@@ -85,7 +85,7 @@ t.test('FORWARD DROP on both hosts, weft rules pass container traffic, drift rep
     t.match(await chain(h, 'nat', 'WEFT-POSTRTG'), /MASQUERADE --random-fully/, `${h}: masquerade with --random-fully`)
   }
 
-  // drift: a deleted rule, a deleted jump, a deleted chain, each back within 5 s
+  // drift: a deleted rule, a deleted jump, a deleted chain, each back within 5 s (the monitor: well under a second)
   const fwdBefore = await chain('h2', 'filter', 'WEFT-FWD')
   const repaired = async (what: string, damage: () => Promise<unknown>, check: () => Promise<boolean>) => {
     await damage()
@@ -96,14 +96,12 @@ t.test('FORWARD DROP on both hosts, weft rules pass container traffic, drift rep
   await repaired('a deleted WEFT-FWD rule on h2', () => ipt('h2', ['-D', 'WEFT-FWD', '2']), async () => (await chain('h2', 'filter', 'WEFT-FWD')) === fwdBefore)
   const masqJump = ['-t', 'nat', '-D', 'POSTROUTING', '-m', 'comment', '--comment', 'weft masq', '-j', 'WEFT-POSTRTG']
   await repaired('a deleted POSTROUTING jump on h1', () => ipt('h1', masqJump), async () => (await save('h1')).some((l) => l.includes('-j WEFT-POSTRTG') && l.startsWith('-A POSTROUTING')))
+  const fwdJumpRule = '-D FORWARD -m comment --comment "weft forward" -j WEFT-FWD'
   const fwdJump = ['-D', 'FORWARD', '-m', 'comment', '--comment', 'weft forward', '-j', 'WEFT-FWD']
   await repaired(
     'a deleted WEFT-FWD chain on h2',
-    async () => {
-      await ipt('h2', fwdJump)
-      await ipt('h2', ['-F', 'WEFT-FWD'])
-      await ipt('h2', ['-X', 'WEFT-FWD'])
-    },
+    // one transaction: the agent repairs a lone deleted jump before a second command could delete the chain
+    () => topo.exec('h2', 'sh', ['-c', `printf '%s\\n' '*filter' '${fwdJumpRule}' '-F WEFT-FWD' '-X WEFT-FWD' COMMIT | iptables-restore --noflush`]),
     async () => (await chain('h2', 'filter', 'WEFT-FWD')) === fwdBefore && (await save('h2')).some((l) => l.startsWith('-A FORWARD') && l.endsWith('-j WEFT-FWD')),
   )
   t.match(await ping(), /2 packets received/, 'traffic passes after the repairs')
