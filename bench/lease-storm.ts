@@ -14,7 +14,7 @@
 // own claim transactions. --clients own gives each agent its own etcd client
 // and informers instead (grpc-js client work then dominates this process).
 //
-//   npx tsx bench/lease-storm.ts [--agents 200] [--runs 3] [--idle-seconds 10] [--clients shared|own] [--no-idle]
+//   npx tsx bench/lease-storm.ts [--agents 200] [--runs 3] [--warmup 1] [--idle-seconds 10] [--clients shared|own] [--no-idle]
 //
 // Targets: 200 agents leased within 1 s, 1000 within 3 s (median); idle agent
 // < 60 MB RSS, ~0 % CPU.
@@ -29,6 +29,7 @@ import type { KindName } from '../src/crds/kinds.js'
 import type { Informer } from '../src/runtime/index.js'
 import { formatCidr } from '../src/net/cidr.js'
 import { createEtcdClient, Store } from '../src/store/index.js'
+import { startDockerd, type Dockerd } from '../test/helpers/dockerd.js'
 import { startEtcd } from '../test/helpers/etcd.js'
 import { startLeaseAgent } from '../test/helpers/lease-agent.js'
 import { nsenterArgs } from '../test/helpers/netns.js'
@@ -38,6 +39,7 @@ const { values } = parseArgs({
   options: {
     agents: { type: 'string', default: '200' },
     runs: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '1' },
     'idle-seconds': { type: 'string', default: '10' },
     clients: { type: 'string', default: 'shared' },
     'no-idle': { type: 'boolean', default: false },
@@ -45,6 +47,8 @@ const { values } = parseArgs({
 })
 const N = Number(values.agents)
 const RUNS = Number(values.runs)
+/** unmeasured runs first: a fresh process pays JIT compilation of the whole claim path (and grpc-js) once, which a real fleet pays per host, in parallel */
+const WARMUP = Number(values.warmup)
 const IDLE_S = Number(values['idle-seconds'])
 const SHARED = values.clients !== 'own'
 /** bounded: a storm that takes longer than this has failed anyway */
@@ -128,10 +132,37 @@ async function rawRun(endpoint: string, run: number): Promise<number> {
   return ms
 }
 
-/** RSS and CPU of one real weftd, idle after it converged as far as it can. */
-async function idleAgent(): Promise<{ rssMB: number; cpuPct: number }> {
+interface Idle {
+  rssMB: number
+  /** anonymous memory: what the process itself allocated (the rest maps files, mostly the node binary) */
+  anonMB: number
+  cpuPct: number
+}
+
+/** RSS, anonymous RSS and CPU of a process over IDLE_S seconds. */
+async function measureIdle(pid: number): Promise<Idle> {
+  const ticks = async () => {
+    const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')
+    return Number(f[11]) + Number(f[12]) // utime + stime, in clock ticks (100 Hz on Linux)
+  }
+  const before = await ticks()
+  const t0 = Date.now()
+  await new Promise((r) => setTimeout(r, IDLE_S * 1000))
+  const cpuPct = ((await ticks()) - before) / 100 / ((Date.now() - t0) / 1000) * 100
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const mb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)![1]) / 1024
+  return { rssMB: mb('VmRSS'), anonMB: mb('RssAnon'), cpuPct }
+}
+
+/**
+ * One real weftd on a simulated host with its own dockerd, idle once the
+ * host is Ready (lease, files, data path, firewall, docker0 all converged)
+ * and nothing changes.
+ */
+async function idleAgent(): Promise<Idle> {
   const cluster = await createCluster({ hosts: ['idle'], start: false, overlay: { network: '10.2.0.0/16', backend: { type: 'host-gw' } } })
   const dir = await mkdtemp(join(tmpdir(), 'weft-bench-'))
+  const dockerDir = await mkdtemp(join(tmpdir(), 'weft-bench-docker-'))
   const host = cluster.topo.hosts[0]!
   const weftd = fileURLToPath(new URL('../bin/weftd', import.meta.url))
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !k.startsWith('WEFT_')))
@@ -139,30 +170,50 @@ async function idleAgent(): Promise<{ rssMB: number; cpuPct: number }> {
     'nsenter',
     nsenterArgs(host.netns, weftd, [
       '--endpoints', cluster.etcd.netnsEndpoint, '--prefix', cluster.prefix, '--host-name', 'idle', '--iface', host.iface,
-      '--subnet-file', join(dir, 'subnet.env'), '--docker-opts-file', join(dir, 'docker'), '--docker-host', `unix://${join(dir, 'docker.sock')}`,
+      '--subnet-file', join(dir, 'subnet.env'), '--docker-opts-file', join(dir, 'docker'), '--docker-host', `unix://${join(dockerDir, 'docker.sock')}`,
       '--log-level', 'warn',
     ]),
     { stdio: 'ignore', env },
   )
+  let dockerd: Dockerd | undefined
   try {
-    const pid = child.pid!
-    const deadline = Date.now() + 30_000
-    while (!(await cluster.lease('idle')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
-    await new Promise((r) => setTimeout(r, 3000)) // let startup work settle
-    const ticks = async () => {
-      const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')
-      return Number(f[11]) + Number(f[12]) // utime + stime, in clock ticks (100 Hz on Linux)
+    const until = async <T>(what: string, f: () => Promise<T | undefined>): Promise<T> => {
+      const deadline = Date.now() + 60_000
+      for (;;) {
+        const v = await f().catch(() => undefined)
+        if (v) return v
+        if (Date.now() > deadline) throw new Error(`idle agent: no ${what} within 60 s`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
     }
-    const before = await ticks()
-    const t0 = Date.now()
-    await new Promise((r) => setTimeout(r, IDLE_S * 1000))
-    const cpuPct = ((await ticks()) - before) / 100 / ((Date.now() - t0) / 1000) * 100
-    const rssKB = Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1])
-    return { rssMB: rssKB / 1024, cpuPct }
+    const subnetEnv = await until('subnet.env', () => readFile(join(dir, 'subnet.env'), 'utf8'))
+    // dockerd as the operator starts it from the docker options weftd wrote: nothing left to converge
+    const bip = /FLANNEL_SUBNET=(\S+)/.exec(subnetEnv)![1]!
+    const mtu = /FLANNEL_MTU=(\d+)/.exec(subnetEnv)![1]!
+    dockerd = await startDockerd(cluster.topo, host, { dir: dockerDir, flags: [`--bip=${bip}`, `--mtu=${mtu}`, '--ip-masq=false'] })
+    await until('Ready HostLease', async () => (await cluster.lease('idle'))?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+    await new Promise((r) => setTimeout(r, 5000)) // let startup work settle
+    return await measureIdle(child.pid!)
   } finally {
     if (child.exitCode === null) process.kill(child.pid!, 'SIGKILL')
+    await dockerd?.stop()
     await cluster.destroy()
     await rm(dir, { recursive: true, force: true })
+    await rm(dockerDir, { recursive: true, force: true })
+  }
+}
+
+/** The floor any Node.js agent starts from: an idle node, and one that has only loaded the etcd client weft uses. */
+async function idleReference(script: string): Promise<Idle> {
+  const child = spawn(process.execPath, ['--max-semi-space-size=1', '--input-type=module', '-e', `${script}; setInterval(() => {}, 1 << 30)`], {
+    stdio: 'ignore',
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+  })
+  try {
+    await new Promise((r) => setTimeout(r, 2000))
+    return await measureIdle(child.pid!)
+  } finally {
+    if (child.exitCode === null) process.kill(child.pid!, 'SIGKILL')
   }
 }
 
@@ -170,6 +221,10 @@ const etcd = await startEtcd()
 try {
   const storm: StormResult[] = []
   const raw: number[] = []
+  for (let run = 1 - WARMUP; run <= 0; run++) {
+    const s = await stormRun(etcd.endpoint, run)
+    console.error(`warm-up (not counted): weft ${s.ms.toFixed(0)} ms, raw etcd ${(await rawRun(etcd.endpoint, run)).toFixed(0)} ms`)
+  }
   for (let run = 1; run <= RUNS; run++) {
     storm.push(await stormRun(etcd.endpoint, run))
     raw.push(await rawRun(etcd.endpoint, run))
@@ -178,13 +233,15 @@ try {
       `run ${run}: weft ${s.ms.toFixed(0)} ms (${s.callsPerLease.toFixed(2)} calls, ${s.claimsPerLease.toFixed(2)} claim txns, ${s.watchesPerLease.toFixed(3)} watches per lease), raw etcd ${raw.at(-1)!.toFixed(0)} ms`,
     )
   }
-  const idle = values['no-idle'] ? undefined : await idleAgent()
+  const idle = values['no-idle']
+    ? undefined
+    : { weftd: await idleAgent(), node: await idleReference(''), etcd3: await idleReference("await import('etcd3')") }
   const med = (f: (s: StormResult) => number) => median(storm.map(f))
   const weftMs = med((s) => s.ms)
   const rawMs = median(raw)
   const target = N <= 200 ? 1000 : N <= 1000 ? 3000 : undefined
   const fmt = (ms: number) => `${(ms / 1000).toFixed(3)} s`
-  console.log(`lease storm: ${N} agents, median of ${RUNS} runs, one etcd`)
+  console.log(`lease storm: ${N} agents, median of ${RUNS} runs after ${WARMUP} warm-up, one etcd`)
   console.log(
     `  agents simulated in one process: ${SHARED ? 'one shared etcd connection and watch cache' : 'an etcd client and watch cache each'}; each runs its own lease controller, etcd lease and claims`,
   )
@@ -196,7 +253,13 @@ try {
   )
   console.log(`  raw etcd (client per claim)  ${fmt(rawMs).padEnd(12)} ${''.padEnd(10)} ${'2.00'.padEnd(30)}1.00               0`)
   console.log(`  weft / raw                   ${(weftMs / rawMs).toFixed(2)}x`)
-  if (idle) console.log(`idle weftd over ${IDLE_S} s:       RSS ${idle.rssMB.toFixed(1)} MB (target < 60 MB), CPU ${idle.cpuPct.toFixed(2)} % (target ~0 %)`)
+  if (idle) {
+    const row = (what: string, i: Idle) => `  ${what.padEnd(45)} RSS ${i.rssMB.toFixed(1).padStart(5)} MB (anonymous ${i.anonMB.toFixed(1).padStart(4)} MB)   CPU ${i.cpuPct.toFixed(2)} %`
+    console.log(`idle over ${IDLE_S} s                                  target: RSS < 60 MB, CPU ~0 %`)
+    console.log(row('weftd (host-gw, Ready with its dockerd, idle)', idle.weftd))
+    console.log(row('reference: node, nothing loaded', idle.node))
+    console.log(row('reference: node with only etcd3 loaded', idle.etcd3))
+  }
 } finally {
   await etcd.destroy()
 }

@@ -3,6 +3,7 @@
 // FDB entries they call for. The backends compare this with what the kernel
 // holds and act on the difference (`diffBy`); the unit tests pin the rules.
 import type { BackendType, HostLease } from '../crds/index.js'
+import { byName } from '../crds/meta.js'
 import { contains, formatCidr, formatIPv4, isCanonical, overlaps, tryParseCidr, tryParseIPv4, type Cidr } from '../net/cidr.js'
 import type { Route } from '../host/links.js'
 
@@ -53,7 +54,7 @@ export function normalizeMac(v: unknown): string | undefined {
 export function livePeers(leases: readonly HostLease[], self: Self): { peers: Peer[]; ignored: Ignored[] } {
   const peers: Peer[] = []
   const ignored: Ignored[] = []
-  const sorted = [...leases].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+  const sorted = [...leases].sort(byName)
   for (const lease of sorted) {
     const { name } = lease.metadata
     if (lease.spec.overlay !== self.overlay || name === self.hostName) continue

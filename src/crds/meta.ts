@@ -54,3 +54,16 @@ export function resourceSchema<K extends string, S extends TSchema, T extends TS
     { additionalProperties: false },
   )
 }
+
+/**
+ * Objects in name order. Names are ASCII (DNS labels), so code-unit order is
+ * the order a user expects, and it leaves ICU alone: the first localeCompare
+ * maps several MB of collation data into an agent that never needs it.
+ */
+export function byName(a: { metadata: { name: string } }, b: { metadata: { name: string } }): number {
+  return compareStrings(a.metadata.name, b.metadata.name)
+}
+
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}

@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto'
 import type { Network, NetworkSpec } from '../crds/network.js'
 import { MANAGED_LABEL } from '../crds/network.js'
+import { compareStrings } from '../crds/meta.js'
 import type { AttachedContainer, NetworkDetail, NetworkSpec as DockerNetworkSpec } from '../host/docker.js'
 
 /** etcd prefix of the weft whose network this is: two wefts (two --prefix) on one host never touch each other's. */
@@ -33,7 +34,7 @@ export type Attachment = NonNullable<NetworkSpec['attachments']>[number]
 
 /** The creation-time fields, canonical (defaults filled, option keys sorted), hashed. */
 export function specHash(spec: NetworkSpec): string {
-  const options = Object.fromEntries(Object.entries(spec.options ?? {}).sort(([a], [b]) => a.localeCompare(b)))
+  const options = Object.fromEntries(Object.entries(spec.options ?? {}).sort(([a], [b]) => compareStrings(a, b)))
   const canonical = {
     driver: spec.driver ?? 'bridge',
     subnet: spec.subnet ?? null,

@@ -11,6 +11,7 @@
 // "not seen yet" (revision below it) from "deleted since" (at or above it).
 import { BehaviorSubject, Observable, Subject, firstValueFrom, filter, map, type Subscription } from 'rxjs'
 import type { KindName, ResourceOf } from '../crds/kinds.js'
+import { byName } from '../crds/meta.js'
 import type { Store } from '../store/index.js'
 
 export type InformerEvent<T> =
@@ -95,7 +96,7 @@ export class Informer<K extends KindName> {
 
   /** Cached objects, sorted by name. */
   list(): ResourceOf<K>[] {
-    return [...this.cache.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+    return [...this.cache.values()].sort(byName)
   }
 
   /**

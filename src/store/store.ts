@@ -7,7 +7,7 @@ import { isDeepStrictEqual } from 'node:util'
 import type { Etcd3, IKeyValue } from 'etcd3'
 import type { Observable } from 'rxjs'
 import { KINDS, type AnyResource, type KindName, type ResourceOf } from '../crds/kinds.js'
-import { InvalidError, validateResource, withDefaults } from '../crds/index.js'
+import { byName, InvalidError, validateResource, withDefaults } from '../crds/index.js'
 import { createEtcdClient, type ConnectionOptions } from './client.js'
 import { AlreadyExistsError, ConflictError, NotFoundError, StoreError, UnavailableError } from './errors.js'
 import { kindPrefix, objectKey } from './keys.js'
@@ -69,7 +69,7 @@ export class Store {
   async list<K extends KindName>(kind: K, selector?: LabelSelector): Promise<ListResult<K>> {
     const res = await this.call(() => this.etcd.getAll().prefix(kindPrefix(this.prefix, kind)).exec())
     const items = res.kvs.map((kv) => decode(kind, kv) as ResourceOf<K>).filter((o) => !selector || selector(o.metadata.labels))
-    items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+    items.sort(byName)
     return { items, revision: res.header.revision }
   }
 
