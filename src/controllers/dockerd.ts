@@ -30,7 +30,7 @@ export interface DockerdControllerOptions {
   optsFile: string
   /** while the daemon is away or docker0 is wrong, look again this often; default 3 s */
   pollMs?: number
-  /** drift check while converged; default 10 s */
+  /** drift check while converged, the backstop to Docker's events; default 60 s */
   resyncMs?: number
   /** at most one restart per this long per desired state; default 5 min */
   restartIntervalMs?: number
@@ -151,7 +151,11 @@ export function dockerdController(opts: DockerdControllerOptions): ControllerSpe
     name: 'dockerd',
     reconcile,
     keys: [KEY],
-    triggers: [holder.held$.pipe(map(() => KEY))],
-    resyncMs: opts.resyncMs ?? 10_000,
+    triggers: [
+      holder.held$.pipe(map(() => KEY)),
+      // dockerd restarted (the event stream reconnects) or reloaded: docker0 may have changed
+      docker.changes().pipe(map(() => KEY)),
+    ],
+    resyncMs: opts.resyncMs ?? 60_000,
   }
 }

@@ -16,7 +16,7 @@
 // Docker networks weft owns whose Network is gone (deleted while this agent
 // was down) are found by listing the daemon's networks at every resync.
 import { isDeepStrictEqual } from 'node:util'
-import { EMPTY, catchError, from, mergeMap, timer } from 'rxjs'
+import { EMPTY, catchError, from, mergeMap, of, timer } from 'rxjs'
 import type { Network, NetworkHostStatus } from '../crds/network.js'
 import { MANAGED_LABEL } from '../crds/network.js'
 import { selectsHost, type HostFacts } from '../docker/host-selection.js'
@@ -39,7 +39,7 @@ export interface NetworksControllerOptions {
   labels?: Record<string, string>
   /** poll while the daemon is away or a container is missing; default 5 s */
   pollMs?: number
-  /** every network looked at again, and orphans searched for; default 10 s */
+  /** every network looked at again, and orphans searched for, the backstop to Docker's events; default 60 s */
   resyncMs?: number
 }
 
@@ -51,7 +51,7 @@ export function networksController(opts: NetworksControllerOptions): ControllerS
   const prefix = store.prefix
   const networks = manager.informer('Network')
   const pollMs = opts.pollMs ?? 5_000
-  const resyncMs = opts.resyncMs ?? 10_000
+  const resyncMs = opts.resyncMs ?? 60_000
   /** the last spec seen per name: which containers weft attached, after the spec dropped them or the Network went */
   const lastSeen = new Map<string, Network>()
 
@@ -231,7 +231,13 @@ export function networksController(opts: NetworksControllerOptions): ControllerS
     triggers: [
       // this host's labels may have changed: every Network's selection may have
       holder.held$.pipe(mergeMap(() => networks.list().map((n) => n.metadata.name))),
+      // orphans searched for now and then; and whenever Docker says a container or network changed,
+      // every Network is looked at again (a late container to attach, a network removed by hand)
       timer(0, resyncMs).pipe(mergeMap(() => from(ownedNames()).pipe(catchError(() => EMPTY))), mergeMap((names) => names)),
+      docker.changes().pipe(
+        mergeMap(() => from(ownedNames()).pipe(catchError(() => of<string[]>([])))),
+        mergeMap((owned) => [...networks.list().map((n) => n.metadata.name), ...owned]),
+      ),
     ],
   }
 }

@@ -5,7 +5,14 @@
 import type Docker from 'dockerode'
 import { stat } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Observable, debounceTime } from 'rxjs'
 import { Links } from './links.js'
+
+/** Docker events that may change what weft's reconcilers see (container and network life, daemon reload) */
+const DOCKER_EVENTS = ['create', 'start', 'rename', 'destroy', 'connect', 'disconnect', 'remove', 'reload'] as const
+const EVENTS_RECONNECT_MS = 1000
+const EVENTS_RECONNECT_MAX_MS = 30_000
+const EVENTS_DEBOUNCE_MS = 100
 
 /** Label on every Docker network weft creates; weft touches no network without it. */
 export const MANAGED_LABEL = 'dev.weft.managed'
@@ -154,6 +161,50 @@ export class DockerHost {
     } catch (err) {
       throw typed(err, what)
     }
+  }
+
+  /**
+   * Something a reconciler of Docker state may care about happened: a
+   * container was created, started, renamed or destroyed, a network created,
+   * removed, connected or disconnected, the daemon reloaded; also once each
+   * time the event stream (re)connects, since anything may have changed while
+   * it was away (dockerd restarting). Bursts (a container start is several
+   * events) come out as one. Reconnects while subscribed: at once after a
+   * restart, then ever less often (up to 30 s) while the daemon stays away.
+   */
+  changes(): Observable<void> {
+    return new Observable<void>((sub) => {
+      const abort = new AbortController()
+      const loop = async () => {
+        let wait = EVENTS_RECONNECT_MS
+        while (!abort.signal.aborted) {
+          try {
+            const { socketPath } = this.options
+            if (socketPath && typeof socketPath === 'string') await stat(socketPath)
+            const { default: Docker } = await import('dockerode')
+            // no request timeout: the stream is quiet for as long as nothing happens
+            const stream = (await new Docker({ ...this.options, timeout: undefined }).getEvents({
+              filters: { type: ['container', 'network', 'daemon'], event: [...DOCKER_EVENTS] },
+              abortSignal: abort.signal,
+            })) as NodeJS.ReadableStream
+            wait = EVENTS_RECONNECT_MS
+            sub.next()
+            await new Promise<void>((resolve) => {
+              stream.on('data', () => sub.next())
+              stream.on('end', resolve)
+              stream.on('close', resolve)
+              stream.on('error', resolve)
+            })
+          } catch {
+            // the daemon is away: look again, ever less often while it stays away (a host without Docker)
+            wait = Math.min(wait * 2, EVENTS_RECONNECT_MAX_MS)
+          }
+          await sleep(wait, undefined, { signal: abort.signal }).catch(() => undefined)
+        }
+      }
+      void loop()
+      return () => abort.abort()
+    }).pipe(debounceTime(EVENTS_DEBOUNCE_MS))
   }
 
   async ping(): Promise<void> {

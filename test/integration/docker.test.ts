@@ -83,3 +83,42 @@ t.test('default bridge, networks and attachments against a real dockerd', async 
   await t.rejects(docker.removeNetwork('mynet_01'), NotFound, 'removing twice is NotFound')
   await t.rejects(docker.removeNetwork('bridge'), Conflict, 'a predefined network is refused')
 })
+
+t.test("changes(): Docker's events, and a reconnect after dockerd restarts", async (t) => {
+  const topo = await createTopology({ hosts: ['h1'] })
+  const daemon = await startDockerd(topo, 'h1').catch(async (err: unknown) => {
+    await topo.destroy()
+    throw err
+  })
+  t.teardown(async () => {
+    await daemon.stop()
+    await topo.destroy()
+  })
+  const docker = new DockerHost({ url: daemon.url, timeoutMs: 2_000 })
+  let seen = 0
+  const sub = docker.changes().subscribe(() => seen++)
+  t.teardown(() => sub.unsubscribe())
+  const waitFor = async (what: string, n: number, ms = 10_000) => {
+    const deadline = Date.now() + ms
+    while (seen < n) {
+      if (Date.now() > deadline) throw new Error(`no change reported for ${what} (seen ${seen})`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+  await waitFor('the stream connecting', 1)
+  // longer than the adapter's request timeout: a quiet stream must stay open, not reconnect
+  await new Promise((r) => setTimeout(r, 3_000))
+  t.equal(seen, 1, 'quiet while nothing happens')
+  await daemon.docker(['network', 'create', 'evnet'])
+  await waitFor('a network created', 2)
+  t.pass('a network created is reported')
+  const before = seen
+  await daemon.restart()
+  await waitFor('dockerd restarted', before + 1, 30_000)
+  t.pass('a restarted daemon is reported once the stream is back')
+  await new Promise((r) => setTimeout(r, 300))
+  const after = seen
+  await daemon.docker(['network', 'rm', 'evnet'])
+  await waitFor('a network removed after the restart', after + 1)
+  t.pass('events flow again after the restart')
+})
