@@ -192,7 +192,7 @@ async function idleAgent(): Promise<Idle> {
     const mtu = /FLANNEL_MTU=(\d+)/.exec(subnetEnv)![1]!
     dockerd = await startDockerd(cluster.topo, host, { dir: dockerDir, flags: [`--bip=${bip}`, `--mtu=${mtu}`, '--ip-masq=false'] })
     await until('Ready HostLease', async () => (await cluster.lease('idle'))?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
-    await new Promise((r) => setTimeout(r, 5000)) // let startup work settle
+    await new Promise((r) => setTimeout(r, 15_000)) // let startup work settle (V8 keeps collecting and compiling for a while after)
     return await measureIdle(child.pid!)
   } finally {
     if (child.exitCode === null) process.kill(child.pid!, 'SIGKILL')
@@ -210,7 +210,7 @@ async function idleReference(script: string): Promise<Idle> {
     cwd: fileURLToPath(new URL('..', import.meta.url)),
   })
   try {
-    await new Promise((r) => setTimeout(r, 2000))
+    await new Promise((r) => setTimeout(r, 15_000)) // settled as long as the agent is
     return await measureIdle(child.pid!)
   } finally {
     if (child.exitCode === null) process.kill(child.pid!, 'SIGKILL')

@@ -34,7 +34,7 @@ import { Gauge } from 'prom-client'
 export const DATA_PATH = 'DataPath'
 const KEY = 'datapath'
 /** how often the kernel is compared with the leases when nothing else happens (changes are seen through the monitor) */
-export const DATAPATH_RESYNC_MS = 30_000
+export const DATAPATH_RESYNC_MS = 60_000
 /** how often, with the backend unchanged, the host is searched again for other backends' leftovers */
 const OTHER_BACKENDS_RECHECK_MS = 60_000
 

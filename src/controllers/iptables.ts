@@ -24,7 +24,7 @@ import { watch, type ControllerSpec, type HostReadiness, type Manager, type Reco
 export const FIREWALL = 'Firewall'
 const KEY = 'firewall'
 /** the backstop: changes are seen through the monitor */
-export const FIREWALL_RESYNC_MS = 30_000
+export const FIREWALL_RESYNC_MS = 60_000
 
 export interface IptablesControllerOptions {
   manager: Manager
