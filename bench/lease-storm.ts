@@ -203,7 +203,7 @@ async function idleAgent(): Promise<Idle> {
   }
 }
 
-/** The floor any Node.js agent starts from: an idle node, and one that has only loaded the etcd client weft uses. */
+/** The floor any Node.js agent starts from: an idle node, and one that has only loaded the etcd and Docker clients weft uses. */
 async function idleReference(script: string): Promise<Idle> {
   const child = spawn(process.execPath, ['--max-semi-space-size=1', '--input-type=module', '-e', `${script}; setInterval(() => {}, 1 << 30)`], {
     stdio: 'ignore',
@@ -235,7 +235,7 @@ try {
   }
   const idle = values['no-idle']
     ? undefined
-    : { weftd: await idleAgent(), node: await idleReference(''), etcd3: await idleReference("await import('etcd3')") }
+    : { weftd: await idleAgent(), node: await idleReference(''), etcd3: await idleReference("await import('etcd3')"), clients: await idleReference("await import('etcd3'); await import('dockerode')") }
   const med = (f: (s: StormResult) => number) => median(storm.map(f))
   const weftMs = med((s) => s.ms)
   const rawMs = median(raw)
@@ -254,11 +254,12 @@ try {
   console.log(`  raw etcd (client per claim)  ${fmt(rawMs).padEnd(12)} ${''.padEnd(10)} ${'2.00'.padEnd(30)}1.00               0`)
   console.log(`  weft / raw                   ${(weftMs / rawMs).toFixed(2)}x`)
   if (idle) {
-    const row = (what: string, i: Idle) => `  ${what.padEnd(45)} RSS ${i.rssMB.toFixed(1).padStart(5)} MB (anonymous ${i.anonMB.toFixed(1).padStart(4)} MB)   CPU ${i.cpuPct.toFixed(2)} %`
+    const row = (what: string, i: Idle) => `  ${what.padEnd(48)} RSS ${i.rssMB.toFixed(1).padStart(5)} MB (anonymous ${i.anonMB.toFixed(1).padStart(4)} MB)   CPU ${i.cpuPct.toFixed(2)} %`
     console.log(`idle over ${IDLE_S} s                                  target: RSS < 60 MB, CPU ~0 %`)
     console.log(row('weftd (host-gw, Ready with its dockerd, idle)', idle.weftd))
     console.log(row('reference: node, nothing loaded', idle.node))
     console.log(row('reference: node with only etcd3 loaded', idle.etcd3))
+    console.log(row('reference: node with etcd3 and dockerode loaded', idle.clients))
   }
 } finally {
   await etcd.destroy()
