@@ -26,7 +26,7 @@ import type { LeaseHolder } from '../lease/held.js'
 import type { Claim, LeaseRegistry } from '../lease/registry.js'
 import { renewInMs, ttlSeconds } from '../lease/timing.js'
 import { BACKEND_OVERHEAD } from '../lease/subnetenv.js'
-import { conditionsEqual, setCondition, timestamp, watchOne, type ComponentState, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext, type ReconcileResult, type Watch } from '../runtime/index.js'
+import { conditionsEqual, setCondition, timestamp, watchOne, type ComponentState, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
 import { NotFoundError } from '../store/index.js'
 
 export const LEASE_HELD = 'LeaseHeld'
@@ -397,7 +397,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
       watchOne(overlays, overlay, host),
       // this host's lease changed under us (deleted by hand, expired, edited): the shared informer, no watch
       // of our own; the echo of our own last write changes nothing, so it does not cost a reconcile
-      { informer: hostLeases as unknown as Watch['informer'], name: host, map: (obj, type) => (type !== 'DELETED' && isOwnEcho(obj as HostLease) ? undefined : host) },
+      watchOne(hostLeases, host, host, (obj, type) => type !== 'DELETED' && isOwnEcho(obj)),
     ],
     triggers: [
       // other components' changes go into the status; LeaseHeld's own are published by the reconcile that made them

@@ -69,5 +69,10 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
  */
 export function runnerFor(netns?: string): Runner {
   if (!netns) return run
-  return (cmd, args, opts) => run('nsenter', [`--net=/run/netns/${netns}`, '--', cmd, ...args], opts)
+  return (cmd, args, opts) => run('nsenter', [...inNetns(netns).slice(1), cmd, ...args], opts)
+}
+
+/** The argv prefix that runs a command in a network namespace (by its /run/netns name); empty for none. */
+export function inNetns(netns?: string): string[] {
+  return netns ? ['nsenter', `--net=/run/netns/${netns}`, '--'] : []
 }

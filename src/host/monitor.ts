@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { Observable, catchError, filter, from, interval, map, switchMap } from 'rxjs'
-import { run } from './exec.js'
+import { inNetns, runnerFor } from './exec.js'
 
 export interface MonitorOptions {
   /** a /run/netns name to watch instead of this process's namespace */
@@ -20,8 +20,7 @@ export interface MonitorOptions {
 
 /** The lines a long-running command prints, for as long as one subscribes; restarted if it exits meanwhile. */
 export function commandLines(cmd: string, args: readonly string[], opts: MonitorOptions = {}): Observable<string> {
-  const inNetns = opts.netns ? ['nsenter', `--net=/run/netns/${opts.netns}`, '--'] : []
-  const argv = ['--pdeathsig', 'KILL', '--', ...inNetns, cmd, ...args]
+  const argv = ['--pdeathsig', 'KILL', '--', ...inNetns(opts.netns), cmd, ...args]
   return new Observable<string>((sub) => {
     let stopped = false
     let restart: NodeJS.Timeout | undefined
@@ -67,8 +66,7 @@ export const FALLBACK_POLL_MS = 3000
  * one, so there this ticks every few seconds instead.
  */
 export function firewallChanges(opts: MonitorOptions = {}): Observable<void> {
-  const runIn = (cmd: string, args: string[]) => (opts.netns ? run('nsenter', [`--net=/run/netns/${opts.netns}`, '--', cmd, ...args]) : run(cmd, args))
-  return from(runIn('iptables', ['--version']).catch(() => '')).pipe(
+  return from(runnerFor(opts.netns)('iptables', ['--version']).catch(() => '')).pipe(
     switchMap((version) =>
       /nf_tables/.test(version)
         ? // stdbuf: xtables-monitor's stdout is a pipe here, which its stdio would buffer for minutes

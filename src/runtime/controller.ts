@@ -99,9 +99,16 @@ export function watch<K extends KindName>(informer: Informer<K>, map?: KeyMapper
 /**
  * Watch one object of an informer, enqueueing `key` (default: its name) on
  * its changes: the cost is per event of that object, not per event of the kind.
+ * `ignore` drops events that change nothing for the controller (the echo of its own write).
  */
-export function watchOne<K extends KindName>(informer: Informer<K>, name: string, key = name): Watch {
-  return { informer: informer as unknown as Informer<KindName>, map: () => key, name }
+export function watchOne<K extends KindName>(
+  informer: Informer<K>,
+  name: string,
+  key = name,
+  ignore?: (obj: Extract<AnyResource, { kind: K }>, event: Parameters<KeyMapper<AnyResource>>[1]) => boolean,
+): Watch {
+  const map: KeyMapper<AnyResource> = ignore ? (obj, event) => (ignore(obj as never, event) ? undefined : key) : () => key
+  return { informer: informer as unknown as Informer<KindName>, map, name }
 }
 
 export interface ControllerSpec {
