@@ -131,12 +131,24 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     ...(iface !== undefined ? { iface } : {}),
     subnetFile: need('subnet-file'),
     dockerOptsFile: need('docker-opts-file'),
-    dockerHost: need('docker-host'),
+    dockerHost: parseDockerHost(need('docker-host')),
     ...(raw('dockerd-restart-command') ? { dockerdRestartCommand: raw('dockerd-restart-command')! } : {}),
     healthz: parseHostPort(need('healthz-addr')),
     logLevel: logLevel as LogLevel,
     ...(labelsText !== undefined ? { labels: parseLabels(labelsText) } : {}),
   }
+}
+
+/**
+ * The local dockerd's Engine API: `unix://PATH` (or a bare absolute path),
+ * `tcp://`, `http://` or `https://HOST:PORT`. ssh:// is refused: the agent
+ * runs on the host it converges, and weft ships without the ssh client.
+ */
+export function parseDockerHost(s: string): string {
+  if (/^unix:\/\/\/./.test(s) || s.startsWith('/')) return s
+  const m = /^(tcp|https?):\/\/([^\s/]+)\/?$/.exec(s)
+  if (m && URL.canParse(`http://${m[2]}`)) return s
+  throw new FlagError(`--docker-host: invalid address ${JSON.stringify(s)}: expected unix:///var/run/docker.sock or tcp://HOST:PORT`)
 }
 
 /** `host:port`; `:9811` listens on every address. */

@@ -31,6 +31,14 @@ t.test('bad flags are FlagErrors naming the flag', async (t) => {
   t.throws(() => parse(['--host-name', 'Bad_Name']), /--host-name: invalid name "Bad_Name"/)
   t.throws(() => parse(['--public-ip', '1.2.3']), /--public-ip/)
   t.throws(() => parse(['--healthz-addr', '127.0.0.1:99999']), /--healthz-addr/)
+  t.throws(() => parse(['--docker-host', 'ssh://me@host']), /--docker-host: invalid address "ssh:\/\/me@host"/)
+  t.throws(() => parse(['--docker-host', 'docker.sock']), /--docker-host/)
+  t.throws(() => parse(['--docker-host', 'tcp://']), /--docker-host/)
   t.throws(() => parse(['--labels', 'a=b,=c']), /--labels: invalid key ""/)
   t.throws(() => parse(['--endpoints', 'not a url']), /--endpoints/)
+})
+
+t.test('--docker-host: the Engine API addresses weftd can reach', async (t) => {
+  for (const ok of ['unix:///var/run/docker.sock', '/run/docker.sock', 'tcp://127.0.0.1:2375', 'https://docker.local:2376', 'http://[::1]:2375'])
+    t.equal(parse(['--host-name', 'h', '--docker-host', ok]).dockerHost, ok, ok)
 })
