@@ -185,7 +185,6 @@ function startWeftd(h: SimHost): void {
   const dir = hostDir(h)
   const log = openSync(join(dir, 'weftd.log'), 'a')
   const args = [
-    join(REPO, 'bin/weftd'),
     '--endpoints', 'http://127.0.0.1:2379',
     '--host-name', h.name,
     '--iface', h.iface,
@@ -194,7 +193,8 @@ function startWeftd(h: SimHost): void {
     '--docker-host', `unix://${join(dir, 'dockerd', 'docker.sock')}`,
     '--healthz-addr', '127.0.0.1:9811',
   ]
-  const child = spawn('nsenter', nsenterArgs(h.netns, process.execPath, args), { stdio: ['ignore', log, log], detached: true })
+  // bin/weftd itself, not node bin/weftd: its first line carries the agent's node flags
+  const child = spawn('nsenter', nsenterArgs(h.netns, join(REPO, 'bin/weftd'), args), { stdio: ['ignore', log, log], detached: true })
   children.push(child)
 }
 

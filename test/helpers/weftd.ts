@@ -17,10 +17,18 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { HostLease, OverlayConfig, OverlayConfigSpec } from '../../src/crds/index.js'
 import { Store } from '../../src/store/index.js'
+import { bundleWeftd } from '../../scripts/bundle-weftd.mjs'
 import { startEtcd, type EtcdProcess } from './etcd.js'
 import { addContainerNamespace, createTopology, nsenterArgs, run, type SimHost, type Topology } from './netns.js'
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url))
+
+let bundled: Promise<string> | undefined
+/** bin/weftd, once its bundle is rebuilt from src/ (once per test process; ~0.5 s) */
+async function freshBundle(): Promise<string> {
+  bundled ??= bundleWeftd().then(() => join(REPO, 'bin/weftd'))
+  return bundled
+}
 
 export interface Weftd {
   host: SimHost
@@ -62,7 +70,7 @@ process.once('exit', () => {
   }
 })
 
-/** One weftd in a host's namespace, from the TypeScript source (never a stale build). */
+/** One weftd in a host's namespace: bin/weftd as shipped, with its node flags, on a bundle just made from the TypeScript source (never a stale build). */
 export async function startWeftd(topo: Topology, host: SimHost, opts: WeftdOptions): Promise<Weftd> {
   const dir = join(opts.dir, host.name)
   await mkdir(dir, { recursive: true })
@@ -74,7 +82,8 @@ export async function startWeftd(topo: Topology, host: SimHost, opts: WeftdOptio
     '--healthz-addr', '127.0.0.1:9811', '--docker-host', `unix://${join(dir, 'docker.sock')}`,
     ...(opts.args ?? []),
   ]
-  const entry = `import(${JSON.stringify(join(REPO, 'src/agent/weftd.ts'))}).then((m) => m.run())`
+  const weftd = await freshBundle()
+  // as shipped: none of the test runner's loaders, none of this machine's WEFT_* settings
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WEFT_')))
   let child: ChildProcess | undefined
   let out = ''
@@ -90,8 +99,8 @@ export async function startWeftd(topo: Topology, host: SimHost, opts: WeftdOptio
       if (child && child.exitCode === null && child.signalCode === null) return
       // nsenter execs in place, so the PID is the agent's (weftd reads links over netlink,
       // which follows the network namespace; sysfs would not)
-      const node = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', entry, '--', 'weftd', ...args]
-      const c = spawn('nsenter', nsenterArgs(host.netns, node[0]!, node.slice(1)), {
+      // env -u: tap's process tracker puts its loader back into NODE_OPTIONS of every child it sees spawned
+      const c = spawn('nsenter', nsenterArgs(host.netns, 'env', ['-u', 'NODE_OPTIONS', weftd, ...args]), {
         cwd: REPO,
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
