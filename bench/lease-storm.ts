@@ -7,7 +7,7 @@
 // network).
 //
 // The N agents are simulated in this one process (N real weftd processes
-// would need N x ~90 MB). By default they share one etcd connection and the
+// would need N x ~60 MB). By default they share one etcd connection and the
 // watch caches on it (one Store, one informer per kind), as N hosts' own
 // connections and caches would each see the same; every agent still runs the
 // real lease controller on its own: its own state, its own etcd lease, its
