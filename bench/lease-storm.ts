@@ -33,7 +33,7 @@ import { startDockerd, type Dockerd } from '../test/helpers/dockerd.js'
 import { startEtcd } from '../test/helpers/etcd.js'
 import { startLeaseAgent } from '../test/helpers/lease-agent.js'
 import { nsenterArgs } from '../test/helpers/netns.js'
-import { createCluster } from '../test/helpers/weftd.js'
+import { createCluster, freshBundle } from '../test/helpers/weftd.js'
 
 const { values } = parseArgs({
   options: {
@@ -164,7 +164,7 @@ async function idleAgent(): Promise<Idle> {
   const dir = await mkdtemp(join(tmpdir(), 'weft-bench-'))
   const dockerDir = await mkdtemp(join(tmpdir(), 'weft-bench-docker-'))
   const host = cluster.topo.hosts[0]!
-  const weftd = fileURLToPath(new URL('../bin/weftd', import.meta.url))
+  const weftd = await freshBundle() // bin/weftd as shipped, on a bundle of today's src/
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !k.startsWith('WEFT_')))
   const child = spawn(
     'nsenter',

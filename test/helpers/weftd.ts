@@ -24,8 +24,8 @@ import { addContainerNamespace, createTopology, nsenterArgs, run, type SimHost, 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url))
 
 let bundled: Promise<string> | undefined
-/** bin/weftd, once its bundle is rebuilt from src/ (once per test process; ~0.5 s) */
-async function freshBundle(): Promise<string> {
+/** bin/weftd, once its bundle is rebuilt from src/ (once per process; ~0.5 s) */
+export async function freshBundle(): Promise<string> {
   bundled ??= bundleWeftd().then(() => join(REPO, 'bin/weftd'))
   return bundled
 }
