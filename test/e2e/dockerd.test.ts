@@ -1,8 +1,10 @@
 // The dockerd reconciler on simulated hosts with real dockerds: docker0 moved
 // onto the lease through --dockerd-restart-command (once); without a command,
 // Docker=False with the exact flags, converged once dockerd runs with them; a
-// dockerd that is absent at first is picked up; a restart that cannot reach
-// the lease is reported and never repeated.
+// dockerd that is absent at first is picked up; a dockerd restarted by hand
+// onto other flags is repaired at once, and again only after the backoff
+// the status names; a restart that cannot reach the lease is reported and
+// never repeated.
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -68,6 +70,39 @@ t.test('docker0 follows the lease: restart command, reported flags, no restart l
   t.match(bridge, { subnet: w1.subnet, gateway: w1.bip.split('/')[0], mtu: 1472 }, "docker0 now carries the lease's gateway and the overlay MTU")
   await sleep(4_000)
   t.equal(hook.restarts.length, 1, 'converged: no further restart')
+
+  // h1, later: someone restarts dockerd by hand onto Docker's default bip. weft's last restart was
+  // seconds ago, long enough: repaired at once (DESIGN §5: within 15 s), not after a 5 min backoff
+  const d1 = daemons.get('h1')!
+  const h1Docker = new DockerHost({ url: d1.url, netns: topo.hosts[0]!.netns })
+  const onLease = async () => {
+    const b = await h1Docker.defaultBridge().catch(() => undefined)
+    return b?.gateway === w1.bip.split('/')[0] && b.mtu === 1472 ? b : undefined
+  }
+  await d1.restart(['--bip=172.17.0.1/16'])
+  const drifted = Date.now()
+  t.match(await h1Docker.defaultBridge(), { gateway: '172.17.0.1', subnet: '172.17.0.0/16' }, 'dockerd restarted by hand runs docker0 on 172.17.0.1/16')
+  await until('h1 docker0 back on the lease', onLease, 60_000, 200)
+  const repairMs = Date.now() - drifted
+  await condition(c, 'h1', 'Docker', 'True', 'Converged', 30_000)
+  t.comment(`drift repair: docker0 back on the lease ${repairMs} ms after dockerd came up on --bip=172.17.0.1/16 by hand (DESIGN: within 15 s); Docker=True after ${Date.now() - drifted} ms`)
+  // 15 s is the contract; twice that keeps a loaded machine from failing it, and is far below the old 5 min
+  t.ok(repairMs < 30_000, `repaired in ${repairMs} ms`)
+  t.same(hook.restarts, [w1.flags.split(' '), w1.flags.split(' ')], 'by one more restart, with the lease\'s flags')
+
+  // and again right away, as a tool fighting weft would: the next restart waits 20 s after the last,
+  // the status names the time, and weft keeps to it
+  await d1.restart(['--bip=172.17.0.1/16'])
+  const fight = await condition(c, 'h1', 'Docker', 'False', 'RestartBackoff', 30_000)
+  t.match(fight.message, /backing off 20 s after 2 restart\(s\) in a row, trying again at \d{4}-\d\d-\d\dT[\d:.]+Z$/, fight.message)
+  const retryAt = Date.parse(/trying again at (\S+)$/.exec(fight.message)![1]!)
+  const sinceLast = retryAt - hook.finishedAt[1]!
+  t.ok(sinceLast >= 19_000 && sinceLast < 25_000, `the named time is 20 s after weft's last restart ended (${sinceLast} ms)`)
+  await until('h1 third restart', async () => hook.restarts.length >= 3, retryAt - Date.now() + 60_000)
+  t.ok(hook.requestedAt[2]! >= retryAt, `no restart before the named time (${hook.requestedAt[2]! - retryAt} ms after it)`)
+  await condition(c, 'h1', 'Docker', 'True', 'Converged', 30_000)
+  t.ok(await onLease(), 'docker0 on the lease again')
+  t.comment(`fight: restart requested ${hook.requestedAt[2]! - retryAt} ms after the named time; Docker=True ${Date.now() - retryAt} ms after it`)
 
   // h2: no command: the exact flags are reported; once dockerd runs with them, Docker=True
   const w2 = await want('h2')
