@@ -5,13 +5,16 @@
 //   observe desired: the held lease → --bip, --mtu (src/docker/bridge-plan.ts)
 //   observe actual:  the default bridge through the Engine API
 //   act:             with --dockerd-restart-command: once the docker opts file says
-//                    the same, run the command, wait for the daemon, verify; never
-//                    in a loop (decideRestart). Without it: nothing, the flags are reported
-//   report:          Docker into the host readiness
+//                    the same, run the command, wait for the daemon, verify; repeats
+//                    back off as kubelet's CrashLoopBackOff (src/docker/restart-backoff.ts).
+//                    Without it: nothing, the flags are reported
+//   report:          Docker into the host readiness, once per pass, from the outcome
 //
 // dockerd may be absent: Docker=False (DaemonUnavailable), polled until it answers.
+import type { Logger } from 'pino'
 import { map } from 'rxjs'
-import { bridgeDrift, decideRestart, describeBridge, desiredBridge, type DefaultBridgeLike, type RestartRecord } from '../docker/bridge-plan.js'
+import { bridgeDrift, describeBridge, desiredBridge, type DefaultBridgeLike, type DesiredBridge } from '../docker/bridge-plan.js'
+import { backoffDelay, CRASH_LOOP_BACKOFF, decideRestart, observeBridge, recordRestart, type BackoffPolicy, type RestartDecision, type RestartHistory } from '../docker/restart-backoff.js'
 import { DaemonUnavailable, type DockerHost } from '../host/docker.js'
 import type { DockerdService } from '../host/dockerd.js'
 import type { LeaseHolder } from '../lease/held.js'
@@ -32,109 +35,143 @@ export interface DockerdControllerOptions {
   pollMs?: number
   /** drift check while converged, the backstop to Docker's events; default 60 s */
   resyncMs?: number
-  /** at most one restart per this long per desired state; default 5 min */
-  restartIntervalMs?: number
+  /** how repeated restarts wait; default kubelet's CrashLoopBackOff (10 s doubling to 5 min, reset after 10 min) */
+  backoff?: BackoffPolicy
   /** how long a restarted daemon may take to answer; default 60 s */
   readyTimeoutMs?: number
   now?: () => number
 }
 
+/** What one pass found and did: the Docker condition to report, and when to look again (undefined: on the next event). */
+interface Outcome {
+  ready: boolean
+  reason: string
+  message: string
+  requeueAfter?: number
+}
+
 const ABSENT_POLL_MAX_MS = 30_000
+
+/** The desired docker0 as `10.2.45.1/24 mtu 1472`, as describeBridge puts the actual one. */
+const describeDesired = (want: DesiredBridge): string => `${want.bip} mtu ${want.mtu}`
 
 export function dockerdController(opts: DockerdControllerOptions): ControllerSpec {
   const { holder, docker, service, optsFile } = opts
   const report = opts.readiness.register(DOCKER)
   const pollMs = opts.pollMs ?? 3_000
-  const intervalMs = opts.restartIntervalMs ?? 5 * 60_000
+  const backoff = opts.backoff ?? CRASH_LOOP_BACKOFF
   const now = opts.now ?? Date.now
-  /** weft's last restart of dockerd; in memory: a restarted agent may try once more */
-  let last: RestartRecord | undefined
-  const poll: ReconcileResult = { requeueAfter: pollMs }
+  /** weft's restarts of dockerd; in memory: a restarted agent starts the count over */
+  let history: RestartHistory | undefined
+  /** the desired state the last pass announced a restart for: this pass runs it */
+  let announced: string | undefined
   /** looks in a row that found no daemon: a host without Docker is polled ever less often, up to 30 s */
   let absent = 0
-  const absentPoll = (): ReconcileResult => ({ requeueAfter: Math.min(ABSENT_POLL_MAX_MS, pollMs * 2 ** Math.min(absent++, 4)) })
+  const absentPoll = (): number => Math.min(ABSENT_POLL_MAX_MS, pollMs * 2 ** Math.min(absent++, 4))
 
   const reconcile = async (_key: string, { log }: ReconcileContext): Promise<ReconcileResult | void> => {
+    const outcome = await converge(log)
+    report(outcome.ready, outcome.reason, outcome.message)
+    if (outcome.requeueAfter !== undefined) return { requeueAfter: outcome.requeueAfter }
+  }
+
+  const converge = async (log: Logger): Promise<Outcome> => {
     // --- observe desired
     const held = holder.current
-    if (!held) {
-      report(false, 'NoLease', 'no lease held yet; docker0 is left as it is')
-      return
-    }
+    if (!held) return { ready: false, reason: 'NoLease', message: 'no lease held yet; docker0 is left as it is' }
     const want = desiredBridge({ network: held.spec.network, subnet: held.subnet, mtu: held.mtu, ipMasq: held.spec.ipMasq })
-    const wantText = `${want.bip} mtu ${want.mtu}`
+    const wantText = describeDesired(want)
+    const restartAnnounced = announced === want.key
+    announced = undefined
 
     // --- observe actual
     const bridge = await observe()
     if (!bridge) {
-      report(false, 'DaemonUnavailable', `dockerd does not answer at the Docker host address; waiting for it (docker0 must be ${wantText})`)
-      return absentPoll()
+      return { ready: false, reason: 'DaemonUnavailable', message: `dockerd does not answer at the Docker host address; waiting for it (docker0 must be ${wantText})`, requeueAfter: absentPoll() }
     }
     absent = 0
     const drift = bridgeDrift(want, bridge)
-    if (drift.length === 0) {
-      if (last?.key === want.key && last.outcome !== 'converged') last = { ...last, outcome: 'converged' }
-      report(true, 'Converged', `docker0 is ${wantText}, as the lease says`)
-      return
-    }
-    const have = describeBridge(bridge)
+    history = observeBridge(history, want.key, drift.length === 0, now(), backoff)
 
     // --- act on the difference
+    if (drift.length === 0) return { ready: true, reason: 'Converged', message: `docker0 is ${wantText}, as the lease says` }
+    const have = describeBridge(bridge)
     if (!service) {
-      report(false, 'RestartRequired', `docker0 is ${have}, the lease wants ${wantText}: restart dockerd with ${want.flags} (DOCKER_NETWORK_OPTIONS in ${optsFile})`)
-      return poll
+      return { ready: false, reason: 'RestartRequired', message: `docker0 is ${have}, the lease wants ${wantText}: restart dockerd with ${want.flags} (DOCKER_NETWORK_OPTIONS in ${optsFile})`, requeueAfter: pollMs }
     }
-    const decision = decideRestart(last, want.key, now(), intervalMs)
-    if (!decision.restart) {
-      const why = {
-        RestartDidNotConverge: `weft restarted dockerd with "${service.command}" but docker0 stayed ${have}, not ${wantText}; not restarting again until the lease changes: make the command start dockerd with ${want.flags}`,
-        RestartFailed: `"${service.command}" failed (${last?.error ?? 'unknown error'}); trying again at ${new Date(decision.retryAt ?? 0).toISOString()}`,
-        RestartBackoff: `docker0 is ${have} again, the lease wants ${wantText}; weft restarted dockerd recently, trying again at ${new Date(decision.retryAt ?? 0).toISOString()}`,
-      }[decision.reason]
-      report(false, decision.reason, why)
-      return decision.retryAt !== undefined ? { requeueAfter: Math.max(pollMs, decision.retryAt - now()) } : poll
-    }
+    const decision = decideRestart(history, want.key, now(), backoff)
+    if (!decision.restart) return heldBack(decision, service, have, want)
     // dockerd takes its flags from the docker opts file (the systemd drop-in): it must say the same first
     if ((await service.optsFile()) !== want.optsFile) {
-      report(false, 'WaitingForOptions', `docker0 is ${have}; waiting for ${optsFile} to say ${want.flags} before restarting dockerd`)
-      return { requeueAfter: 1_000 }
+      return { ready: false, reason: 'WaitingForOptions', message: `docker0 is ${have}; waiting for ${optsFile} to say ${want.flags} before restarting dockerd`, requeueAfter: 1_000 }
     }
-    report(false, 'Restarting', `docker0 is ${have}, the lease wants ${wantText}: restarting dockerd with "${service.command}"`)
+    // a restart may take a minute: this pass says so, the next one (at once) runs it
+    if (!restartAnnounced) {
+      announced = want.key
+      return { ready: false, reason: 'Restarting', message: `docker0 is ${have}, the lease wants ${wantText}: restarting dockerd with "${service.command}"`, requeueAfter: 0 }
+    }
     log.info({ have, want: wantText, command: service.command, drift }, 'restarting dockerd')
-    last = { key: want.key, at: now(), outcome: 'pending' }
+    return restart(service, held.spec.ipMasq, want, have, log)
+  }
+
+  /** Run the restart command, wait for the daemon, verify docker0; the history records how it went. */
+  const restart = async (service: DockerdService, ipMasq: boolean, want: DesiredBridge, have: string, log: Logger): Promise<Outcome> => {
+    const wantText = describeDesired(want)
     try {
       await service.restart({
         DOCKER_NETWORK_OPTIONS: ` ${want.flags}`,
         DOCKER_OPT_BIP: `--bip=${want.bip}`,
         DOCKER_OPT_MTU: `--mtu=${want.mtu}`,
-        DOCKER_OPT_IPMASQ: `--ip-masq=${!held.spec.ipMasq}`,
+        DOCKER_OPT_IPMASQ: `--ip-masq=${!ipMasq}`,
       })
     } catch (err) {
-      last = { ...last, outcome: 'failed', error: (err as Error).message }
-      log.warn({ err: last.error }, 'dockerd restart command failed')
-      report(false, 'RestartFailed', `"${service.command}" failed: ${last.error}; trying again in ${Math.round(intervalMs / 1000)} s`)
-      return { requeueAfter: intervalMs }
+      const error = (err as Error).message
+      history = recordRestart(history, want.key, now(), 'failed', error)
+      log.warn({ err: error }, 'dockerd restart command failed')
+      const delayMs = backoffDelay(history.restarts, backoff)
+      return heldBack({ restart: false, reason: 'RestartFailed', retryAt: history.lastAt + delayMs, delayMs }, service, have, want)
     }
-
-    // --- verify, report
+    const readyTimeoutMs = opts.readyTimeoutMs ?? 60_000
     try {
-      await docker.waitReady(opts.readyTimeoutMs ?? 60_000)
+      await docker.waitReady(readyTimeoutMs)
     } catch {
-      report(false, 'DaemonUnavailable', `dockerd does not answer since "${service.command}" ran; waiting for it`)
-      return poll
+      history = recordRestart(history, want.key, now(), 'failed', `dockerd did not answer within ${Math.round(readyTimeoutMs / 1000)} s after the command`)
+      return { ready: false, reason: 'DaemonUnavailable', message: `dockerd does not answer since "${service.command}" ran; waiting for it`, requeueAfter: pollMs }
     }
     const after = await observe()
     const still = after ? bridgeDrift(want, after) : ['daemon unavailable']
     if (after && still.length === 0) {
-      last = { ...last, outcome: 'converged' }
-      log.info({ want: wantText }, 'dockerd restarted; docker0 matches the lease')
-      report(true, 'Converged', `docker0 is ${wantText}, as the lease says (dockerd restarted by weft)`)
-      return
+      history = recordRestart(history, want.key, now(), 'converged')
+      log.info({ want: wantText, restarts: history.restarts }, 'dockerd restarted; docker0 matches the lease')
+      return { ready: true, reason: 'Converged', message: `docker0 is ${wantText}, as the lease says (dockerd restarted by weft)` }
     }
-    last = { ...last, outcome: 'did-not-converge' }
-    log.warn({ have: after ? describeBridge(after) : 'unknown', want: wantText, still }, 'dockerd restarted but docker0 does not match; not restarting again for this lease')
-    report(false, 'RestartDidNotConverge', `weft restarted dockerd with "${service.command}" but docker0 is ${after ? describeBridge(after) : 'unknown'}, not ${wantText}; not restarting again until the lease changes: make the command start dockerd with ${want.flags}`)
-    return poll
+    history = recordRestart(history, want.key, now(), 'did-not-converge')
+    const haveNow = after ? describeBridge(after) : 'unknown'
+    log.warn({ have: haveNow, want: wantText, still }, 'dockerd restarted but docker0 does not match; not restarting again for this lease')
+    return {
+      ready: false,
+      reason: 'RestartDidNotConverge',
+      message: `weft restarted dockerd with "${service.command}" but docker0 is ${haveNow}, not ${wantText}; not restarting again until the lease changes: make the command start dockerd with ${want.flags}`,
+      requeueAfter: pollMs,
+    }
+  }
+
+  /** docker0 is wrong and the backoff says not now: why, and when weft tries next. */
+  const heldBack = (decision: Exclude<RestartDecision, { restart: true }>, service: DockerdService, have: string, want: DesiredBridge): Outcome => {
+    const wantText = describeDesired(want)
+    if (decision.reason === 'RestartDidNotConverge') {
+      return {
+        ready: false,
+        reason: decision.reason,
+        message: `weft restarted dockerd with "${service.command}" but docker0 stayed ${have}, not ${wantText}; not restarting again until the lease changes: make the command start dockerd with ${want.flags}`,
+        requeueAfter: pollMs,
+      }
+    }
+    const next = `backing off ${Math.round(decision.delayMs / 1000)} s after ${history?.restarts ?? 0} restart(s) in a row, trying again at ${new Date(decision.retryAt).toISOString()}`
+    const message = decision.reason === 'RestartFailed'
+      ? `"${service.command}" failed (${history?.error ?? 'unknown error'}); ${next}`
+      : `docker0 is ${have} again, the lease wants ${wantText}; weft restarted dockerd recently, ${next}`
+    return { ready: false, reason: decision.reason, message, requeueAfter: Math.max(1, decision.retryAt - now()) }
   }
 
   /** docker0 as the daemon reports it; undefined while the daemon does not answer. */

@@ -1,8 +1,7 @@
 // docker0 against the held lease, as plain data: what dockerd must run with
-// (--bip = the subnet's .1 with its prefix, --mtu = the overlay MTU), how the
-// running daemon differs, and whether weft may restart it now. The dockerd
-// controller (src/controllers/dockerd.ts) observes and acts; the decisions
-// live here so they can be tested without a daemon.
+// (--bip = the subnet's .1 with its prefix, --mtu = the overlay MTU)
+// and how the running daemon differs. When weft may restart it is src/docker/restart-backoff.ts;
+// the dockerd controller (src/controllers/dockerd.ts) observes and acts.
 import { formatCidr, formatIPv4, gatewayCidr, parseCidr, tryParseCidr, tryParseIPv4, type Cidr } from '../net/cidr.js'
 import { renderDockerOpts, type SubnetFacts } from '../lease/subnetenv.js'
 import type { DefaultBridge } from '../host/docker.js'
@@ -18,7 +17,7 @@ export interface DesiredBridge {
   flags: string
   /** the docker opts file's whole content, as the files controller writes it */
   optsFile: string
-  /** identifies this desired state for the restart policy */
+  /** identifies this desired state for the restart backoff */
   key: string
 }
 
@@ -48,35 +47,6 @@ export function bridgeDrift(desired: Pick<DesiredBridge, 'bip' | 'mtu'>, actual:
   const mtu = actual.mtu ?? DOCKER_DEFAULT_MTU
   if (mtu !== desired.mtu) drift.push(`mtu ${mtu}, want ${desired.mtu}`)
   return drift
-}
-
-/** What became of weft's last restart of dockerd. */
-export interface RestartRecord {
-  /** DesiredBridge.key the restart was for */
-  key: string
-  at: number
-  outcome: 'pending' | 'converged' | 'failed' | 'did-not-converge'
-  /** the command's error, for 'failed' */
-  error?: string
-}
-
-export type RestartDecision =
-  | { restart: true }
-  | { restart: false; reason: 'RestartDidNotConverge' | 'RestartFailed' | 'RestartBackoff'; retryAt?: number }
-
-/**
- * May weft restart dockerd for this desired state now? Never in a loop: at
- * most one restart per `intervalMs` per desired state, and none at all once a
- * restart for it ran but docker0 still did not match (retrying the same
- * command cannot help) until the desired state changes.
- */
-export function decideRestart(last: RestartRecord | undefined, key: string, now: number, intervalMs: number): RestartDecision {
-  if (!last || last.key !== key) return { restart: true }
-  if (last.outcome === 'did-not-converge') return { restart: false, reason: 'RestartDidNotConverge' }
-  if (now - last.at < intervalMs) {
-    return { restart: false, reason: last.outcome === 'failed' ? 'RestartFailed' : 'RestartBackoff', retryAt: last.at + intervalMs }
-  }
-  return { restart: true }
 }
 
 /** The parts of docker0 these decisions read. */

@@ -15,6 +15,9 @@ export interface RestartHook {
   command: string
   /** the flags of every restart asked for, in order */
   restarts: string[][]
+  /** when each request was seen, and when its restart was done (Date.now()), in order */
+  requestedAt: number[]
+  finishedAt: number[]
   close(): void
 }
 
@@ -44,11 +47,14 @@ exit "$status"
     { mode: 0o755 },
   )
   const restarts: string[][] = []
+  const requestedAt: number[] = []
+  const finishedAt: number[] = []
   let busy = false
   const timer = setInterval(() => {
     if (busy || !existsSync(request)) return
     busy = true
     void (async () => {
+      requestedAt.push(Date.now())
       const flags = (await readFile(request, 'utf8')).trim().split(/\s+/).filter(Boolean)
       await rm(request, { force: true })
       restarts.push(flags)
@@ -62,7 +68,8 @@ exit "$status"
       }
       await writeFile(`${done}.tmp`, `${status}\n`)
       await rename(`${done}.tmp`, done)
+      finishedAt.push(Date.now())
     })().finally(() => (busy = false))
   }, 100)
-  return { command: script, restarts, close: () => clearInterval(timer) }
+  return { command: script, restarts, requestedAt, finishedAt, close: () => clearInterval(timer) }
 }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { Network } from '../../src/crds/network.js'
 import { MANAGED_LABEL } from '../../src/crds/network.js'
-import { bridgeDrift, decideRestart, desiredBridge, describeBridge } from '../../src/docker/bridge-plan.js'
+import { bridgeDrift, desiredBridge, describeBridge } from '../../src/docker/bridge-plan.js'
 import { selectsHost } from '../../src/docker/host-selection.js'
 import { desiredNetwork, isContainer, planAttachments, planNetwork, PREFIX_LABEL, SPEC_HASH_LABEL, specHash } from '../../src/docker/network-plan.js'
 import type { NetworkDetail } from '../../src/host/docker.js'
@@ -131,14 +131,4 @@ t.test('docker0: desired flags from the lease, drift, descriptions', async (t) =
   t.same(bridgeDrift(want, { subnet: '10.2.45.0/25', gateway: '10.2.45.1', mtu: 1472 }), ['address 10.2.45.1/25, want 10.2.45.1/24'])
   t.same(bridgeDrift({ bip: '10.2.45.1/24', mtu: 1500 }, { subnet: '10.2.45.0/24', gateway: '10.2.45.1', mtu: null }), [], 'no --mtu is 1500')
   t.equal(describeBridge({ subnet: '172.17.0.0/16', gateway: '172.17.0.1', mtu: null }), '172.17.0.1/16 mtu 1500')
-})
-
-t.test('restart policy: never in a loop', async (t) => {
-  const interval = 300_000
-  t.same(decideRestart(undefined, 'k', 0, interval), { restart: true }, 'first time')
-  t.same(decideRestart({ key: 'old', at: 0, outcome: 'did-not-converge' }, 'k', 1, interval), { restart: true }, 'a new desired state may restart at once')
-  t.same(decideRestart({ key: 'k', at: 0, outcome: 'did-not-converge' }, 'k', 10 * interval, interval), { restart: false, reason: 'RestartDidNotConverge' }, 'never again for a state a restart could not reach')
-  t.same(decideRestart({ key: 'k', at: 1000, outcome: 'failed' }, 'k', 2000, interval), { restart: false, reason: 'RestartFailed', retryAt: 301_000 })
-  t.same(decideRestart({ key: 'k', at: 1000, outcome: 'failed' }, 'k', 301_000, interval), { restart: true }, 'a failed command is retried after the interval')
-  t.same(decideRestart({ key: 'k', at: 1000, outcome: 'converged' }, 'k', 2000, interval), { restart: false, reason: 'RestartBackoff', retryAt: 301_000 }, 'drift right after a good restart waits')
 })
