@@ -20,8 +20,9 @@
 import { parseArgs } from 'node:util'
 import { createBed, lineReader, nsenterArgs, run, type Bed } from './lib/sites.js'
 import type { Backend } from '../src/backends/backend.js'
-import { HostGwBackend } from '../src/backends/hostgw.js'
-import { VxlanBackend } from '../src/backends/vxlan.js'
+import { HostGwBackend } from '../src/backends/host-gw/backend.js'
+import { vxlan } from '../src/backends/vxlan/index.js'
+import { VxlanBackend } from '../src/backends/vxlan/backend.js'
 import { Links } from '../src/host/links.js'
 import { parseCidr } from '../src/net/cidr.js'
 
@@ -96,14 +97,15 @@ function weftUdp(extra: Record<string, unknown>, env?: Record<string, string>) {
 function weftKernel(make: (links: Links) => Backend, mtu: number) {
   return async (bed: Bed): Promise<string> => {
     const hosts = bed.sites.map((s) => {
-      const local = { network: parseCidr('10.2.0.0/16'), subnet: parseCidr(s.subnet), publicIP: s.host.ip, iface: 'eth0', mtu, port: 8472, vni: 1, published: {} }
+      const local = { network: parseCidr('10.2.0.0/16'), subnet: parseCidr(s.subnet), publicIP: s.host.ip, iface: 'eth0', mtu, port: 8472, vni: 1, persistentKeepalive: 0, published: {} }
       return { site: s, local, backend: make(new Links({ netns: s.host.netns })) }
     })
     const macs: (string | undefined)[] = []
     for (const h of hosts) macs.push((await h.backend.ensure(h.local)).vtepMAC as string | undefined)
     for (const [i, h] of hosts.entries()) {
       const peers = hosts
-        .map((p, j) => ({ name: p.site.host.name, subnet: p.local.subnet, publicIP: p.site.host.ip, ...(macs[j] ? { vtepMAC: macs[j] } : {}) }))
+        .map((p, j) => ({ name: p.site.host.name, subnet: p.local.subnet, publicIP: p.site.host.ip, data: vxlan.parseLeaseData({ vtepMAC: macs[j] }) }))
+        .map((p) => ({ ...p, data: p.data.ok ? p.data.data : {} }))
         .filter((_, j) => j !== i)
       await h.backend.syncPeers(h.local, peers)
     }

@@ -169,13 +169,13 @@ t.test('resolveOverlaySpec gives agents a complete spec', async (t) => {
     subnetLen: 24,
     subnetMin: '10.2.1.0',
     subnetMax: '10.2.255.0',
-    backend: { type: 'udp', port: 8285, vni: 0 },
+    backend: { type: 'udp', port: 8285, vni: 0, persistentKeepalive: 0 },
     mtu: 0,
     ipMasq: true,
     leaseTTL: '24h',
   })
-  t.same(resolveOverlaySpec({ network: '10.2.0.0/16', backend: { type: 'host-gw' } }).backend, { type: 'host-gw', port: 0, vni: 0 }, '0 means none')
-  t.same(resolveOverlaySpec({ network: '10.2.0.0/16' }).backend, { type: 'vxlan', port: 8472, vni: 1 })
+  t.same(resolveOverlaySpec({ network: '10.2.0.0/16', backend: { type: 'host-gw' } }).backend, { type: 'host-gw', port: 0, vni: 0, persistentKeepalive: 0 }, '0 means none')
+  t.same(resolveOverlaySpec({ network: '10.2.0.0/16' }).backend, { type: 'vxlan', port: 8472, vni: 1, persistentKeepalive: 0 })
   const err = t.throws(() => resolveOverlaySpec({ network: '10.2.0.0/16', subnetLen: 40 }, 'default')) as InvalidError
   t.ok(err instanceof InvalidError)
   t.equal(err.message, 'OverlayConfig "default" is invalid: spec.subnetLen: Invalid value: 40: must be between 8 and 30')
