@@ -262,7 +262,9 @@ export class WireGuard {
     const userspace = kernel || (await this.run('wireguard-go', ['--version']).then(() => true, () => false))
     const implementation = chooseImplementation({ kernel, userspace })
     if (implementation === 'wireguard-go') {
-      await this.run('setsid', ['wireguard-go', name], { env: daemonEnv() }).catch((err: unknown) => {
+      // its logger writes to stdout, which a CommandError does not carry: >&2 puts its reason in the error
+      // (only the starting parent's: the daemon it forks gets /dev/null)
+      await this.run('setsid', ['sh', '-c', 'exec wireguard-go "$0" >&2', name], { env: daemonEnv() }).catch((err: unknown) => {
         throw new WgError(`${name}: wireguard-go could not start: ${stderrOf(err)}`)
       })
     }
