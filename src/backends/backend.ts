@@ -120,6 +120,8 @@ export interface Backend<D = unknown> {
   ensure(local: LocalConfig): Promise<BackendData>
   /** Make the peer state (routes, FDB, neighbours, forwarder table, WireGuard peers) equal to `peers`; idempotent. */
   syncPeers(local: LocalConfig, peers: readonly Peer<D>[]): Promise<PeerChanges>
+  /** Checks before the agent runs; a throw stops weftd (wireguard: a key file that exists but is broken). */
+  start?(): Promise<void>
   /** A line for the DataPath condition's message besides the peer count (wireguard: its implementation). */
   describe?(): string | undefined
   /** The agent is exiting: release what this process owns; kernel state stays. */

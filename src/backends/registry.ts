@@ -10,6 +10,7 @@ import type { Backend, BackendDefinition, BackendDeps, UnderlayFamily } from './
 import { hostGw } from './host-gw/index.js'
 import { udp } from './udp/index.js'
 import { vxlan } from './vxlan/index.js'
+import { wireguard } from './wireguard/index.js'
 
 // each entry's lease-data type is its own business; the table only guarantees the shape
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -19,6 +20,7 @@ export const BACKENDS: { readonly [T in BackendType]: AnyDefinition } = {
   udp,
   vxlan,
   'host-gw': hostGw,
+  wireguard,
 } as const
 
 export function backendOf(type: BackendType): AnyDefinition {

@@ -68,11 +68,19 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
   const report = opts.readiness.register(DATA_PATH)
   const peerGauge = new Gauge({ name: 'weft_datapath_peers', help: 'Peers this host forwards to, by backend.', labelNames: ['backend'], registers: [manager.registry] })
   // the TUN is this process's; the kernel backends' state outlives it on purpose
-  manager.addRunnable({ name: 'datapath-backends', start: () => undefined, stop: () => Object.values(backends).forEach((b) => b.stop()) })
+  manager.addRunnable({
+    name: 'datapath-backends',
+    start: async () => {
+      for (const b of Object.values(backends)) await b.start?.()
+    },
+    stop: () => Object.values(backends).forEach((b) => b.stop()),
+  })
 
   /** the overlay network last seen, to find host-gw routes once the overlay is gone */
   let lastNetwork: Cidr | undefined
   let lastNote = ''
+  /** what the backend last said about its device (wireguard: kernel or wireguard-go), logged when it changes */
+  let lastAbout: string | undefined
   /** the backend (and network, interface) for which other backends' leftovers were last removed, and when */
   const clean: { key: string | undefined; at: number } = { key: undefined, at: 0 }
 
@@ -143,6 +151,8 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       }
       const n = peers.length - changes.skipped.length
       const about = backend.describe?.()
+      if (about !== lastAbout) log.info({ backend: type, device: about }, `${type} data path: ${about}`)
+      lastAbout = about
       report(true, 'Programmed', `${type}${about ? ` (${about})` : ''}: ${n} peer${n === 1 ? '' : 's'} programmed${left.length ? `; left out: ${left.map((i) => `${i.name} (${i.reason})`).join(', ')}` : ''}`)
     } catch (err) {
       const reason = err instanceof DataPathError ? err.reason : 'ProgrammingFailed'

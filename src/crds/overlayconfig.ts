@@ -2,7 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ConditionSchema, resourceSchema, type Resource } from './meta.js'
 
-export const BACKEND_TYPES = ['udp', 'vxlan', 'host-gw'] as const
+export const BACKEND_TYPES = ['udp', 'vxlan', 'host-gw', 'wireguard'] as const
 export type BackendType = (typeof BACKEND_TYPES)[number]
 
 // Bounds that are plain ranges live in the schema (so the generated CRD carries
@@ -41,11 +41,14 @@ export const OverlayConfigSpecSchema = Type.Object(
           type: Type.Optional(
             Type.Union(
               BACKEND_TYPES.map((b) => Type.Literal(b)),
-              { description: 'Data path between hosts: udp (TUN + UDP), vxlan (kernel VXLAN) or host-gw (plain routes, same L2 only). Default: vxlan.' },
+              {
+                description:
+                  'Data path between hosts: udp (TUN + UDP), vxlan (kernel VXLAN), host-gw (plain routes, same L2 only) or wireguard (encrypted: kernel WireGuard, else wireguard-go). Default: vxlan.',
+              },
             ),
           ),
           port: Type.Optional(
-            Type.Integer({ minimum: PORT.min, maximum: PORT.max, description: 'UDP port of the udp (default 8285) or vxlan (default 8472) data path; not used by host-gw.' }),
+            Type.Integer({ minimum: PORT.min, maximum: PORT.max, description: 'UDP port of the udp (default 8285), vxlan (default 8472) or wireguard (default 51820) data path; not used by host-gw.' }),
           ),
           vni: Type.Optional(Type.Integer({ minimum: VNI.min, maximum: VNI.max, description: 'VXLAN network identifier; vxlan only. Default: 1.' })),
           persistentKeepalive: Type.Optional(
@@ -61,7 +64,7 @@ export const OverlayConfigSpecSchema = Type.Object(
         maximum: MTU.max,
         // read by validation.ts: 1..67 passes the schema's range but is refused by hand with the same words
         errorDetail: MTU_DETAIL,
-        description: 'MTU of the overlay; 0 derives it from the underlay link (udp -28, vxlan -50, host-gw -0). Otherwise 68 to 65535.',
+        description: 'MTU of the overlay; 0 derives it from the underlay link (udp -28, vxlan -50, host-gw -0, wireguard -60). Otherwise 68 to 65535.',
       }),
     ),
     ipMasq: Type.Optional(Type.Boolean({ description: 'Masquerade overlay traffic leaving the overlay. Default: true.' })),
