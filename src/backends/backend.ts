@@ -59,6 +59,8 @@ export interface Ignored {
   /** CamelCase, for logs and conditions */
   reason: string
   message: string
+  /** the peer cannot be reached by this backend at all: DataPath is not ready (reason = this reason) */
+  blocksReady?: boolean
 }
 
 /** What syncPeers changed, by peer name (empty arrays: nothing; the reconciler stays quiet). */

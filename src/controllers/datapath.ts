@@ -144,9 +144,10 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       peerGauge.set({ backend: type }, peers.length - changes.skipped.length)
 
       // --- report
-      const notOnLink = changes.skipped.filter((s) => s.reason === 'PeerNotOnLink')
-      if (notOnLink.length > 0) {
-        report(false, 'PeerNotOnLink', notOnLink.map((s) => s.message).join('; '))
+      // a peer the backend cannot reach at all (host-gw: not on this L2 segment) makes the data path not ready
+      const unreachable = changes.skipped.filter((s) => s.blocksReady)
+      if (unreachable.length > 0) {
+        report(false, unreachable[0]!.reason, unreachable.map((s) => s.message).join('; '))
         return
       }
       const n = peers.length - changes.skipped.length

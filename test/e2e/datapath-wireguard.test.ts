@@ -9,7 +9,8 @@
 // ifindex, same peers); a changed key reaches the peers within 5 s; a lease
 // carrying another host's key, and a host with no lease, get nothing through;
 // a live switch to vxlan and back. One cluster for every subtest.
-import { mkdtemp, readFile, rm, stat, unlink } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import t from 'tap'
@@ -20,7 +21,7 @@ import { startDockerd, type Dockerd } from '../helpers/dockerd.js'
 import { importBusybox } from '../helpers/image.js'
 import { run } from '../helpers/netns.js'
 import { hostRunner, wireguardDaemonPids } from '../helpers/wireguard.js'
-import { createCluster, startWeftd, until, type Cluster } from '../helpers/weftd.js'
+import { createCluster, freshBundle, startWeftd, until, type Cluster } from '../helpers/weftd.js'
 
 const HOSTS = ['h1', 'h2', 'h3'] as const
 type Host = (typeof HOSTS)[number]
@@ -168,11 +169,35 @@ t.test('wireguard: three hosts with dockerd, wireguard-go, FORWARD DROP', async 
     }
   })
 
-  const deviceFacts = async (h: Host) => ({
-    daemons: wireguardDaemonPids(hostOf(h).netns),
-    ifindex: (await link(h)).ifindex,
-    ...(await dump(h)),
+  await t.test('a key file that exists but is no key stops weftd, naming the file', async (t) => {
+    const bad = join(dir, 'bad', 'wireguard.key')
+    await run('mkdir', ['-p', dirname(bad)])
+    await writeFile(bad, 'this is not a key\n', { mode: 0o600 })
+    // a host of its own, so nothing of the cluster's is near; no etcd: the check comes before anything else
+    const netns = `wgk-${topo.id}`
+    await run('ip', ['netns', 'add', netns])
+    await run('ip', ['-n', netns, 'link', 'set', 'lo', 'up'])
+    t.teardown(() => run('ip', ['netns', 'del', netns]).catch(() => undefined))
+    const args = ['--endpoints', 'http://127.0.0.1:1', '--host-name', 'keycheck', '--public-ip', '192.0.2.10', '--healthz-addr', '127.0.0.1:9811', '--wireguard-key-file', bad,
+      '--subnet-file', join(dir, 'bad', 'subnet.env'), '--docker-opts-file', join(dir, 'bad', 'docker')]
+    const weftd = await freshBundle()
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      execFile('nsenter', [`--net=/run/netns/${netns}`, '--', 'env', '-u', 'NODE_OPTIONS', weftd, ...args], { timeout: 30_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, out: stdout + stderr }),
+      )
+    })
+    t.equal(r.code, 1, 'weftd exits 1')
+    t.match(r.out, bad, 'the error names the file')
+    t.match(r.out, /cannot start/)
+    t.equal((await readFile(bad, 'utf8')), 'this is not a key\n', 'the file is left as it was: no new key')
   })
+
+  const deviceFacts = async (h: Host) => {
+    const d = await dump(h)
+    // wireguard-go lists its peers in no fixed order
+    return { daemons: wireguardDaemonPids(hostOf(h).netns), ifindex: (await link(h)).ifindex, ...d, peers: d.peers.sort((a, b) => a.publicKey.localeCompare(b.publicKey)) }
+  }
+  const programmed = (h: Host) => c.weftds.get(h)!.output().split('peers programmed').length - 1
   const reconciledSinceStart = (h: Host, before: number) =>
     until(`${h}'s new agent programmed the data path`, async () => (c.weftds.get(h)!.output().split('"device":"wireguard-go"').length - 1 > before ? true : undefined), 30_000)
   const logged = (h: Host) => c.weftds.get(h)!.output().split('"device":"wireguard-go"').length - 1
@@ -181,6 +206,7 @@ t.test('wireguard: three hosts with dockerd, wireguard-go, FORWARD DROP', async 
     const before = new Map<Host, Awaited<ReturnType<typeof deviceFacts>>>()
     for (const h of HOSTS) before.set(h, await deviceFacts(h))
     const seen = new Map(HOSTS.map((h) => [h, logged(h)]))
+    const changes = new Map(HOSTS.map((h) => [h, programmed(h)]))
     for (const w of c.weftds.values()) await w.kill('SIGKILL')
     t.ok(await pings('h1', 'h3'), 'h1 → h3 with no agent running')
     t.ok(await pings('h3', 'h2'), 'h3 → h2 with no agent running')
@@ -190,6 +216,7 @@ t.test('wireguard: three hosts with dockerd, wireguard-go, FORWARD DROP', async 
     for (const h of HOSTS) {
       const after = await deviceFacts(h)
       t.same(after, before.get(h), `${h}: same wireguard-go (${after.daemons.join(',')}), ifindex ${after.ifindex}, key, port and peers`)
+      t.equal(programmed(h), changes.get(h), `${h}: the new agent changed no peer`)
     }
     t.ok(await pings('h2', 'h1', MTU - 28), 'still forwarding after the restart')
   })

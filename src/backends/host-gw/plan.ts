@@ -18,6 +18,7 @@ export function hostGwPlan(iface: string, connected: readonly Cidr[], peers: rea
       plan.skipped.push({
         name: p.name,
         reason: 'PeerNotOnLink',
+        blocksReady: true,
         message: `peer ${p.name} (${p.publicIP}) is not on a subnet directly connected to ${iface} (${connected.map(formatCidr).join(', ') || 'no IPv4 address'}); host-gw needs every host on one L2 segment, use vxlan or udp`,
       })
       continue
