@@ -194,7 +194,9 @@ export class WireGuard {
       if (set.length > 0) {
         // node's stdin "pipe" is a socketpair, which wg cannot fopen() as /dev/stdin: cat hands it on through a real pipe
         await this.run('sh', ['-c', 'cat | wg set "$@"', 'sh', name, ...set], { input: `${cfg.privateKey}\n` }).catch((err: unknown) => {
-          throw new WgError(`${name}: wg set ${set.includes('listen-port') ? `listen-port ${cfg.listenPort}` : 'private-key'} failed: ${stderrOf(err)}`)
+          // wg quotes a key it cannot parse; publicKeyOf above took this one, but the key is cut out all the same
+          const why = stderrOf(err).replaceAll(cfg.privateKey, '<private key>')
+          throw new WgError(`${name}: wg set ${set.includes('listen-port') ? `listen-port ${cfg.listenPort}` : 'private-key'} failed: ${why}`)
         })
       }
       if (link.mtu !== cfg.mtu) await this.links.setMtu(name, cfg.mtu)
@@ -264,7 +266,8 @@ export class WireGuard {
     if (implementation === 'wireguard-go') {
       // its logger writes to stdout, which a CommandError does not carry: >&2 puts its reason in the error
       // (only the starting parent's: the daemon it forks gets /dev/null)
-      await this.run('setsid', ['sh', '-c', 'exec wireguard-go "$0" >&2', name], { env: daemonEnv() }).catch((err: unknown) => {
+      // --wait: should setsid have to fork (its caller a group leader), the exit status is still wireguard-go's
+      await this.run('setsid', ['--wait', 'sh', '-c', 'exec wireguard-go "$0" >&2', name], { env: daemonEnv() }).catch((err: unknown) => {
         throw new WgError(`${name}: wireguard-go could not start: ${stderrOf(err)}`)
       })
     }

@@ -171,6 +171,32 @@ t.test('a host without its own /run/wireguard collides on the socket of another 
   t.same(await readdir(h1.runDir), [`${DEV}.sock`])
 })
 
+t.test('refusals leave nothing half-made: a port in use, a foreign link of that name, a bad key', async (t) => {
+  const h3 = await host(topo.hosts[2]!, 3)
+  await h3.wg.ensureDevice('weft-wg-a', { privateKey: h3.key.privateKey, listenPort: 51830, mtu: 1440 })
+  const pidsBefore = wireguardDaemonPids(h3.sim.netns)
+  const err = await h3.wg.ensureDevice('weft-wg-b', { privateKey: h3.key.privateKey, listenPort: 51830, mtu: 1440 }).then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  )
+  t.type(err, WgError, 'the second device cannot have the port')
+  t.match(err?.message, /^weft-wg-b: wg set listen-port 51830 failed: /)
+  t.notOk(err?.message.includes(h3.key.privateKey), 'no private key in the message')
+  t.equal(await h3.links.getLink('weft-wg-b'), null, 'the device it made is gone again')
+  await until('its daemon gone', async () => wireguardDaemonPids(h3.sim.netns).length === pidsBefore.length, 10_000, 50)
+  t.same(wireguardDaemonPids(h3.sim.netns), pidsBefore, 'only the first daemon runs')
+  t.equal(await h3.wg.remove('weft-wg-a'), true)
+
+  await h3.run('ip', ['link', 'add', DEV, 'type', 'bridge'])
+  await t.rejects(h3.wg.ensureDevice(DEV, { privateKey: h3.key.privateKey, listenPort: PORT, mtu: 1440 }), { name: 'WgError', message: /weft-wg: a link of that name exists and is no WireGuard device \(kind bridge\)/ })
+  t.equal((await h3.links.getLink(DEV))?.kind, 'bridge', 'the foreign link is left alone')
+  t.equal(await h3.wg.state(DEV), undefined, 'and is no WireGuard device to state()')
+  await h3.run('ip', ['link', 'del', DEV])
+
+  await t.rejects(h3.wg.ensureDevice(DEV, { privateKey: 'not a key', listenPort: PORT, mtu: 1440 }), { name: 'WgKeyError' })
+  t.equal(await h3.links.getLink(DEV), null, 'a bad key makes no device')
+})
+
 t.test('remove() removes the device and stops its daemon', async (t) => {
   const pid = daemonPid(h2)
   t.equal(await h2.wg.remove(DEV), true)
