@@ -8,7 +8,8 @@
 // keeps traffic, and a restart adopts the device unchanged (same daemon, same
 // ifindex, same peers); a changed key reaches the peers within 5 s; a lease
 // carrying another host's key, and a host with no lease, get nothing through;
-// a live switch to vxlan and back. One cluster for every subtest.
+// persistentKeepalive from the spec; a live switch to vxlan and back. One
+// cluster for every subtest.
 import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -283,6 +284,14 @@ t.test('wireguard: three hosts with dockerd, wireguard-go, FORWARD DROP', async 
     for (const h of HOSTS) await condition(c, h, 'DataPath', 'True', /: 2 peers programmed/)
     leases.set('h3', (await c.lease('h3'))!)
     t.ok(await pings('h3', 'h1'), 'h3 with its lease back: c-h3 → c-h1')
+  })
+
+  await t.test('spec.backend.persistentKeepalive reaches every peer', async (t) => {
+    const oc = await c.store.get('OverlayConfig', 'default')
+    await c.store.update({ ...oc, spec: { ...oc.spec, backend: { type: 'wireguard', persistentKeepalive: '25s' } } } as OverlayConfig)
+    for (const h of HOSTS) await until(`${h}: keepalive 25 on both peers`, async () => ((await dump(h)).peers.filter((p) => p.persistentKeepalive === 25).length === 2 ? true : undefined), 20_000)
+    t.pass('every peer on every host has persistent-keepalive 25')
+    t.ok(await pings('h1', 'h3'), 'and traffic flows')
   })
 
   await t.test('live switch wireguard → vxlan → wireguard', async (t) => {
