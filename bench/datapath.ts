@@ -14,16 +14,26 @@
 // devices never leak between rows, measures iperf3 TCP with 1 and 4 streams,
 // UDP 64-byte datagrams per second received, and ping RTT (median), takes the
 // median over rounds, and tears everything down (also on Ctrl-C). Traffic stays
-// inside the bench's own namespaces. To add a row (`weft vxlan`, `weft host-gw`
-// once those backends exist), add an entry to DATA_PATHS: a setup function that
-// joins the two hosts and returns its own cleanup.
+// inside the bench's own namespaces. To add a row, add an entry to DATA_PATHS:
+// a setup function that joins the two hosts (whatever it starts is undone by
+// bed.destroy(), and wireguard-go daemons by stopDaemons). `weft wireguard` and
+// `wireguard-go by hand` run the same wireguard-go binary (no kernel module
+// here), weft's through its backend and adapter, the other set up with wg.
 import { parseArgs } from 'node:util'
 import { createBed, lineReader, nsenterArgs, run, type Bed } from './lib/sites.js'
 import type { Backend } from '../src/backends/backend.js'
-import { HostGwBackend } from '../src/backends/hostgw.js'
-import { VxlanBackend } from '../src/backends/vxlan.js'
+import { HostGwBackend } from '../src/backends/host-gw/backend.js'
+import { vxlan } from '../src/backends/vxlan/index.js'
+import { VxlanBackend } from '../src/backends/vxlan/backend.js'
 import { Links } from '../src/host/links.js'
+import { WireGuard } from '../src/host/wireguard.js'
 import { parseCidr } from '../src/net/cidr.js'
+import { WireguardBackend } from '../src/backends/wireguard/backend.js'
+import { wireguard } from '../src/backends/wireguard/index.js'
+import { hostRunner, stopWireguardDaemons, wireguardRunDir } from '../test/helpers/wireguard.js'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 interface DataPath {
   name: string
@@ -96,19 +106,77 @@ function weftUdp(extra: Record<string, unknown>, env?: Record<string, string>) {
 function weftKernel(make: (links: Links) => Backend, mtu: number) {
   return async (bed: Bed): Promise<string> => {
     const hosts = bed.sites.map((s) => {
-      const local = { network: parseCidr('10.2.0.0/16'), subnet: parseCidr(s.subnet), publicIP: s.host.ip, iface: 'eth0', mtu, port: 8472, vni: 1, published: {} }
+      const local = { network: parseCidr('10.2.0.0/16'), subnet: parseCidr(s.subnet), publicIP: s.host.ip, iface: 'eth0', mtu, port: 8472, vni: 1, persistentKeepalive: 0, published: {} }
       return { site: s, local, backend: make(new Links({ netns: s.host.netns })) }
     })
     const macs: (string | undefined)[] = []
     for (const h of hosts) macs.push((await h.backend.ensure(h.local)).vtepMAC as string | undefined)
     for (const [i, h] of hosts.entries()) {
       const peers = hosts
-        .map((p, j) => ({ name: p.site.host.name, subnet: p.local.subnet, publicIP: p.site.host.ip, ...(macs[j] ? { vtepMAC: macs[j] } : {}) }))
+        .map((p, j) => ({ name: p.site.host.name, subnet: p.local.subnet, publicIP: p.site.host.ip, data: vxlan.parseLeaseData({ vtepMAC: macs[j] }) }))
+        .map((p) => ({ ...p, data: p.data.ok ? p.data.data : {} }))
         .filter((_, j) => j !== i)
       await h.backend.syncPeers(h.local, peers)
     }
     return ''
   }
+}
+
+/** a per-row directory for keys and each host's /run/wireguard (both hosts' devices share a name and a machine) */
+let wgDir: string | undefined
+const wgRunner = async (bed: Bed, i: number) => {
+  wgDir ??= await mkdtemp(join(tmpdir(), 'weft-bench-wg-'))
+  const s = bed.sites[i]!
+  return hostRunner(s.host.netns, await wireguardRunDir(wgDir, s.host.name))
+}
+
+/** The anchor: the same wireguard-go binary, configured here with wg and ip, as an admin would. */
+async function wireguardByHand(bed: Bed): Promise<string> {
+  const keys: { priv: string; pub: string }[] = []
+  const runners = [await wgRunner(bed, 0), await wgRunner(bed, 1)]
+  for (const [i] of bed.sites.entries()) {
+    const r = runners[i]!
+    const priv = (await r('wg', ['genkey'])).trim()
+    const pub = (await r('wg', ['pubkey'], { input: `${priv}\n` })).trim()
+    keys.push({ priv, pub })
+    await r('wireguard-go', ['wg0'])
+  }
+  for (const [i, s] of bed.sites.entries()) {
+    const r = runners[i]!
+    const peer = bed.sites[1 - i]!
+    const keyFile = join(wgDir!, `${s.host.name}.key`)
+    await writeFile(keyFile, `${keys[i]!.priv}\n`, { mode: 0o600 })
+    await r('wg', ['set', 'wg0', 'listen-port', '51820', 'private-key', keyFile, 'peer', keys[1 - i]!.pub, 'endpoint', `${peer.host.ip}:51820`, 'allowed-ips', peer.subnet])
+    await r('ip', ['addr', 'add', `${s.subnet.replace(/\/\d+$/, '')}/32`, 'dev', 'wg0'])
+    await r('ip', ['link', 'set', 'wg0', 'mtu', '1440', 'up'])
+    await r('ip', ['route', 'add', peer.subnet, 'dev', 'wg0'])
+  }
+  return ''
+}
+
+/** weft's wireguard backend, driven as the datapath controller drives it, on the same wireguard-go */
+async function weftWireguard(bed: Bed): Promise<string> {
+  const hosts = []
+  for (const [i, s] of bed.sites.entries()) {
+    const runner = await wgRunner(bed, i)
+    const local = { network: parseCidr('10.2.0.0/16'), subnet: parseCidr(s.subnet), publicIP: s.host.ip, iface: 'eth0', mtu: 1440, port: 51820, vni: 0, persistentKeepalive: 0, published: {} }
+    const backend = new WireguardBackend({ links: new Links({ runner }), keyFile: join(wgDir!, s.host.name, 'keys', 'wireguard.key'), wg: new WireGuard({ runner }) })
+    hosts.push({ site: s, local, backend, data: await backend.ensure(local) })
+  }
+  for (const [i, h] of hosts.entries()) {
+    const p = hosts[1 - i]!
+    const data = wireguard.parseLeaseData(p.data)
+    if (!data.ok) throw new Error(data.message)
+    await h.backend.syncPeers(h.local, [{ name: p.site.host.name, subnet: p.local.subnet, publicIP: p.site.host.ip, data: data.data }])
+  }
+  return hosts[0]!.backend.implementation ?? ''
+}
+
+/** wireguard-go outlives whoever started it: stopped by PID before the namespaces go */
+async function stopDaemons(bed: Bed): Promise<void> {
+  for (const s of bed.sites) await stopWireguardDaemons(s.host.netns)
+  if (wgDir) await rm(wgDir, { recursive: true, force: true })
+  wgDir = undefined
 }
 
 // ---- main --------------------------------------------------------------------
@@ -144,6 +212,8 @@ const DATA_PATHS: DataPath[] = [
   { name: 'flannel-style (simple path)', mtu: 1472, setup: weftUdp({ mode: 'simple' }) },
   { name: 'weft vxlan', mtu: 1450, setup: weftKernel((l) => new VxlanBackend(l), 1450) },
   { name: 'weft host-gw', mtu: 1500, setup: weftKernel((l) => new HostGwBackend(l), 1500) },
+  { name: 'wireguard-go by hand', mtu: 1440, setup: wireguardByHand },
+  { name: 'weft wireguard', mtu: 1440, setup: weftWireguard },
 ]
 
 // ---- measurements ------------------------------------------------------------
@@ -209,7 +279,7 @@ let current: Bed | undefined
 const interrupt = (sig: string) => {
   process.stderr.write(`\n${sig}: tearing down\n`)
   const done = () => process.exit(130)
-  if (current) current.destroy().then(done, done)
+  if (current) stopDaemons(current).then(() => current!.destroy()).then(done, done)
   else done()
 }
 process.on('SIGINT', () => interrupt('SIGINT'))
@@ -240,6 +310,7 @@ for (const path of DATA_PATHS) {
   } catch (err) {
     process.stderr.write(` failed: ${(err as Error).message}\n`)
   } finally {
+    await stopDaemons(bed)
     await bed.destroy()
     current = undefined
   }
@@ -270,3 +341,14 @@ for (const [i, r] of table.entries()) {
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '))
 }
 for (const r of rows) if (r.note) console.log(`${r.path.name}: ${r.note}`)
+
+// the wireguard pair: weft's backend against the same daemon configured by hand (target: ≥ 0.9x throughput, RTT within 0.1 ms)
+const byHand = rows.find((r) => r.path.name === 'wireguard-go by hand')?.fig
+const weftWg = rows.find((r) => r.path.name === 'weft wireguard')?.fig
+if (byHand && weftWg) {
+  const d = weftWg.rtt - byHand.rtt
+  console.log(
+    `weft wireguard / wireguard-go by hand: TCP 1 stream ${ratio(weftWg.tcp1, byHand.tcp1)}, 4 streams ${ratio(weftWg.tcp4, byHand.tcp4)}, ` +
+      `UDP pps ${ratio(weftWg.pps, byHand.pps)}, RTT ${Number.isNaN(d) ? '-' : `${d >= 0 ? '+' : ''}${d.toFixed(3)} ms`}`,
+  )
+}

@@ -4,7 +4,7 @@
 // the tutorial's OverlayConfig applied with weftctl; then a container on the
 // first host pings a container on every other host across the overlay.
 //
-//   demo [--hosts 2] [--backend udp|vxlan|host-gw] [--endpoints URL] [--keep]
+//   demo [--hosts 2] [--backend udp|vxlan|host-gw|wireguard] [--endpoints URL] [--keep]
 //   demo down          remove what a --keep run left up
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -16,6 +16,8 @@ import { createTopology, nsenterArgs, run, type SimHost, type Topology } from '.
 import { startEtcd, type EtcdProcess } from '../test/helpers/etcd.js'
 import { startDockerd, type Dockerd } from '../test/helpers/dockerd.js'
 import { BUSYBOX_IMAGE, importBusybox } from '../test/helpers/image.js'
+import { hostRunner, inHostMounts, stopWireguardDaemons, wireguardDaemonPids, wireguardRunDir } from '../test/helpers/wireguard.js'
+import { BACKEND_TYPES } from '../src/crds/overlayconfig.js'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 const STATE_DIR = '/run/weft-demo'
@@ -40,7 +42,7 @@ const { values, positionals } = parseArgs({
 })
 
 if (values.help) {
-  console.log('usage: demo [--hosts N] [--backend udp|vxlan|host-gw] [--endpoints URL] [--keep] | demo down')
+  console.log('usage: demo [--hosts N] [--backend udp|vxlan|host-gw|wireguard] [--endpoints URL] [--keep] | demo down')
   process.exit(0)
 }
 
@@ -58,7 +60,7 @@ async function main(): Promise<void> {
   const hostCount = Number(values.hosts)
   if (!Number.isInteger(hostCount) || hostCount < 2 || hostCount > 20) fail('--hosts must be between 2 and 20')
   const backend = values.backend!
-  if (!['udp', 'vxlan', 'host-gw'].includes(backend)) fail('--backend must be udp, vxlan or host-gw')
+  if (!(BACKEND_TYPES as readonly string[]).includes(backend)) fail(`--backend must be one of ${BACKEND_TYPES.join(', ')}`)
   const steps = 8
   let n = 0
   const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
@@ -94,7 +96,7 @@ async function main(): Promise<void> {
   })
 
   await step('Starting weftd on every host (leases a /24, writes subnet.env and docker options)', async () => {
-    for (const h of topo!.hosts) startWeftd(h)
+    for (const h of topo!.hosts) await startWeftd(h, backend === 'wireguard')
     for (const h of topo!.hosts) await waitForFile(join(hostDir(h), 'docker'), 30_000)
   })
 
@@ -159,6 +161,15 @@ async function main(): Promise<void> {
     }
     process.stdout.write('      ')
   })
+  if (backend === 'wireguard') {
+    // what a user looks at: the implementation in the DataPath condition, the device's peers (wg hides the private key)
+    const h = topo.hosts[0]!
+    const lease = JSON.parse(await weftctl(endpoint, ['get', 'hostlease', h.name, '-o', 'json'])) as { status?: { conditions?: { type: string; message: string }[] } }
+    console.log(`\n$ weftctl get hostlease ${h.name} -o yaml   (its DataPath condition)`)
+    console.log(`  DataPath: ${lease.status?.conditions?.find((c) => c.type === 'DataPath')?.message ?? '(none)'}`)
+    console.log(`$ wg show weft-wg   (on ${h.name})`)
+    console.log((await hostRunner(h.netns, await wireguardRunDir(STATE_DIR, h.name))('wg', ['show', 'weft-wg'])).trimEnd().replace(/^/gm, '  '))
+  }
 
   console.log(`\n${failures === 0 ? 'Containers on different hosts reach each other over weft.' : `${failures} ping(s) failed.`} (${((Date.now() - started) / 1000).toFixed(1)}s)`)
   if (values.keep) {
@@ -181,7 +192,8 @@ function hostDir(h: SimHost): string {
   return dir
 }
 
-function startWeftd(h: SimHost): void {
+/** weftd in the host's namespace; for wireguard in a mount namespace of its own with the host's /run/wireguard (hosts share one machine) */
+async function startWeftd(h: SimHost, wireguard: boolean): Promise<void> {
   const dir = hostDir(h)
   const log = openSync(join(dir, 'weftd.log'), 'a')
   const args = [
@@ -192,9 +204,11 @@ function startWeftd(h: SimHost): void {
     '--docker-opts-file', join(dir, 'docker'),
     '--docker-host', `unix://${join(dir, 'dockerd', 'docker.sock')}`,
     '--healthz-addr', '127.0.0.1:9811',
+    '--wireguard-key-file', join(dir, 'wireguard', 'wireguard.key'),
   ]
   // bin/weftd itself, not node bin/weftd: its first line carries the agent's node flags
-  const child = spawn('nsenter', nsenterArgs(h.netns, join(REPO, 'bin/weftd'), args), { stdio: ['ignore', log, log], detached: true })
+  const [cmd, ...rest] = wireguard ? [...inHostMounts(await wireguardRunDir(STATE_DIR, h.name)), join(REPO, 'bin/weftd'), ...args] : [join(REPO, 'bin/weftd'), ...args]
+  const child = spawn('nsenter', nsenterArgs(h.netns, cmd!, rest), { stdio: ['ignore', log, log], detached: true })
   children.push(child)
 }
 
@@ -240,6 +254,8 @@ function keep(): void {
   }
   if (etcd) state.pids.push(...pidsOf(etcd.dataDir))
   for (const d of dockerds) state.pids.push(d.pid)
+  // wireguard-go outlives weftd by design: it is no child of ours
+  for (const h of topo?.hosts ?? []) state.pids.push(...wireguardDaemonPids(h.netns))
   writeFileSync(STATE_FILE, JSON.stringify(state, null, 2))
   for (const c of children) c.unref()
 }
@@ -300,6 +316,7 @@ async function teardown(): Promise<void> {
   for (const d of dockerds) await d.stop().catch(() => undefined)
   await sleep(300)
   for (const c of children) if (c.pid && c.exitCode === null) kill(c.pid, 'SIGKILL')
+  for (const h of topo?.hosts ?? []) await stopWireguardDaemons(h.netns)
   await topo?.destroy()
   await etcd?.destroy()
   rmSync(STATE_DIR, { recursive: true, force: true })

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: set up a fresh Debian machine (as root), then run the demo of
 # simulated hosts whose containers talk over weft. Flags go to the demo:
-#   bash scripts/demo.sh [--hosts 2] [--backend udp|vxlan|host-gw] [--endpoints URL] [--keep]
+#   bash scripts/demo.sh [--hosts 2] [--backend udp|vxlan|host-gw|wireguard] [--endpoints URL] [--keep]
 #   bash scripts/demo.sh down
 set -euo pipefail
 cd "$(dirname "$0")/.."

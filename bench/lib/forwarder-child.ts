@@ -5,7 +5,7 @@
 //   stdin:   {"op":"setPeers","peers":[...]} | {"op":"counters"} | {"op":"close"}
 //            each answered with one JSON line; stdin closing also closes the forwarder.
 import { createInterface } from 'node:readline'
-import { UdpForwarder, type UdpForwarderOptions } from '../../src/backends/udp-forwarder.js'
+import { UdpForwarder, type UdpForwarderOptions } from '../../src/backends/udp/forwarder.js'
 
 const reply = (o: unknown): void => {
   process.stdout.write(JSON.stringify(o) + '\n')

@@ -46,6 +46,7 @@ export const CONTROLLERS: readonly ControllerFactory[] = [
       hostName: ctx.flags.hostName,
       overlay: ctx.flags.overlay,
       iface: ctx.underlay.iface,
+      wireguardKeyFile: ctx.flags.wireguardKeyFile,
     }),
   (ctx) => iptablesController({ manager: ctx.manager, holder: ctx.holder, readiness: ctx.readiness, overlay: ctx.flags.overlay }),
   (ctx) =>

@@ -27,7 +27,11 @@ export interface AgentFlags {
   logLevel: LogLevel
   /** the HostLease's labels; undefined when not given (a lease's labels are then left alone) */
   labels?: Record<string, string>
+  /** the wireguard backend's private key file (made on first start) */
+  wireguardKeyFile: string
 }
+
+export const DEFAULT_WIREGUARD_KEY_FILE = '/var/lib/weft/wireguard.key'
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -56,6 +60,7 @@ export const FLAGS: Record<string, FlagInfo> = {
   'healthz-addr': { env: 'WEFT_HEALTHZ_ADDR', default: () => '127.0.0.1:9811', help: 'address of /healthz and /metrics' },
   'log-level': { env: 'WEFT_LOG_LEVEL', default: () => 'info', help: `log level: ${LOG_LEVELS.join('|')}` },
   labels: { env: 'WEFT_LABELS', help: "this host's HostLease labels, k=v,k=v" },
+  'wireguard-key-file': { env: 'WEFT_WIREGUARD_KEY_FILE', default: () => DEFAULT_WIREGUARD_KEY_FILE, help: 'private key of the wireguard backend, made on first start (mode 0600)' },
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/
@@ -122,6 +127,9 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const logLevel = need('log-level')
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new FlagError(`--log-level: invalid level ${JSON.stringify(logLevel)}: one of ${LOG_LEVELS.join(', ')}`)
 
+  const wireguardKeyFile = need('wireguard-key-file')
+  if (!wireguardKeyFile.startsWith('/')) throw new FlagError(`--wireguard-key-file: ${JSON.stringify(wireguardKeyFile)} must be an absolute path`)
+
   const labelsText = raw('labels')
   return {
     connection,
@@ -136,6 +144,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     healthz: parseHostPort(need('healthz-addr')),
     logLevel: logLevel as LogLevel,
     ...(labelsText !== undefined ? { labels: parseLabels(labelsText) } : {}),
+    wireguardKeyFile,
   }
 }
 

@@ -1,17 +1,25 @@
-// The one interface every data path implements (DESIGN.md §6), kept small so
-// the route reconciler (src/controllers/datapath.ts) never knows which backend
-// it drives: make this host's device match the lease, make the peer state
-// match the live leases, and either let go (agent exit) or remove everything
-// (backend change, overlay deleted).
+// What a backend is (DESIGN.md §6), as one shape every backend folder fills in
+// (src/backends/<type>/index.ts) and registers in src/backends/registry.ts:
+// its type name, default port, the spec fields it takes, its MTU overhead per
+// underlay family, the schema of the backend.data it publishes in its lease,
+// and a factory for its driver (device, peers, metrics). The route reconciler
+// (src/controllers/datapath.ts) only ever talks to this interface.
 //
-// Lifetimes differ on purpose: the kernel backends (vxlan, host-gw) leave
-// their state in the kernel, so `stop()` does nothing and forwarding goes on
-// while the agent is down; the udp backend's TUN belongs to this process, so
-// it ends with it and is recreated by `ensure()` on the next start.
+// Lifetimes differ on purpose: the kernel backends (vxlan, host-gw, kernel
+// wireguard) leave their state in the kernel, and the wireguard-go daemon is
+// detached, so `stop()` does nothing and forwarding goes on while the agent is
+// down; the udp backend's TUN belongs to this process, so it ends with it and
+// is recreated by `ensure()` on the next start.
+import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
 import type { BackendType } from '../crds/index.js'
-import type { Cidr } from '../net/cidr.js'
+import type { Links } from '../host/links.js'
+import type { Sysctl } from '../host/sysctl.js'
 import type { BackendData } from '../lease/held.js'
-import type { Peer } from './peers.js'
+import type { Cidr } from '../net/cidr.js'
+
+/** The address family of the underlay (the lease's publicIP): encapsulation headers differ by it. */
+export type UnderlayFamily = 'ipv4' | 'ipv6'
 
 /** What this host's side of the data path is built from: the held lease and the overlay. */
 export interface LocalConfig {
@@ -25,12 +33,34 @@ export interface LocalConfig {
   iface: string | undefined
   /** overlay MTU from the lease: spec.mtu, else underlay MTU minus the backend's overhead */
   mtu: number
-  /** UDP port (udp, vxlan); 0 for host-gw */
+  /** UDP port (udp, vxlan, wireguard); 0 for host-gw */
   port: number
   /** VXLAN network identifier; 0 unless vxlan */
   vni: number
+  /** wireguard: keepalive towards every peer, in seconds; 0 = off (and for other backends) */
+  persistentKeepalive: number
   /** what this host last published in its lease's backend.data (vxlan: a MAC to keep) */
   published: BackendData
+}
+
+/** A host this one forwards to: another live lease of the same overlay, with its backend's data parsed. */
+export interface Peer<D = unknown> {
+  /** the peer's host name (its HostLease's name) */
+  name: string
+  subnet: Cidr
+  publicIP: string
+  /** the peer's backend.data as its backend's parseLeaseData read it */
+  data: D
+}
+
+/** A lease left out, with why. */
+export interface Ignored {
+  name: string
+  /** CamelCase, for logs and conditions */
+  reason: string
+  message: string
+  /** the peer cannot be reached by this backend at all: DataPath is not ready (reason = this reason) */
+  blocksReady?: boolean
 }
 
 /** What syncPeers changed, by peer name (empty arrays: nothing; the reconciler stays quiet). */
@@ -39,20 +69,63 @@ export interface PeerChanges {
   changed: string[]
   removed: string[]
   /** peers left out, with why (host-gw: not on this L2 segment; vxlan: no vtepMAC yet) */
-  skipped: { name: string; reason: string; message: string }[]
+  skipped: Ignored[]
 }
 
-export interface Backend {
+/** A peer's backend.data read by its backend: the typed value, or why the lease cannot be a peer. */
+export type LeaseDataResult<D> = { ok: true; data: D } | { ok: false; message: string }
+
+/** One field of a lease's backend.data that breaks the backend's schema (for `weftctl apply` and the agent's checks). */
+export interface LeaseDataError {
+  key: string
+  value: unknown
+  detail: string
+}
+
+/** The spec.backend fields besides type and port; each belongs to the backends that name it in `options`. */
+export type BackendOption = 'vni' | 'persistentKeepalive'
+
+/** What a driver may build on. */
+export interface BackendDeps {
+  links: Links
+  sysctl: Sysctl
+  /** this agent's /metrics */
+  metrics: Registry
+  logger?: Logger
+  /** --wireguard-key-file */
+  wireguardKeyFile: string
+}
+
+export interface BackendDefinition<D = unknown> {
   readonly type: BackendType
-  /** bytes of encapsulation the overlay MTU leaves for (udp 28, vxlan 50, host-gw 0) */
-  readonly mtuOverhead: number
+  /** the UDP port when spec.backend.port is unset; undefined: the backend sends no encapsulated traffic and takes no port */
+  readonly defaultPort: number | undefined
+  /** why a port is refused (defaultPort undefined) */
+  readonly noPortReason?: string
+  /** the spec.backend fields besides type and port this backend takes */
+  readonly options: readonly BackendOption[]
+  /** bytes of encapsulation the overlay MTU leaves for, per underlay family */
+  mtuOverhead(family: UnderlayFamily): number
+  /** what is wrong with a lease's backend.data against this backend's schema; [] when nothing */
+  leaseDataErrors(data: BackendData): LeaseDataError[]
+  /** a peer's backend.data, typed; { ok: false } keeps the lease from being a peer */
+  parseLeaseData(data: BackendData): LeaseDataResult<D>
+  create(deps: BackendDeps): Backend<D>
+}
+
+export interface Backend<D = unknown> {
+  readonly type: BackendType
   /**
    * Make this host's device match `local` (create, repair, reconfigure);
    * idempotent. Returns the lease's backend.data to publish (vxlan: vtepMAC).
    */
   ensure(local: LocalConfig): Promise<BackendData>
-  /** Make the peer state (routes, FDB, neighbours, forwarder table) equal to `peers`; idempotent. */
-  syncPeers(local: LocalConfig, peers: readonly Peer[]): Promise<PeerChanges>
+  /** Make the peer state (routes, FDB, neighbours, forwarder table, WireGuard peers) equal to `peers`; idempotent. */
+  syncPeers(local: LocalConfig, peers: readonly Peer<D>[]): Promise<PeerChanges>
+  /** Checks before the agent runs; a throw stops weftd (wireguard: a key file that exists but is broken). */
+  start?(): Promise<void>
+  /** A line for the DataPath condition's message besides the peer count (wireguard: its implementation). */
+  describe?(): string | undefined
   /** The agent is exiting: release what this process owns; kernel state stays. */
   stop(): void
   /**
@@ -81,4 +154,10 @@ export class DataPathError extends Error {
   ) {
     super(message)
   }
+}
+
+/** backend.data of a backend that publishes none: anything is accepted and ignored. */
+export const NO_LEASE_DATA = {
+  leaseDataErrors: (): LeaseDataError[] => [],
+  parseLeaseData: (): LeaseDataResult<undefined> => ({ ok: true, data: undefined }),
 }

@@ -3,7 +3,8 @@
 // (DESIGN.md §5, §6). Key: "datapath", a singleton.
 //
 //   observe desired: the held lease (subnet, publicIP, MTU, resolved overlay spec),
-//                    every HostLease of the overlay (informer) → peers (backends/peers.ts)
+//                    every HostLease of the overlay (informer) → peers (backends/peers.ts,
+//                    with the backend's own lease-data rules from backends/registry.ts)
 //   observe actual:  through the backend, from the kernel, every time
 //   act:             ip_forward on; other backends' leftovers removed (a backend
 //                    change, or a previous run on another one: looked for at the
@@ -25,11 +26,10 @@ import type { LeaseHolder } from '../lease/held.js'
 import { parseCidr, type Cidr } from '../net/cidr.js'
 import { watch, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext } from '../runtime/index.js'
 import { changed, DataPathError, type Backend, type LocalConfig } from '../backends/backend.js'
-import { HostGwBackend } from '../backends/hostgw.js'
 import { livePeers } from '../backends/peers.js'
-import { registerUdpMetrics, UdpBackend } from '../backends/udp.js'
-import { VxlanBackend } from '../backends/vxlan.js'
+import { backendOf, createBackends } from '../backends/registry.js'
 import { Gauge } from 'prom-client'
+import { DEFAULT_WIREGUARD_KEY_FILE } from '../agent/flags.js'
 
 export const DATA_PATH = 'DataPath'
 const KEY = 'datapath'
@@ -49,6 +49,8 @@ export interface DataPathControllerOptions {
   /** adapters, bound to a namespace in tests; default this process's namespace */
   links?: Links
   sysctl?: Sysctl
+  /** --wireguard-key-file: where the wireguard backend keeps this host's private key */
+  wireguardKeyFile?: string
   /** replace the real backends (tests) */
   backends?: Record<BackendType, Backend>
   resyncMs?: number
@@ -62,16 +64,23 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
   const overlays = manager.informer('OverlayConfig')
   const links = opts.links ?? new Links()
   const sysctl = opts.sysctl ?? new Sysctl()
-  const backends = opts.backends ?? defaultBackends(links, sysctl)
+  const backends = opts.backends ?? createBackends({ links, sysctl, metrics: manager.registry, wireguardKeyFile: opts.wireguardKeyFile ?? DEFAULT_WIREGUARD_KEY_FILE })
   const report = opts.readiness.register(DATA_PATH)
-  if (backends.udp instanceof UdpBackend) registerUdpMetrics(manager.registry, backends.udp)
   const peerGauge = new Gauge({ name: 'weft_datapath_peers', help: 'Peers this host forwards to, by backend.', labelNames: ['backend'], registers: [manager.registry] })
   // the TUN is this process's; the kernel backends' state outlives it on purpose
-  manager.addRunnable({ name: 'datapath-backends', start: () => undefined, stop: () => Object.values(backends).forEach((b) => b.stop()) })
+  manager.addRunnable({
+    name: 'datapath-backends',
+    start: async () => {
+      for (const b of Object.values(backends)) await b.start?.()
+    },
+    stop: () => Object.values(backends).forEach((b) => b.stop()),
+  })
 
   /** the overlay network last seen, to find host-gw routes once the overlay is gone */
   let lastNetwork: Cidr | undefined
   let lastNote = ''
+  /** what the backend last said about its device (wireguard: kernel or wireguard-go), logged when it changes */
+  let lastAbout: string | undefined
   /** the backend (and network, interface) for which other backends' leftovers were last removed, and when */
   const clean: { key: string | undefined; at: number } = { key: undefined, at: 0 }
 
@@ -104,6 +113,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       mtu: held.mtu,
       port: held.spec.backend.port,
       vni: held.spec.backend.vni,
+      persistentKeepalive: held.spec.backend.persistentKeepalive,
       published: held.lease.spec.backend?.data ?? {},
     }
 
@@ -123,7 +133,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       }
       const data = await backend.ensure(local)
       holder.setBackendData(data)
-      const { peers, ignored } = livePeers(leases.list(), { overlay, hostName, network, subnet: held.subnet, backend: type })
+      const { peers, ignored } = livePeers(leases.list(), { overlay, hostName, network, subnet: held.subnet, backend: type }, backendOf(type))
       const changes = await backend.syncPeers(local, peers)
       if (changed(changes)) log.info({ backend: type, added: changes.added, changed: changes.changed, removed: changes.removed }, 'peers programmed')
       const left = [...ignored, ...changes.skipped]
@@ -134,13 +144,17 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       peerGauge.set({ backend: type }, peers.length - changes.skipped.length)
 
       // --- report
-      const notOnLink = changes.skipped.filter((s) => s.reason === 'PeerNotOnLink')
-      if (notOnLink.length > 0) {
-        report(false, 'PeerNotOnLink', notOnLink.map((s) => s.message).join('; '))
+      // a peer the backend cannot reach at all (host-gw: not on this L2 segment) makes the data path not ready
+      const unreachable = changes.skipped.filter((s) => s.blocksReady)
+      if (unreachable.length > 0) {
+        report(false, unreachable[0]!.reason, unreachable.map((s) => s.message).join('; '))
         return
       }
       const n = peers.length - changes.skipped.length
-      report(true, 'Programmed', `${type}: ${n} peer${n === 1 ? '' : 's'} programmed${left.length ? `; left out: ${left.map((i) => `${i.name} (${i.reason})`).join(', ')}` : ''}`)
+      const about = backend.describe?.()
+      if (about !== lastAbout) log.info({ backend: type, device: about }, `${type} data path: ${about}`)
+      lastAbout = about
+      report(true, 'Programmed', `${type}${about ? ` (${about})` : ''}: ${n} peer${n === 1 ? '' : 's'} programmed${left.length ? `; left out: ${left.map((i) => `${i.name} (${i.reason})`).join(', ')}` : ''}`)
     } catch (err) {
       const reason = err instanceof DataPathError ? err.reason : 'ProgrammingFailed'
       report(false, reason, `${type}: ${(err as Error).message}`)
@@ -160,8 +174,4 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
     triggers: [holder.held$.pipe(map(() => KEY)), (opts.changes ?? linkChanges()).pipe(map(() => KEY))],
     resyncMs: opts.resyncMs ?? DATAPATH_RESYNC_MS,
   }
-}
-
-function defaultBackends(links: Links, sysctl: Sysctl): Record<BackendType, Backend> {
-  return { udp: new UdpBackend(links, sysctl), vxlan: new VxlanBackend(links), 'host-gw': new HostGwBackend(links) }
 }

@@ -25,7 +25,7 @@ import { claimable, exhaustedMessage, fitsOverlay, pickSubnet, subnetRange, type
 import type { LeaseHolder } from '../lease/held.js'
 import type { Claim, LeaseRegistry } from '../lease/registry.js'
 import { renewInMs, ttlSeconds } from '../lease/timing.js'
-import { BACKEND_OVERHEAD } from '../lease/subnetenv.js'
+import { overlayMtu } from '../backends/registry.js'
 import { conditionsEqual, setCondition, timestamp, watchOne, type ComponentState, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
 import { NotFoundError } from '../store/index.js'
 
@@ -197,7 +197,8 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
       subnet: tryParseCidr(lease.spec.subnet)!,
       publicIP: lease.spec.publicIP,
       reserved: lease.spec.reserved === true,
-      mtu: spec.mtu > 0 ? spec.mtu : opts.underlayMtu() - BACKEND_OVERHEAD[spec.backend.type],
+      // the backend decides its encapsulation's cost, over the underlay's family
+      mtu: overlayMtu(spec, { mtu: opts.underlayMtu(), publicIP: lease.spec.publicIP }),
       lease,
     })
     await publishStatus(current)

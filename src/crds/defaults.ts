@@ -7,12 +7,15 @@
 import type { TSchema } from '@sinclair/typebox'
 import { blockSize, broadcastOf, formatIPv4, isCanonical, tryParseCidr, type Cidr } from '../net/cidr.js'
 import { KINDS, type AnyResource, type KindName } from './kinds.js'
+import { BACKENDS } from '../backends/registry.js'
 import { BACKEND_TYPES, DEFAULT_SUBNET_LEN_CAP, type BackendType, type OverlayConfigSpec } from './overlayconfig.js'
 
 export const DEFAULT_BACKEND_TYPE: BackendType = 'vxlan'
-/** flannel's ports, so mixed or migrating clusters interoperate; host-gw sends no encapsulated traffic. */
-export const DEFAULT_PORTS: Readonly<Record<BackendType, number | undefined>> = { udp: 8285, vxlan: 8472, 'host-gw': undefined }
+/** each backend's own (src/backends/<type>/index.ts); undefined: it sends no encapsulated traffic */
+export const DEFAULT_PORTS: Readonly<Record<BackendType, number | undefined>> = Object.fromEntries(BACKEND_TYPES.map((t) => [t, BACKENDS[t].defaultPort])) as Record<BackendType, number | undefined>
 export const DEFAULT_VNI = 1
+/** wireguard's keepalive: off unless asked for (hosts behind NAT want e.g. 25s) */
+export const DEFAULT_PERSISTENT_KEEPALIVE = '0s'
 export const DEFAULT_LEASE_TTL = '24h'
 
 /** A constant default: set at `path` when absent and its parent object exists (as Kubernetes applies CRD defaults). */
@@ -59,7 +62,9 @@ export function defaultOverlaySpec(input: OverlayConfigSpec): OverlayConfigSpec 
   if (isObject(backend) && BACKEND_TYPES.includes(backend.type as BackendType)) {
     const type = backend.type as BackendType
     if (backend.port === undefined && DEFAULT_PORTS[type] !== undefined) backend.port = DEFAULT_PORTS[type]
-    if (backend.vni === undefined && type === 'vxlan') backend.vni = DEFAULT_VNI
+    const { options } = BACKENDS[type]
+    if (backend.vni === undefined && options.includes('vni')) backend.vni = DEFAULT_VNI
+    if (backend.persistentKeepalive === undefined && options.includes('persistentKeepalive')) backend.persistentKeepalive = DEFAULT_PERSISTENT_KEEPALIVE
   }
 
   const network = typeof spec.network === 'string' ? tryParseCidr(spec.network) : undefined

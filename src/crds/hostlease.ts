@@ -16,7 +16,7 @@ export const HostLeaseSpecSchema = Type.Object(
             { description: "The overlay's backend type when the lease was taken." },
           ),
           data: Type.Optional(
-            Type.Record(Type.String(), Type.Unknown(), { description: 'Backend-specific data peers need, e.g. vxlan: {vtepMAC: ...}.' }),
+            Type.Record(Type.String(), Type.Unknown(), { description: 'Backend-specific data peers need, e.g. vxlan: {vtepMAC: ...}; wireguard: {publicKey: ..., port: 51820}.' }),
           ),
         },
         { additionalProperties: false, description: "What peers need to reach this host's subnet." },

@@ -2,7 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ConditionSchema, resourceSchema, type Resource } from './meta.js'
 
-export const BACKEND_TYPES = ['udp', 'vxlan', 'host-gw'] as const
+export const BACKEND_TYPES = ['udp', 'vxlan', 'host-gw', 'wireguard'] as const
 export type BackendType = (typeof BACKEND_TYPES)[number]
 
 // Bounds that are plain ranges live in the schema (so the generated CRD carries
@@ -11,6 +11,10 @@ export const SUBNET_LEN = { min: 8, max: 30 } as const
 /** The widest default host subnet, /28, still leaves room for 13 containers. */
 export const DEFAULT_SUBNET_LEN_CAP = 28
 export const PORT = { min: 1, max: 65535 } as const
+/** spec.backend fields besides type and port; which backends take each is in src/backends/registry.ts */
+export const BACKEND_OPTIONS = ['vni', 'persistentKeepalive'] as const
+/** WireGuard keeps the interval in 16 bits */
+export const KEEPALIVE_MAX_SECONDS = 65535
 /** VXLAN identifiers are 24 bits; 0 is reserved by convention. */
 export const VNI = { min: 1, max: 16_777_215 } as const
 /** 68 is IPv4's minimum MTU (RFC 791); 0 means derive it from the underlay link. */
@@ -37,13 +41,19 @@ export const OverlayConfigSpecSchema = Type.Object(
           type: Type.Optional(
             Type.Union(
               BACKEND_TYPES.map((b) => Type.Literal(b)),
-              { description: 'Data path between hosts: udp (TUN + UDP), vxlan (kernel VXLAN) or host-gw (plain routes, same L2 only). Default: vxlan.' },
+              {
+                description:
+                  'Data path between hosts: udp (TUN + UDP), vxlan (kernel VXLAN), host-gw (plain routes, same L2 only) or wireguard (encrypted: kernel WireGuard, else wireguard-go). Default: vxlan.',
+              },
             ),
           ),
           port: Type.Optional(
-            Type.Integer({ minimum: PORT.min, maximum: PORT.max, description: 'UDP port of the udp (default 8285) or vxlan (default 8472) data path; not used by host-gw.' }),
+            Type.Integer({ minimum: PORT.min, maximum: PORT.max, description: 'UDP port of the udp (default 8285), vxlan (default 8472) or wireguard (default 51820) data path; not used by host-gw.' }),
           ),
           vni: Type.Optional(Type.Integer({ minimum: VNI.min, maximum: VNI.max, description: 'VXLAN network identifier; vxlan only. Default: 1.' })),
+          persistentKeepalive: Type.Optional(
+            Type.String({ description: 'Keepalive towards every peer as a duration, e.g. 25s for hosts behind NAT; 0s is off. wireguard only. Default: 0s.' }),
+          ),
         },
         { additionalProperties: false, description: 'How overlay packets travel between hosts.' },
       ),
@@ -54,7 +64,7 @@ export const OverlayConfigSpecSchema = Type.Object(
         maximum: MTU.max,
         // read by validation.ts: 1..67 passes the schema's range but is refused by hand with the same words
         errorDetail: MTU_DETAIL,
-        description: 'MTU of the overlay; 0 derives it from the underlay link (udp -28, vxlan -50, host-gw -0). Otherwise 68 to 65535.',
+        description: 'MTU of the overlay; 0 derives it from the underlay link (udp -28, vxlan -50, host-gw -0, wireguard -60). Otherwise 68 to 65535.',
       }),
     ),
     ipMasq: Type.Optional(Type.Boolean({ description: 'Masquerade overlay traffic leaving the overlay. Default: true.' })),
@@ -76,14 +86,15 @@ export type OverlayConfig = Resource<'OverlayConfig', OverlayConfigSpec, Overlay
 
 /**
  * The spec after defaulting: every field present. host-gw has no port and no
- * VNI (both 0); udp has no VNI (0).
+ * VNI (both 0); only vxlan has a VNI and only wireguard a keepalive (else 0).
  */
 export interface ResolvedOverlaySpec {
   network: string
   subnetLen: number
   subnetMin: string
   subnetMax: string
-  backend: { type: BackendType; port: number; vni: number }
+  /** persistentKeepalive in seconds (0: off, and for every backend but wireguard) */
+  backend: { type: BackendType; port: number; vni: number; persistentKeepalive: number }
   mtu: number
   ipMasq: boolean
   leaseTTL: string

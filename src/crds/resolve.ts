@@ -2,6 +2,7 @@
 // again (etcd may have been written around weftctl) and with every default
 // filled in, so no agent code re-derives a default.
 import { defaultOverlaySpec } from './defaults.js'
+import { parseDuration } from './duration.js'
 import { InvalidError } from './errors.js'
 import type { OverlayConfigSpec, ResolvedOverlaySpec } from './overlayconfig.js'
 import { specErrors } from './validation.js'
@@ -18,7 +19,12 @@ export function resolveOverlaySpec(spec: OverlayConfigSpec, name = ''): Resolved
     subnetMin: d.subnetMin!,
     subnetMax: d.subnetMax!,
     // host-gw has no port and udp/host-gw no VNI: 0 stands for "none"
-    backend: { type: backend.type!, port: backend.port ?? 0, vni: backend.vni ?? 0 },
+    backend: {
+      type: backend.type!,
+      port: backend.port ?? 0,
+      vni: backend.vni ?? 0,
+      persistentKeepalive: backend.persistentKeepalive === undefined ? 0 : parseDuration(backend.persistentKeepalive) / 1000,
+    },
     mtu: d.mtu!,
     ipMasq: d.ipMasq!,
     leaseTTL: d.leaseTTL!,

@@ -18,6 +18,7 @@ import {
   tryParseIPv4,
   type Cidr,
 } from '../net/cidr.js'
+import { BACKENDS } from '../backends/registry.js'
 import { DEFAULT_BACKEND_TYPE, defaultSubnetBounds, defaultSubnetLen } from './defaults.js'
 import { tryParseDuration } from './duration.js'
 import { Collector, Path } from './collector.js'
@@ -26,7 +27,7 @@ import { KINDS, type AnyResource, type KindInfo, type KindName } from './kinds.j
 import { API_VERSION } from './meta.js'
 import { HostLeaseSpecSchema } from './hostlease.js'
 import { DOCKER_BUILTIN_NETWORKS, NETWORK_DRIVERS, NetworkSpecSchema } from './network.js'
-import { BACKEND_TYPES, MIN_LEASE_TTL, MTU, MTU_DETAIL, OverlayConfigSpecSchema, SUBNET_LEN, type BackendType } from './overlayconfig.js'
+import { BACKEND_OPTIONS, BACKEND_TYPES, KEEPALIVE_MAX_SECONDS, MIN_LEASE_TTL, MTU, MTU_DETAIL, OverlayConfigSpecSchema, SUBNET_LEN, type BackendType } from './overlayconfig.js'
 
 const SPEC_SCHEMAS: Record<KindName, TSchema> = {
   OverlayConfig: OverlayConfigSpecSchema,
@@ -179,11 +180,22 @@ function checkOverlaySpec(spec: Obj, p: Path, c: Collector): void {
   if (isObject(spec.backend)) {
     const bp = p.child('backend')
     const type = BACKEND_TYPES.includes(spec.backend.type as BackendType) ? (spec.backend.type as BackendType) : spec.backend.type === undefined ? DEFAULT_BACKEND_TYPE : undefined
-    if (type === 'host-gw' && spec.backend.port !== undefined) {
-      c.add(bp.child('port'), fieldError.forbidden(bp.child('port').text, 'host-gw sends no encapsulated traffic, so it uses no port'))
+    const def = type === undefined ? undefined : BACKENDS[type]
+    if (def && def.defaultPort === undefined && spec.backend.port !== undefined) {
+      c.add(bp.child('port'), fieldError.forbidden(bp.child('port').text, def.noPortReason ?? `${type} uses no port`))
     }
-    if (type !== undefined && type !== 'vxlan' && spec.backend.vni !== undefined) {
-      c.add(bp.child('vni'), fieldError.forbidden(bp.child('vni').text, `may only be set when backend.type is vxlan, not ${type}`))
+    // every other field belongs to the backends whose definition names it
+    for (const option of BACKEND_OPTIONS) {
+      if (!def || def.options.includes(option) || spec.backend[option] === undefined) continue
+      const owners = BACKEND_TYPES.filter((t) => BACKENDS[t].options.includes(option))
+      c.add(bp.child(option), fieldError.forbidden(bp.child(option).text, `may only be set when backend.type is ${owners.join(' or ')}, not ${type}`))
+    }
+    if (typeof spec.backend.persistentKeepalive === 'string') {
+      const kp = bp.child('persistentKeepalive')
+      const ms = tryParseDuration(spec.backend.persistentKeepalive)
+      if (ms === undefined || ms % 1000 !== 0 || ms / 1000 > KEEPALIVE_MAX_SECONDS) {
+        c.add(kp, fieldError.invalid(kp.text, spec.backend.persistentKeepalive, `must be a whole number of seconds from 0s to ${KEEPALIVE_MAX_SECONDS}s, such as 25s (0s: off)`))
+      }
     }
   }
 
@@ -252,14 +264,12 @@ function checkHostLeaseSpec(spec: Obj, p: Path, c: Collector): void {
     else if (!isUnicast(addr)) c.add(ip, fieldError.invalid(ip.text, spec.publicIP, 'must be a unicast address'))
   }
 
-  if (isObject(spec.backend) && isObject(spec.backend.data) && spec.backend.data.vtepMAC !== undefined) {
-    const mp = p.child('backend').child('data').key('vtepMAC')
-    const mac = spec.backend.data.vtepMAC
-    if (typeof mac !== 'string' || !MAC.test(mac)) c.add(mp, fieldError.invalid(mp.text, mac, 'must be a MAC address such as 0a:58:0a:02:2d:01'))
+  // backend.data is the lease's backend's schema (src/backends/<type>/index.ts)
+  if (isObject(spec.backend) && isObject(spec.backend.data) && BACKEND_TYPES.includes(spec.backend.type as BackendType)) {
+    const dp = p.child('backend').child('data')
+    for (const e of BACKENDS[spec.backend.type as BackendType].leaseDataErrors(spec.backend.data)) c.add(dp.key(e.key), fieldError.invalid(dp.key(e.key).text, e.value, e.detail))
   }
 }
-
-const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/
 
 // --- Network -------------------------------------------------------------------------------------
 

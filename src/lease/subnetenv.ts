@@ -41,11 +41,3 @@ export function subnetFromEnv(content: string): Cidr | undefined {
   const c = m ? tryParseCidr(m[1]!) : undefined
   return c ? networkOf(c) : undefined
 }
-
-/** Underlay MTU minus the backend's encapsulation (udp 28, vxlan 50, host-gw 0), unless the spec sets one. */
-export function overlayMtu(specMtu: number, backend: 'udp' | 'vxlan' | 'host-gw', underlayMtu: number): number {
-  if (specMtu > 0) return specMtu
-  return underlayMtu - BACKEND_OVERHEAD[backend]
-}
-
-export const BACKEND_OVERHEAD = { udp: 28, vxlan: 50, 'host-gw': 0 } as const

@@ -20,6 +20,7 @@ import { Store } from '../../src/store/index.js'
 import { bundleWeftd } from '../../scripts/bundle-weftd.mjs'
 import { startEtcd, type EtcdProcess } from './etcd.js'
 import { addContainerNamespace, createTopology, nsenterArgs, run, type SimHost, type Topology } from './netns.js'
+import { inHostMounts, killWireguardDaemonsSync, stopWireguardDaemons, wireguardRunDir } from './wireguard.js'
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -45,6 +46,8 @@ export interface Weftd {
   started(timeoutMs?: number): Promise<void>
   /** GET a path of its /healthz server, from inside its namespace */
   http(path: string): Promise<string>
+  /** with WeftdOptions.wireguardRunDir: the host's directory bound onto /run/wireguard in the agent's mount namespace */
+  wireguardRunDir?: string
 }
 
 export interface WeftdOptions {
@@ -53,14 +56,23 @@ export interface WeftdOptions {
   overlay?: string
   dir: string
   args?: string[]
+  /**
+   * Run the agent in a mount namespace of its own where /run/wireguard is this
+   * host's directory (<dir>/<host>/run-wireguard), the same one on every
+   * start(): so hosts' weft-wg sockets do not collide, and a restarted agent
+   * reaches the wireguard-go its predecessor started (test/helpers/wireguard.ts).
+   */
+  wireguardRunDir?: boolean
 }
 
 const live = new Set<ChildProcess>()
 /** namespaces of clusters not yet destroyed */
 const liveNetns = new Set<string>()
-// a test process that dies without its teardown (a closed pipe, a crash) leaves no agent and no namespace
+// a test process that dies without its teardown (a closed pipe, a crash) leaves no agent, no namespace
+// and no wireguard-go (a daemon is no agent's child, and would keep its namespace alive)
 process.once('exit', () => {
   for (const c of live) if (c.pid && c.exitCode === null) process.kill(c.pid, 'SIGKILL')
+  for (const ns of liveNetns) killWireguardDaemonsSync(ns)
   for (const ns of liveNetns) {
     try {
       execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
@@ -82,6 +94,7 @@ export async function startWeftd(topo: Topology, host: SimHost, opts: WeftdOptio
     '--healthz-addr', '127.0.0.1:9811', '--docker-host', `unix://${join(dir, 'docker.sock')}`,
     ...(opts.args ?? []),
   ]
+  const runDir = opts.wireguardRunDir ? await wireguardRunDir(opts.dir, host.name) : undefined
   const weftd = await freshBundle()
   // as shipped: none of the test runner's loaders, none of this machine's WEFT_* settings
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WEFT_')))
@@ -100,7 +113,9 @@ export async function startWeftd(topo: Topology, host: SimHost, opts: WeftdOptio
       // nsenter execs in place, so the PID is the agent's (weftd reads links over netlink,
       // which follows the network namespace; sysfs would not)
       // env -u: tap's process tracker puts its loader back into NODE_OPTIONS of every child it sees spawned
-      const c = spawn('nsenter', nsenterArgs(host.netns, 'env', ['-u', 'NODE_OPTIONS', weftd, ...args]), {
+      const agent = ['env', '-u', 'NODE_OPTIONS', weftd, ...args]
+      const [cmd, ...rest] = runDir ? [...inHostMounts(runDir), ...agent] : agent
+      const c = spawn('nsenter', nsenterArgs(host.netns, cmd!, rest), {
         cwd: REPO,
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -141,6 +156,7 @@ export async function startWeftd(topo: Topology, host: SimHost, opts: WeftdOptio
     http: (path) =>
       topo.exec(host, process.execPath, ['-e', `fetch(${JSON.stringify(`http://127.0.0.1:9811${path}`)}).then((r) => r.text()).then((b) => process.stdout.write(b))`]),
   }
+  if (runDir) w.wireguardRunDir = runDir
   await w.start()
   return w
 }
@@ -180,6 +196,8 @@ export interface ClusterOptions {
   args?: string[]
   /** start weftd on every host right away; default true */
   start?: boolean
+  /** each agent in its host's mount namespace with a per-host /run/wireguard (WeftdOptions.wireguardRunDir) */
+  wireguardRunDir?: boolean
 }
 
 export async function until<T>(what: string, f: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
@@ -225,6 +243,8 @@ export async function createCluster(opts: ClusterOptions): Promise<Cluster> {
     const weftds = new Map<string, Weftd>()
     undo.push(async () => {
       for (const w of weftds.values()) await w.kill('SIGKILL')
+      // wireguard-go daemons the agents started outlive them by design; stop them by PID before the namespaces go
+      for (const h of topo.hosts) await stopWireguardDaemons(h.netns)
     })
     const containers: string[] = []
     undo.push(async () => {
@@ -234,7 +254,13 @@ export async function createCluster(opts: ClusterOptions): Promise<Cluster> {
       }
     })
     const launch = async (host: SimHost) => {
-      const w = await startWeftd(topo, host, { endpoint: etcd.netnsEndpoint, prefix, dir, ...(opts.args ? { args: opts.args } : {}) })
+      const w = await startWeftd(topo, host, {
+        endpoint: etcd.netnsEndpoint,
+        prefix,
+        dir,
+        ...(opts.args ? { args: opts.args } : {}),
+        ...(opts.wireguardRunDir ? { wireguardRunDir: true } : {}),
+      })
       weftds.set(host.name, w)
       return w
     }

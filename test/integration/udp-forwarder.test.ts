@@ -11,7 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import type { UdpForwarder, UdpForwarderOptions } from '../../src/backends/udp-forwarder.js'
+import type { UdpForwarder, UdpForwarderOptions } from '../../src/backends/udp/forwarder.js'
 
 const CHILD_ENV = 'WEFT_UDP_FORWARDER_CHILD'
 
@@ -21,7 +21,7 @@ else await runTests()
 // ---- child: one forwarder, inside the namespace it was started in ----------
 
 async function runChild(): Promise<void> {
-  const native = await import('../../src/backends/udp-forwarder.js')
+  const native = await import('../../src/backends/udp/forwarder.js')
   const reply = (o: unknown): boolean => process.stdout.write(JSON.stringify(o) + '\n')
   let fwd: UdpForwarder
   try {
@@ -59,7 +59,7 @@ async function runChild(): Promise<void> {
 async function runTests(): Promise<void> {
   const { default: t } = await import('tap')
   const { addContainerNamespace, createTopology, run, nsenterArgs } = await import('../helpers/netns.js')
-  const { UdpForwarderError, peerTriples } = await import('../../src/backends/udp-forwarder.js')
+  const { UdpForwarderError, peerTriples } = await import('../../src/backends/udp/forwarder.js')
   type Topology = Awaited<ReturnType<typeof createTopology>>
   type SimHost = Topology['hosts'][number]
   type Counters = Record<string, number>

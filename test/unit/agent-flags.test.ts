@@ -42,3 +42,11 @@ t.test('--docker-host: the Engine API addresses weftd can reach', async (t) => {
   for (const ok of ['unix:///var/run/docker.sock', '/run/docker.sock', 'tcp://127.0.0.1:2375', 'https://docker.local:2376', 'http://[::1]:2375'])
     t.equal(parse(['--host-name', 'h', '--docker-host', ok]).dockerHost, ok, ok)
 })
+
+t.test('--wireguard-key-file: default, env, flag; an absolute path', async (t) => {
+  const ep = ['--endpoints', 'http://127.0.0.1:2379']
+  t.equal(parse(ep).wireguardKeyFile, '/var/lib/weft/wireguard.key')
+  t.equal(parse(ep, { WEFT_WIREGUARD_KEY_FILE: '/etc/weft/wg.key' }).wireguardKeyFile, '/etc/weft/wg.key')
+  t.equal(parse([...ep, '--wireguard-key-file', '/srv/k'], { WEFT_WIREGUARD_KEY_FILE: '/etc/weft/wg.key' }).wireguardKeyFile, '/srv/k')
+  t.throws(() => parse([...ep, '--wireguard-key-file', 'wg.key']), { name: 'FlagError', message: /--wireguard-key-file: "wg.key" must be an absolute path/ })
+})

@@ -122,7 +122,7 @@ t.test('OverlayConfig specifics: type-dependent defaults stay out, bounds come t
   const backend = schemaAt(schema, ['spec', 'backend'])!
   t.equal(backend.properties.port.default, undefined, 'port default depends on the type')
   t.equal(backend.properties.vni.default, undefined, 'vni default depends on the type')
-  t.same(backend.properties.type.enum, ['udp', 'vxlan', 'host-gw'])
+  t.same(backend.properties.type.enum, ['udp', 'vxlan', 'host-gw', 'wireguard'])
   t.match(schemaAt(schema, ['spec', 'subnetLen']), { type: 'integer', minimum: 8, maximum: 30 })
   t.match(backend.properties.port, { minimum: 1, maximum: 65535 })
   t.match(backend.properties.vni, { minimum: 1, maximum: 16777215 })

@@ -104,7 +104,7 @@ const userOverlay = fc
     extra: fc.option(fc.integer({ min: 0, max: 8 }), { nil: undefined }),
     minIndex: fc.option(fc.nat(1000), { nil: undefined }),
     maxBack: fc.option(fc.nat(1000), { nil: undefined }),
-    type: fc.option(fc.constantFrom('udp' as const, 'vxlan' as const, 'host-gw' as const), { nil: undefined }),
+    type: fc.option(fc.constantFrom('udp' as const, 'vxlan' as const, 'host-gw' as const, 'wireguard' as const), { nil: undefined }),
     port: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
     mtu: fc.option(fc.constantFrom(0, 68, 1400, 9000), { nil: undefined }),
     ipMasq: fc.option(fc.boolean(), { nil: undefined }),
@@ -169,13 +169,16 @@ t.test('resolveOverlaySpec gives agents a complete spec', async (t) => {
     subnetLen: 24,
     subnetMin: '10.2.1.0',
     subnetMax: '10.2.255.0',
-    backend: { type: 'udp', port: 8285, vni: 0 },
+    backend: { type: 'udp', port: 8285, vni: 0, persistentKeepalive: 0 },
     mtu: 0,
     ipMasq: true,
     leaseTTL: '24h',
   })
-  t.same(resolveOverlaySpec({ network: '10.2.0.0/16', backend: { type: 'host-gw' } }).backend, { type: 'host-gw', port: 0, vni: 0 }, '0 means none')
-  t.same(resolveOverlaySpec({ network: '10.2.0.0/16' }).backend, { type: 'vxlan', port: 8472, vni: 1 })
+  t.same(resolveOverlaySpec({ network: '10.2.0.0/16', backend: { type: 'host-gw' } }).backend, { type: 'host-gw', port: 0, vni: 0, persistentKeepalive: 0 }, '0 means none')
+  t.same(resolveOverlaySpec({ network: '10.2.0.0/16' }).backend, { type: 'vxlan', port: 8472, vni: 1, persistentKeepalive: 0 })
+  t.same(resolveOverlaySpec({ network: '10.2.0.0/16', backend: { type: 'wireguard' } }).backend, { type: 'wireguard', port: 51820, vni: 0, persistentKeepalive: 0 }, 'wireguard: 51820, keepalive off')
+  t.same(resolveOverlaySpec({ network: '10.2.0.0/16', backend: { type: 'wireguard', persistentKeepalive: '1m5s' } }).backend.persistentKeepalive, 65, 'keepalive in seconds')
+  t.same(withDefaults({ apiVersion: 'weft.dev/v1alpha1', kind: 'OverlayConfig', metadata: { name: 'w' }, spec: { network: '10.2.0.0/16', backend: { type: 'wireguard' } } }).spec.backend, { type: 'wireguard', port: 51820, persistentKeepalive: '0s' }, 'stored complete')
   const err = t.throws(() => resolveOverlaySpec({ network: '10.2.0.0/16', subnetLen: 40 }, 'default')) as InvalidError
   t.ok(err instanceof InvalidError)
   t.equal(err.message, 'OverlayConfig "default" is invalid: spec.subnetLen: Invalid value: 40: must be between 8 and 30')

@@ -1,12 +1,13 @@
 import t from 'tap'
 import { capacity, claimable, exhaustedMessage, freeSubnets, parseSubnetKeyName, pickSubnet, subnetKeyName, subnetRange, takenSet } from '../../src/lease/allocate.js'
-import { renderDockerOpts, renderSubnetEnv, subnetFromEnv, overlayMtu } from '../../src/lease/subnetenv.js'
+import { renderDockerOpts, renderSubnetEnv, subnetFromEnv } from '../../src/lease/subnetenv.js'
+import { overlayMtu } from '../../src/backends/registry.js'
 import { renewInMs, renewMarginMs } from '../../src/lease/timing.js'
 import { formatCidr, parseCidr } from '../../src/net/cidr.js'
 import type { ResolvedOverlaySpec } from '../../src/crds/overlayconfig.js'
 
 const spec = (network: string, subnetLen: number, subnetMin: string, subnetMax: string): ResolvedOverlaySpec => ({
-  network, subnetLen, subnetMin, subnetMax, backend: { type: 'udp', port: 8285, vni: 0 }, mtu: 0, ipMasq: true, leaseTTL: '24h',
+  network, subnetLen, subnetMin, subnetMax, backend: { type: 'udp', port: 8285, vni: 0, persistentKeepalive: 0 }, mtu: 0, ipMasq: true, leaseTTL: '24h',
 })
 
 t.test('free subnets start at subnetMin, skip taken ones, stop at subnetMax', async (t) => {
@@ -43,7 +44,8 @@ t.test('files in flannel formats', async (t) => {
     'DOCKER_OPT_BIP="--bip=10.2.45.1/24"\nDOCKER_OPT_IPMASQ="--ip-masq=true"\nDOCKER_OPT_MTU="--mtu=1472"\nDOCKER_NETWORK_OPTIONS=" --bip=10.2.45.1/24 --ip-masq=true --mtu=1472"\n',
   )
   t.equal(formatCidr(subnetFromEnv(renderSubnetEnv(f))!), '10.2.45.0/24', 'the previous subnet is read back')
-  t.same([overlayMtu(0, 'udp', 1500), overlayMtu(0, 'vxlan', 1500), overlayMtu(0, 'host-gw', 1500), overlayMtu(1400, 'vxlan', 9000)], [1472, 1450, 1500, 1400])
+  const mtu = (specMtu: number, type: 'udp' | 'vxlan' | 'host-gw', underlay: number) => overlayMtu({ mtu: specMtu, backend: { type } }, { mtu: underlay, publicIP: '192.168.1.11' })
+  t.same([mtu(0, 'udp', 1500), mtu(0, 'vxlan', 1500), mtu(0, 'host-gw', 1500), mtu(1400, 'vxlan', 9000)], [1472, 1450, 1500, 1400])
 })
 
 t.test('renewal: 60 min before a long lease ends, at half a short one', async (t) => {

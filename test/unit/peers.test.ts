@@ -2,8 +2,16 @@
 import t from 'tap'
 import type { HostLease } from '../../src/crds/index.js'
 import { parseCidr } from '../../src/net/cidr.js'
-import { diffBy, hostGwPlan, livePeers, normalizeMac, routeKey, sameRoute, udpPlan, vxlanPlan, type Self } from '../../src/backends/peers.js'
-import { derivedMac } from '../../src/backends/vxlan.js'
+import { formatCidr, formatIPv4 } from '../../src/net/cidr.js'
+import { diffBy, livePeers as sharedLivePeers, routeKey, sameRoute, type Self } from '../../src/backends/peers.js'
+import { hostGwPlan } from '../../src/backends/host-gw/plan.js'
+import { udpPlan as udpTable } from '../../src/backends/udp/plan.js'
+import { vxlan } from '../../src/backends/vxlan/index.js'
+import { derivedMac, normalizeMac, vxlanPlan } from '../../src/backends/vxlan/plan.js'
+
+// the shared rules with vxlan's lease data (the overlay's backend below)
+const livePeers = (leases: HostLease[], self: Self) => sharedLivePeers(leases, self, vxlan)
+const udpPlan = (peers: Parameters<typeof udpTable>[0]) => udpTable(peers).map((e) => ({ subnet: formatCidr(e.subnet), publicIP: formatIPv4(e.publicIP) }))
 
 const lease = (name: string, subnet: string, publicIP: string, extra: Partial<HostLease['spec']> = {}): HostLease => ({
   apiVersion: 'weft.dev/v1alpha1',
@@ -31,7 +39,7 @@ t.test('livePeers: own lease and other overlays are not peers; bad leases are ig
     self,
   )
   t.same(
-    peers.map((p) => [p.name, p.publicIP, p.vtepMAC]),
+    peers.map((p) => [p.name, p.publicIP, p.data.vtepMAC]),
     [
       ['h2', '192.168.1.12', mac(2)],
       ['h3', '192.168.1.13', '02:aa:bb:cc:dd:ee'],

@@ -133,7 +133,7 @@ t.test("kubectl's message shape", async (t) => {
   ) as InvalidError
   t.equal(
     several.message,
-    'OverlayConfig "default" is invalid: [spec.backend.type: Unsupported value: "gre": supported values: "udp", "vxlan", "host-gw", spec.mtu: Invalid value: "abc": must be an integer]',
+    'OverlayConfig "default" is invalid: [spec.backend.type: Unsupported value: "gre": supported values: "udp", "vxlan", "host-gw", "wireguard", spec.mtu: Invalid value: "abc": must be an integer]',
     'aggregate form, in document order',
   )
 })
@@ -229,7 +229,7 @@ const cases: Case[] = [
   { name: 'subnetMax outside network', input: edited('OverlayConfig', (o) => (o.spec.subnetMax = '10.1.255.0')), path: 'spec.subnetMax', type: 'Invalid value', detail: /inside spec\.network/ },
   { name: 'subnetMax below subnetMin', input: edited('OverlayConfig', (o) => Object.assign(o.spec, { subnetMin: '10.2.9.0', subnetMax: '10.2.8.0' })), path: 'spec.subnetMax', type: 'Invalid value', detail: /below subnetMin \(10\.2\.9\.0\)/ },
   { name: 'subnetMax below the default subnetMin', input: edited('OverlayConfig', (o) => (o.spec.subnetMax = '10.2.0.0')), path: 'spec.subnetMax', type: 'Invalid value', detail: /the default/ },
-  { name: 'backend type unsupported', input: edited('OverlayConfig', (o) => (o.spec.backend = { type: 'gre' })), path: 'spec.backend.type', type: 'Unsupported value', exact: 'spec.backend.type: Unsupported value: "gre": supported values: "udp", "vxlan", "host-gw"' },
+  { name: 'backend type unsupported', input: edited('OverlayConfig', (o) => (o.spec.backend = { type: 'gre' })), path: 'spec.backend.type', type: 'Unsupported value', exact: 'spec.backend.type: Unsupported value: "gre": supported values: "udp", "vxlan", "host-gw", "wireguard"' },
   { name: 'backend not an object', input: edited('OverlayConfig', (o) => (o.spec.backend = 'udp')), path: 'spec.backend', type: 'Invalid value' },
   { name: 'backend unknown field', input: edited('OverlayConfig', (o) => (o.spec.backend = { type: 'udp', Port: 1 })), path: 'spec.backend.Port', type: 'Forbidden', exact: 'spec.backend.Port: Forbidden: field not declared in schema' },
   { name: 'port 0', input: edited('OverlayConfig', (o) => (o.spec.backend = { port: 0 })), path: 'spec.backend.port', type: 'Invalid value', detail: /between 1 and 65535/ },
@@ -239,6 +239,11 @@ const cases: Case[] = [
   { name: 'vni 2^24', input: edited('OverlayConfig', (o) => (o.spec.backend = { vni: 16777216 })), path: 'spec.backend.vni', type: 'Invalid value' },
   { name: 'vni with udp', input: edited('OverlayConfig', (o) => (o.spec.backend = { type: 'udp', vni: 1 })), path: 'spec.backend.vni', type: 'Forbidden', detail: /only .* vxlan/ },
   { name: 'vni with host-gw', input: edited('OverlayConfig', (o) => (o.spec.backend = { type: 'host-gw', vni: 1 })), path: 'spec.backend.vni', type: 'Forbidden' },
+  { name: 'keepalive with vxlan', input: edited('OverlayConfig', (o) => (o.spec.backend = { type: 'vxlan', persistentKeepalive: '25s' })), path: 'spec.backend.persistentKeepalive', type: 'Forbidden', exact: 'spec.backend.persistentKeepalive: Forbidden: may only be set when backend.type is wireguard, not vxlan' },
+  { name: 'keepalive not a duration', input: edited('OverlayConfig', (o) => (o.spec.backend = { type: 'wireguard', persistentKeepalive: '25' })), path: 'spec.backend.persistentKeepalive', type: 'Invalid value', detail: /whole number of seconds/ },
+  { name: 'keepalive too long', input: edited('OverlayConfig', (o) => (o.spec.backend = { type: 'wireguard', persistentKeepalive: '24h' })), path: 'spec.backend.persistentKeepalive', type: 'Invalid value', detail: /0s to 65535s/ },
+  { name: 'keepalive not whole seconds', input: edited('OverlayConfig', (o) => (o.spec.backend = { type: 'wireguard', persistentKeepalive: '1500ms' })), path: 'spec.backend.persistentKeepalive', type: 'Invalid value' },
+  { name: 'vni with wireguard', input: edited('OverlayConfig', (o) => (o.spec.backend = { type: 'wireguard', vni: 1 })), path: 'spec.backend.vni', type: 'Forbidden' },
   { name: 'mtu 67', input: edited('OverlayConfig', (o) => (o.spec.mtu = 67)), path: 'spec.mtu', type: 'Invalid value', exact: 'spec.mtu: Invalid value: 67: must be 0 (derive from the underlay link) or between 68 and 65535' },
   { name: 'mtu -1', input: edited('OverlayConfig', (o) => (o.spec.mtu = -1)), path: 'spec.mtu', type: 'Invalid value', detail: /must be 0 .* or between 68 and 65535/ },
   { name: 'mtu 65536', input: edited('OverlayConfig', (o) => (o.spec.mtu = 65536)), path: 'spec.mtu', type: 'Invalid value' },
@@ -266,6 +271,8 @@ const cases: Case[] = [
   { name: 'lease backend type missing', input: edited('HostLease', (o) => (o.spec.backend = { data: {} })), path: 'spec.backend.type', type: 'Required value' },
   { name: 'lease backend type unsupported', input: edited('HostLease', (o) => (o.spec.backend = { type: 'ipip' })), path: 'spec.backend.type', type: 'Unsupported value' },
   { name: 'lease vtepMAC bad', input: edited('HostLease', (o) => (o.spec.backend.data.vtepMAC = '0a:58')), path: 'spec.backend.data[vtepMAC]', type: 'Invalid value' },
+  { name: 'lease wireguard publicKey bad', input: edited('HostLease', (o) => (o.spec.backend = { type: 'wireguard', data: { publicKey: 'not-a-key', port: 51820 } })), path: 'spec.backend.data[publicKey]', type: 'Invalid value', detail: /base64 WireGuard public key/ },
+  { name: 'lease wireguard port bad', input: edited('HostLease', (o) => (o.spec.backend = { type: 'wireguard', data: { publicKey: Buffer.alloc(32, 7).toString('base64'), port: 0 } })), path: 'spec.backend.data[port]', type: 'Invalid value' },
   { name: 'lease data not an object', input: edited('HostLease', (o) => (o.spec.backend.data = 'x')), path: 'spec.backend.data', type: 'Invalid value' },
   { name: 'reserved not a boolean', input: edited('HostLease', (o) => (o.spec.reserved = 'no')), path: 'spec.reserved', type: 'Invalid value' },
 

@@ -51,7 +51,16 @@ import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { formatIPv4, networkOf, tryParseCidr, tryParseIPv4, type Cidr } from '../../net/cidr.js'
 
+/** A peer as the backend holds it: numbers, never formatted only to be parsed again. */
+export interface PeerEntry {
+  subnet: Cidr
+  /** the peer's underlay address */
+  publicIP: number
+}
+
+/** A peer as text (the JSON-driven children of tests and bench). */
 export interface Peer {
   /** the peer's lease, e.g. '10.2.7.0/24' */
   subnet: string
@@ -63,7 +72,8 @@ export interface UdpForwarderOptions {
   tunName?: string
   port?: number
   localIP?: string
-  localSubnet: string
+  /** text from JSON drivers; the backend passes its lease as it holds it */
+  localSubnet: string | Cidr
   gatewayIP?: string
   mtu?: number
   mode?: 'fast' | 'simple'
@@ -150,38 +160,39 @@ interface NativeAddon {
   close(handle: unknown): void
 }
 
-/** Parse dotted-quad IPv4 to a host-order uint32. */
-export function parseIPv4(text: string, field: string): number {
-  const parts = text.split('.')
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
-    throw new UdpForwarderError(`Invalid value: ${JSON.stringify(text)}: not an IPv4 address`, field)
-  }
-  return parts.reduce((acc, p) => acc * 256 + Number(p), 0)
+/** An address from the options or a peer table, or a UdpForwarderError naming the field. */
+function ipv4Field(text: string, field: string): number {
+  const ip = typeof text === 'string' ? tryParseIPv4(text) : undefined
+  if (ip === undefined) throw new UdpForwarderError(`Invalid value: ${JSON.stringify(text)}: not an IPv4 address`, field)
+  return ip
 }
 
-export function formatIPv4(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')
+/** A prefix from the options or a peer table (host bits dropped), or a UdpForwarderError naming the field. */
+function cidrField(text: string, field: string): Cidr {
+  const c = typeof text === 'string' ? tryParseCidr(text) : undefined
+  if (!c) throw new UdpForwarderError(`Invalid value: ${JSON.stringify(text)}: not an IPv4 CIDR`, field)
+  return networkOf(c)
 }
 
-/** Parse 'a.b.c.d/len' to host-order network (masked) and prefix length. */
-export function parseCidr(text: string, field: string): { net: number; len: number } {
-  const m = /^([^/]+)\/(\d{1,2})$/.exec(text)
-  const len = m ? Number(m[2]) : NaN
-  if (!m || len > 32) throw new UdpForwarderError(`Invalid value: ${JSON.stringify(text)}: not an IPv4 CIDR`, field)
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0
-  return { net: (parseIPv4(m[1]!, field) & mask) >>> 0, len }
+/** A peer table given as text (JSON drivers: tests, the bench), parsed once. */
+export function parsePeers(peers: readonly Peer[]): PeerEntry[] {
+  return peers.map((p, i) => ({ subnet: cidrField(p.subnet, `peers[${i}].subnet`), publicIP: ipv4Field(p.publicIP, `peers[${i}].publicIP`) }))
 }
 
 /** Peers as the addon takes them: [net, prefixLen, publicIP] per peer. */
-export function peerTriples(peers: readonly Peer[]): Uint32Array {
+export function tableTriples(peers: readonly PeerEntry[]): Uint32Array {
   const out = new Uint32Array(peers.length * 3)
   peers.forEach((p, i) => {
-    const { net, len } = parseCidr(p.subnet, `peers[${i}].subnet`)
-    out[3 * i] = net
-    out[3 * i + 1] = len
-    out[3 * i + 2] = parseIPv4(p.publicIP, `peers[${i}].publicIP`)
+    out[3 * i] = networkOf(p.subnet).ip
+    out[3 * i + 1] = p.subnet.len
+    out[3 * i + 2] = p.publicIP
   })
   return out
+}
+
+/** Text peers as the addon takes them. */
+export function peerTriples(peers: readonly Peer[]): Uint32Array {
+  return tableTriples(parsePeers(peers))
 }
 
 /** The package root: the nearest directory above this file with weft's package.json. */
@@ -221,7 +232,7 @@ export class UdpForwarder {
 
   static open(opts: UdpForwarderOptions): UdpForwarder {
     const native = loadAddon()
-    const local = parseCidr(opts.localSubnet, 'localSubnet')
+    const local = typeof opts.localSubnet === 'string' ? cidrField(opts.localSubnet, 'localSubnet') : networkOf(opts.localSubnet)
     const tunName = opts.tunName ?? 'weft0'
     if (tunName.length === 0 || tunName.length > 15) {
       throw new UdpForwarderError(`Invalid value: ${JSON.stringify(tunName)}: 1 to 15 characters`, 'tunName')
@@ -241,10 +252,10 @@ export class UdpForwarder {
     const handle = native.open({
       tunName,
       port,
-      localIP: opts.localIP === undefined ? 0 : parseIPv4(opts.localIP, 'localIP'),
-      localNet: local.net,
+      localIP: opts.localIP === undefined ? 0 : ipv4Field(opts.localIP, 'localIP'),
+      localNet: local.ip,
       localPrefix: local.len,
-      gatewayIP: opts.gatewayIP === undefined ? 0 : parseIPv4(opts.gatewayIP, 'gatewayIP'),
+      gatewayIP: opts.gatewayIP === undefined ? 0 : ipv4Field(opts.gatewayIP, 'gatewayIP'),
       mtu,
       simple: (opts.mode ?? 'fast') === 'simple',
       queues,
@@ -263,9 +274,14 @@ export class UdpForwarder {
   }
 
   /** Replace the whole peer table at once (every live lease; our own is ignored). */
-  setPeers(peers: readonly Peer[]): void {
+  setPeerTable(peers: readonly PeerEntry[]): void {
     this.assertOpen()
-    this.native.setPeers(this.handle, peerTriples(peers))
+    this.native.setPeers(this.handle, tableTriples(peers))
+  }
+
+  /** setPeerTable from text (JSON drivers); a bad entry throws UdpForwarderError naming it, and nothing changes. */
+  setPeers(peers: readonly Peer[]): void {
+    this.setPeerTable(parsePeers(peers))
   }
 
   counters(): UdpForwarderCounters {

@@ -9,21 +9,18 @@
 // The TUN belongs to this process: it goes when the agent exits, however it
 // exits, and ensure() opens it again on the next start.
 import { availableParallelism } from 'node:os'
-import { Counter, Gauge, type Registry } from 'prom-client'
-import type { Links } from '../host/links.js'
-import type { Sysctl } from '../host/sysctl.js'
-import type { BackendData } from '../lease/held.js'
-import { formatCidr, formatIPv4, type Cidr } from '../net/cidr.js'
-import { noChanges, type Backend, type LocalConfig, type PeerChanges } from './backend.js'
-import { udpPlan, type Peer } from './peers.js'
-import { UdpForwarder, type UdpForwarderCounters } from './udp-forwarder.js'
+import type { Links } from '../../host/links.js'
+import type { Sysctl } from '../../host/sysctl.js'
+import type { BackendData } from '../../lease/held.js'
+import { formatCidr, formatIPv4, type Cidr } from '../../net/cidr.js'
+import { noChanges, type Backend, type LocalConfig, type Peer, type PeerChanges } from '../backend.js'
+import { UdpForwarder, type UdpForwarderCounters } from './forwarder.js'
+import { udpPlan } from './plan.js'
 
-export const UDP_OVERHEAD = 28
 export const TUN_NAME = 'weft0'
 
-export class UdpBackend implements Backend {
+export class UdpBackend implements Backend<undefined> {
   readonly type = 'udp' as const
-  readonly mtuOverhead = UDP_OVERHEAD
   private fwd: UdpForwarder | undefined
   /** what the open forwarder was opened for; a change of either reopens it */
   private opened: { subnet: string; port: number } | undefined
@@ -43,7 +40,7 @@ export class UdpBackend implements Backend {
       // a weft0 we do not hold is a leftover (made persistent by someone): ours must take the name
       if (await this.links.getLink(TUN_NAME)) await this.links.deleteLink(TUN_NAME)
       // one TUN queue and forwarding thread per core (up to 4): measured faster than one, above all under load
-      this.fwd = this.open({ tunName: TUN_NAME, port: local.port, localSubnet: subnet, mtu: local.mtu, queues: Math.min(availableParallelism(), 4) })
+      this.fwd = this.open({ tunName: TUN_NAME, port: local.port, localSubnet: local.subnet, mtu: local.mtu, queues: Math.min(availableParallelism(), 4) })
       this.opened = { subnet, port: local.port }
       this.table = new Map()
       // the kernel's own IPv6 chatter on the TUN is only noise for an IPv4 forwarder
@@ -67,7 +64,7 @@ export class UdpBackend implements Backend {
     return {}
   }
 
-  async syncPeers(_local: LocalConfig, peers: readonly Peer[]): Promise<PeerChanges> {
+  async syncPeers(_local: LocalConfig, peers: readonly Peer<undefined>[]): Promise<PeerChanges> {
     const changes = noChanges()
     if (!this.fwd) return changes
     const next = new Map(peers.map((p) => [p.name, `${formatCidr(p.subnet)} ${p.publicIP}`]))
@@ -78,7 +75,7 @@ export class UdpBackend implements Backend {
     }
     for (const name of this.table.keys()) if (!next.has(name)) changes.removed.push(name)
     if (changes.added.length + changes.changed.length + changes.removed.length > 0) {
-      this.fwd.setPeers(udpPlan(peers))
+      this.fwd.setPeerTable(udpPlan(peers))
       this.table = next
     }
     return changes
@@ -106,48 +103,4 @@ export class UdpBackend implements Backend {
     this.opened = undefined
     this.table = new Map()
   }
-}
-
-/** The forwarder's counters on /metrics, read at scrape time (they restart at 0 with a new forwarder). */
-export function registerUdpMetrics(registry: Registry, backend: UdpBackend): void {
-  const registers = [registry]
-  // a native read is a few atomic loads: each series reads afresh
-  const read = () => backend.counters()
-  const perDirection = (name: string, what: string, tx: keyof UdpForwarderCounters, rx: keyof UdpForwarderCounters) =>
-    new Counter({
-      name,
-      help: `Overlay ${what} the udp forwarder carried: tx = TUN to peer, rx = peer to TUN.`,
-      labelNames: ['direction'],
-      registers,
-      collect() {
-        const c = read()
-        this.reset()
-        if (!c) return
-        this.inc({ direction: 'tx' }, c[tx])
-        this.inc({ direction: 'rx' }, c[rx])
-      },
-    })
-  perDirection('weft_udp_packets_total', 'packets', 'txPackets', 'rxPackets')
-  perDirection('weft_udp_bytes_total', 'bytes', 'txBytes', 'rxBytes')
-  const reasons = { noRoute: 'no_route', unknownSender: 'unknown_sender', spoofedSource: 'spoofed_source', malformed: 'malformed', tunWriteErrors: 'tun_write_error', sendErrors: 'send_error' } as const
-  new Counter({
-    name: 'weft_udp_dropped_total',
-    help: 'Packets the udp forwarder dropped, by reason (unknown_sender: a datagram from an address that holds no live lease).',
-    labelNames: ['reason'],
-    registers,
-    collect() {
-      const c = read()
-      this.reset()
-      if (!c) return
-      for (const [k, reason] of Object.entries(reasons)) this.inc({ reason }, c[k as keyof typeof reasons])
-    },
-  })
-  new Gauge({
-    name: 'weft_udp_forwarder_open',
-    help: '1 while the udp forwarder (TUN weft0) is open.',
-    registers,
-    collect() {
-      this.set(read() ? 1 : 0)
-    },
-  })
 }

@@ -8,30 +8,22 @@
 // The device's MAC is published as the lease's backend.data.vtepMAC. A
 // device recreated after drift takes the MAC already published (else one
 // derived from publicIP and VNI), so peers need no update to reach it again.
-import { createHash } from 'node:crypto'
-import type { Cidr } from '../net/cidr.js'
-import { formatCidr, formatIPv4 } from '../net/cidr.js'
-import type { Link, Links } from '../host/links.js'
-import type { BackendData } from '../lease/held.js'
-import { DataPathError, noChanges, type Backend, type LocalConfig, type PeerChanges } from './backend.js'
-import { diffBy, normalizeMac, routeKey, sameRoute, vxlanPlan, type Peer } from './peers.js'
+import type { Cidr } from '../../net/cidr.js'
+import { formatCidr, formatIPv4 } from '../../net/cidr.js'
+import type { Link, Links } from '../../host/links.js'
+import type { BackendData } from '../../lease/held.js'
+import { DataPathError, noChanges, type Backend, type LocalConfig, type Peer, type PeerChanges } from '../backend.js'
+import { diffBy, routeKey, sameRoute } from '../peers.js'
+import { derivedMac, normalizeMac, vxlanPlan, type VxlanLeaseData } from './plan.js'
 
-export const VXLAN_OVERHEAD = 50
 const DEVICE = /^weft\.\d+$/
 
 export function vxlanDeviceName(vni: number): string {
   return `weft.${vni}`
 }
 
-/** A locally administered unicast MAC derived from what identifies this VTEP. */
-export function derivedMac(publicIP: string, vni: number): string {
-  const h = createHash('sha256').update(`weft-vtep/${vni}/${publicIP}`).digest()
-  return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':')
-}
-
-export class VxlanBackend implements Backend {
+export class VxlanBackend implements Backend<VxlanLeaseData> {
   readonly type = 'vxlan' as const
-  readonly mtuOverhead = VXLAN_OVERHEAD
 
   constructor(private readonly links: Links) {}
 
@@ -64,16 +56,16 @@ export class VxlanBackend implements Backend {
     return { vtepMAC: link.address }
   }
 
-  async syncPeers(local: LocalConfig, peers: readonly Peer[]): Promise<PeerChanges> {
+  async syncPeers(local: LocalConfig, peers: readonly Peer<VxlanLeaseData>[]): Promise<PeerChanges> {
     const dev = vxlanDeviceName(local.vni)
     const plan = vxlanPlan(dev, peers)
     const changes = noChanges()
     changes.skipped = plan.skipped
     const touched = new Set<string>()
-    const owner = (key: string) => peers.find((p) => key === formatCidr(p.subnet) || key === formatIPv4(p.subnet.ip) || key === p.vtepMAC)?.name
+    const owner = (key: string) => peers.find((p) => key === formatCidr(p.subnet) || key === formatIPv4(p.subnet.ip) || key === p.data.vtepMAC)?.name
     // A live peer without a vtepMAC keeps what was programmed for it: a restarting agent may
     // publish its lease before its MAC, and its VTEP (same MAC, kept in the kernel) still answers.
-    const waiting = peers.filter((p) => !p.vtepMAC)
+    const waiting = peers.filter((p) => !p.data.vtepMAC)
     const keepRoutes = new Set(waiting.map((p) => formatCidr(p.subnet)))
     const keepNeigh = new Set(waiting.map((p) => formatIPv4(p.subnet.ip)))
     const keepFdb = new Set(waiting.map((p) => p.publicIP))

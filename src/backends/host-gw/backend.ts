@@ -7,15 +7,15 @@
 //
 // Ours are the routes on the underlay interface with a gateway and a
 // destination inside the overlay network; nothing else there is touched.
-import type { Links, Route } from '../host/links.js'
-import type { BackendData } from '../lease/held.js'
-import { contains, formatCidr, networkOf, tryParseCidr, type Cidr } from '../net/cidr.js'
-import { DataPathError, noChanges, type Backend, type LocalConfig, type PeerChanges } from './backend.js'
-import { diffBy, hostGwPlan, routeKey, sameRoute, type Peer } from './peers.js'
+import type { Links, Route } from '../../host/links.js'
+import type { BackendData } from '../../lease/held.js'
+import { contains, formatCidr, networkOf, tryParseCidr, type Cidr } from '../../net/cidr.js'
+import { DataPathError, noChanges, type Backend, type LocalConfig, type Peer, type PeerChanges } from '../backend.js'
+import { diffBy, routeKey, sameRoute } from '../peers.js'
+import { hostGwPlan } from './plan.js'
 
-export class HostGwBackend implements Backend {
+export class HostGwBackend implements Backend<undefined> {
   readonly type = 'host-gw' as const
-  readonly mtuOverhead = 0
 
   constructor(private readonly links: Links) {}
 
