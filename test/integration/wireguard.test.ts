@@ -249,6 +249,15 @@ t.test("the daemon holds none of the agent's stdio, even with LOG_LEVEL in the a
   const mine = ids('self')
   t.not(ids(pid!).session, mine.session, 'in a session of its own, not the caller\'s')
   t.not(ids(pid!).pgrp, mine.pgrp, 'and a process group of its own')
+
+  // a daemon that dies takes its TUN with it and leaves its socket file: the next ensureDevice starts afresh
+  process.kill(pid!, 'SIGKILL')
+  await until('the TUN gone with its daemon', async () => (await h3.links.getLink(DEV)) === null, 10_000, 50)
+  t.same(await readdir(h3.runDir), [`${DEV}.sock`], 'a stale socket is left behind')
+  const again = await h3.wg.ensureDevice(DEV, { privateKey: h3.key.privateKey, listenPort: PORT, mtu: 1440 })
+  t.equal(again.created, true, 'a new device over the stale socket')
+  t.not(daemonOf(DEV), pid, 'run by a new daemon')
+  t.equal((await h3.wg.state(DEV))?.publicKey, h3.key.publicKey)
   t.equal(await h3.wg.remove(DEV), true)
 })
 
