@@ -3,6 +3,8 @@
 // by the underlay bridge, configured with the real `wg`, each host with its
 // own /run/wireguard (test/helpers/wireguard.ts). Every daemon this file
 // starts is stopped by PID in the teardown, which also runs on failure.
+import { spawn } from 'node:child_process'
+import { readFileSync, readlinkSync } from 'node:fs'
 import { readdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,7 +14,7 @@ import { Links } from '../../src/host/links.js'
 import { loadOrCreateKey, type WgKeyPair } from '../../src/host/wgkey.js'
 import { WgError, WireGuard, type WgPeerConfig } from '../../src/host/wireguard.js'
 import { createTopology, nsenterArgs, run, type SimHost } from '../helpers/netns.js'
-import { hostRunner, netnsInode, processAlive, stopWireguardDaemons, wireguardDaemonPids, wireguardRunDir } from '../helpers/wireguard.js'
+import { hostRunner, inHostMounts, netnsInode, processAlive, stopWireguardDaemons, wireguardDaemonPids, wireguardRunDir } from '../helpers/wireguard.js'
 import { createCluster, until } from '../helpers/weftd.js'
 
 const DEV = 'weft-wg'
@@ -195,6 +197,68 @@ t.test('refusals leave nothing half-made: a port in use, a foreign link of that 
 
   await t.rejects(h3.wg.ensureDevice(DEV, { privateKey: 'not a key', listenPort: PORT, mtu: 1440 }), { name: 'WgKeyError' })
   t.equal(await h3.links.getLink(DEV), null, 'a bad key makes no device')
+})
+
+t.test("the daemon holds none of the agent's stdio, even with LOG_LEVEL in the agent's environment", async (t) => {
+  const h3 = await host(topo.hosts[2]!, 3)
+  const daemonOf = (dev: string) =>
+    wireguardDaemonPids(h3.sim.netns).find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(dev))
+  // the hazard, shown first: with LOG_LEVEL set, wireguard-go hands its caller's stdout and stderr to the daemon,
+  // so a caller waiting for them to close waits for the daemon to exit (and the daemon dies of EPIPE once the caller has)
+  const control = spawn('nsenter', [`--net=/run/netns/${h3.sim.netns}`, '--', ...inHostMounts(h3.runDir), 'setsid', '--wait', 'wireguard-go', 'weft-wg-ctl'], {
+    env: { ...process.env, LOG_LEVEL: 'verbose' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  control.stdout.resume()
+  control.stderr.resume()
+  let closed = false
+  const allClosed = new Promise<void>((r) => control.once('close', () => r()))
+  void allClosed.then(() => (closed = true))
+  const code = await new Promise<number | null>((r) => control.once('exit', (c) => r(c)))
+  t.equal(code, 0, 'the starting wireguard-go exits 0 once its daemon is forked')
+  const held = await until('the control daemon', async () => daemonOf('weft-wg-ctl'), 10_000, 50)
+  t.teardown(() => {
+    if (processAlive(held)) process.kill(held, 'SIGKILL')
+  })
+  t.match(readlinkSync(`/proc/${held}/fd/1`), /^(socket|pipe):/, "the daemon holds its caller's stdout")
+  await new Promise((r) => setTimeout(r, 1_000))
+  t.equal(closed, false, "so the caller's pipes do not close while the daemon runs (exec.ts run() would never return)")
+  process.kill(held, 'SIGTERM')
+  await allClosed
+  t.pass('they close when the daemon exits')
+
+  const saved = process.env.LOG_LEVEL
+  process.env.LOG_LEVEL = 'verbose'
+  try {
+    const started = Date.now()
+    await h3.wg.ensureDevice(DEV, { privateKey: h3.key.privateKey, listenPort: PORT, mtu: 1440 })
+    t.ok(Date.now() - started < 15_000, 'ensureDevice returns once the device is up')
+  } finally {
+    if (saved === undefined) delete process.env.LOG_LEVEL
+    else process.env.LOG_LEVEL = saved
+  }
+  const pid = daemonOf(DEV)
+  t.ok(pid, 'the daemon runs')
+  for (const fd of [0, 1, 2]) t.equal(readlinkSync(`/proc/${pid}/fd/${fd}`), '/dev/null', `its fd ${fd} is /dev/null`)
+  // /proc/<pid>/stat after the ')': state ppid pgrp session ...
+  const ids = (p: number | 'self') => {
+    const text = readFileSync(`/proc/${p}/stat`, 'utf8')
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
+    return { ppid: Number(f[1]), pgrp: Number(f[2]), session: Number(f[3]) }
+  }
+  const mine = ids('self')
+  t.not(ids(pid!).session, mine.session, 'in a session of its own, not the caller\'s')
+  t.not(ids(pid!).pgrp, mine.pgrp, 'and a process group of its own')
+
+  // a daemon that dies takes its TUN with it and leaves its socket file: the next ensureDevice starts afresh
+  process.kill(pid!, 'SIGKILL')
+  await until('the TUN gone with its daemon', async () => (await h3.links.getLink(DEV)) === null, 10_000, 50)
+  t.same(await readdir(h3.runDir), [`${DEV}.sock`], 'a stale socket is left behind')
+  const again = await h3.wg.ensureDevice(DEV, { privateKey: h3.key.privateKey, listenPort: PORT, mtu: 1440 })
+  t.equal(again.created, true, 'a new device over the stale socket')
+  t.not(daemonOf(DEV), pid, 'run by a new daemon')
+  t.equal((await h3.wg.state(DEV))?.publicKey, h3.key.publicKey)
+  t.equal(await h3.wg.remove(DEV), true)
 })
 
 t.test('remove() removes the device and stops its daemon', async (t) => {
