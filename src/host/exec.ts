@@ -30,6 +30,8 @@ export class CommandError extends Error {
 export type Runner = (cmd: string, args: readonly string[], opts?: RunOptions) => Promise<string>
 
 const DEFAULT_TIMEOUT_MS = 30_000
+/** how long a child's output may trail its exit before we stop reading it */
+const PIPE_DRAIN_MS = 500
 
 /** Run a command to completion and return its stdout; throws CommandError on failure. */
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
@@ -49,10 +51,21 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
     child.on('error', (e) => {
       spawnError = e
     })
+    // 'close' waits for the pipes, which a daemon the command started may hold for its whole life
+    // (wireguard-go with LOG_LEVEL set): once the child itself has exited, its output has a moment
+    // to drain, then our ends are closed so the call settles
+    let drain: NodeJS.Timeout | undefined
+    child.on('exit', () => {
+      drain = setTimeout(() => {
+        child.stdout.destroy()
+        child.stderr.destroy()
+      }, PIPE_DRAIN_MS)
+    })
     // a child that exits without reading its input must not crash us with EPIPE
     child.stdin.on('error', () => undefined)
     child.on('close', (code) => {
       clearTimeout(timer)
+      clearTimeout(drain)
       const stderr = Buffer.concat(err).toString('utf8') || (spawnError?.message ?? '')
       if (code === 0 && !timedOut && !spawnError) resolve(Buffer.concat(out).toString('utf8'))
       // a spawn failure reports a negative errno as the code; it is no exit status

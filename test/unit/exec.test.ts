@@ -25,3 +25,21 @@ t.test('a netns runner goes through nsenter --net', async (t) => {
   t.match(err, { cmd: 'nsenter', args: ['--net=/run/netns/weft-no-such-ns', '--', 'true'] })
   t.equal(runnerFor(undefined), run, 'no namespace: the plain runner')
 })
+
+t.test('a command that leaves a process holding its output still settles, with what it printed', async (t) => {
+  const started = Date.now()
+  // the background sleep keeps stdout open after sh exits; its PID comes first on stdout
+  const out = await run('sh', ['-c', 'sleep 20 & echo $!; echo done'], { timeoutMs: 10_000 })
+  const pid = Number(out.split('\n')[0])
+  t.teardown(() => {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  })
+  t.ok(pid > 0, 'the background PID was read')
+  t.match(out, /done\n$/)
+  t.ok(Date.now() - started < 5_000, `settled after ${Date.now() - started} ms, not when the sleep ends`)
+  t.doesNotThrow(() => process.kill(pid, 0), 'the background process is still running, so its pipe was still open')
+})
