@@ -1,5 +1,6 @@
 // Connection settings shared by weftctl and weftd (DESIGN.md §3), and the
 // etcd3 client built from them.
+import { AsyncLocalStorage } from 'node:async_hooks'
 import type { ChannelCredentials } from '@grpc/grpc-js'
 import { ConstantBackoff, handleWhen, retry } from 'cockatiel'
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3'
@@ -43,6 +44,18 @@ export function connectionFromEnv(
 /** Per-attempt deadline of a unary call: one member's silence costs at most this much. */
 export const DEFAULT_CALL_TIMEOUT_MS = 5000
 
+const attemptTimeout = new AsyncLocalStorage<number>()
+
+/**
+ * Run `fn` with a per-attempt deadline of its own for the etcd calls it makes
+ * (a health probe: a member silent for 1 s is not worth waiting for when the
+ * next may answer at once). A deadline set with `.options()` could not do
+ * this: it is absolute, so every retry would share what the first attempt left.
+ */
+export function withAttemptTimeout<R>(ms: number, fn: () => Promise<R>): Promise<R> {
+  return attemptTimeout.run(ms, fn)
+}
+
 export interface EtcdConnection {
   etcd: Etcd3
   /** set when the connection uses TLS: it knows the last certificate failure per member */
@@ -76,7 +89,7 @@ export function createEtcdConnection(opts: ConnectionOptions): EtcdConnection {
     dialTimeout: timeoutMs,
     // unary calls get a deadline (per attempt) so a silent member is an error, not a hang;
     // streams none: watch.ts and keepAliveOnce bound their own waits
-    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + (attemptTimeout.getStore() ?? timeoutMs) }),
     faultHandling: {
       host: (member) => health.policy(member),
       global: retry(handleWhen(isRecoverableError), { maxAttempts: Math.max(0, members.length - 1), backoff: new ConstantBackoff(0) }),

@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs'
 import { isIP, type Socket } from 'node:net'
 import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls'
 import { CallCredentials, ChannelCredentials } from '@grpc/grpc-js'
+import { StoreError } from './errors.js'
 
 export interface TlsFiles {
   cacert?: string
@@ -41,17 +42,17 @@ export class TlsSettings {
       try {
         return readFileSync(path)
       } catch (err) {
-        throw new Error(`${flag} ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`)
+        throw new StoreError(`${flag} ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`)
       }
     }
     const ca = read('--cacert', files.cacert)
     const cert = read('--cert', files.cert)
     const key = read('--key', files.key)
-    if (Boolean(cert) !== Boolean(key)) throw new Error(`--cert and --key go together: ${cert ? '--key' : '--cert'} is missing`)
+    if (Boolean(cert) !== Boolean(key)) throw new StoreError(`--cert and --key go together: ${cert ? '--key' : '--cert'} is missing`)
     try {
       this.context = createSecureContext({ ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) })
     } catch (err) {
-      throw new Error(`cannot use the TLS files (--cacert/--cert/--key): ${(err as Error).message}`)
+      throw new StoreError(`cannot use the TLS files (--cacert/--cert/--key): ${(err as Error).message}`)
     }
   }
 

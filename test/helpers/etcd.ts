@@ -152,3 +152,200 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdProcess> {
   return etcd
 }
 
+
+// --- a real 3-member cluster ------------------------------------------------------------
+//
+// Each member is its own etcd process (nsenter execs it in place, so the PID
+// is etcd's) that a test can SIGKILL (dead: connections refused), SIGSTOP
+// (hung: the kernel still accepts TCP, nothing answers) and SIGCONT, or start
+// again on its data dir. With `netns`, members listen inside that namespace
+// on `listenIPs` (the agents' view) and the test reaches each through a
+// loopback relay to a unix socket the member also listens on; a relay to a
+// hung member accepts and forwards into silence, as the member itself would.
+
+export interface EtcdMember {
+  name: string
+  /** reachable from the root namespace (the test process, weftctl) */
+  endpoint: string
+  /** where processes inside the namespace reach it */
+  netnsEndpoint: string
+  pid(): number | undefined
+  running(): boolean
+  /** a signal, no waiting (SIGKILL: wait with `exited`) */
+  signal(sig: NodeJS.Signals): void
+  /** SIGKILL and wait for the exit */
+  kill(): Promise<void>
+  hang(): void
+  resume(): void
+  /** start again on the same data dir; resolves once it answers /health */
+  start(): Promise<void>
+}
+
+export interface EtcdCluster {
+  members: EtcdMember[]
+  /** every member's root-namespace endpoint */
+  endpoints: string[]
+  /** every member's namespace endpoint, comma-joined: a weftd --endpoints value */
+  netnsEndpoints: string[]
+  /** the current leader (asked of the members that answer) */
+  leader(): Promise<EtcdMember>
+  /** etcdctl against the members that are running and not hung */
+  etcdctl(args: string[]): Promise<string>
+  /** every member answers /health (it has a leader) */
+  healthy(timeoutMs?: number): Promise<void>
+  destroy(): Promise<void>
+}
+
+export interface EtcdClusterOptions {
+  size?: number
+  netns?: string
+  /** with netns: one address per member (each must exist in that namespace) */
+  listenIPs?: string[]
+}
+
+async function health(endpoint: string, timeoutMs = 1000): Promise<boolean> {
+  try {
+    const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(timeoutMs) })
+    return res.ok && (await res.json() as { health?: string }).health === 'true'
+  } catch {
+    return false
+  }
+}
+
+export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<EtcdCluster> {
+  const size = opts.size ?? 3
+  const dirs: string[] = []
+  const relays: CuttableProxy[] = []
+  const procs = new Map<string, ChildProcess>()
+  const hung = new Set<string>()
+  const specs: { name: string; dataDir: string; clientUrls: string; advertise: string; peerUrl: string; endpoint: string }[] = []
+  for (let i = 0; i < size; i++) {
+    const dataDir = await mkdtemp(join(tmpdir(), 'weft-etcd-m-'))
+    dirs.push(dataDir)
+    const clientPort = await freePort()
+    const peerUrl = `http://127.0.0.1:${await freePort()}`
+    if (opts.netns) {
+      const advertise = `http://${opts.listenIPs?.[i] ?? '127.0.0.1'}:${clientPort}`
+      const relay = await startProxy(join(dataDir, 'etcd:1'))
+      relays.push(relay)
+      specs.push({ name: `m${i}`, dataDir, clientUrls: `${advertise},unix://etcd:1`, advertise, peerUrl, endpoint: relay.endpoint })
+    } else {
+      const url = `http://127.0.0.1:${clientPort}`
+      specs.push({ name: `m${i}`, dataDir, clientUrls: url, advertise: url, peerUrl, endpoint: url })
+    }
+  }
+  const initialCluster = specs.map((s) => `${s.name}=${s.peerUrl}`).join(',')
+
+  const launch = (s: (typeof specs)[number]) => {
+    const args = [
+      '--name', s.name,
+      '--data-dir', s.dataDir,
+      '--listen-client-urls', s.clientUrls,
+      '--advertise-client-urls', s.advertise,
+      '--listen-peer-urls', s.peerUrl,
+      '--initial-advertise-peer-urls', s.peerUrl,
+      '--initial-cluster', initialCluster,
+      '--initial-cluster-state', 'new',
+      // a test cluster on a loaded machine: elections quick, but not on every scheduling hiccup
+      '--heartbeat-interval', '100',
+      '--election-timeout', '1000',
+      '--log-level', 'error',
+    ]
+    const [cmd, argv] = opts.netns ? ['nsenter', [`--net=/run/netns/${opts.netns}`, '--', 'etcd', ...args]] : ['etcd', args]
+    const proc = spawn(cmd, argv, { cwd: s.dataDir, stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } })
+    procs.set(s.name, proc)
+    hung.delete(s.name)
+    running.add(proc)
+    proc.once('exit', () => running.delete(proc))
+    return proc
+  }
+  const alive = (name: string) => {
+    const p = procs.get(name)
+    return p !== undefined && p.exitCode === null && p.signalCode === null
+  }
+  const waitHealthy = async (s: (typeof specs)[number], timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs
+    while (!(await health(s.endpoint))) {
+      if (!alive(s.name)) throw new Error(`etcd member ${s.name} exited`)
+      if (Date.now() > deadline) throw new Error(`etcd member ${s.name} did not become healthy within ${timeoutMs} ms`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+
+  const members: EtcdMember[] = specs.map((s) => ({
+    name: s.name,
+    endpoint: s.endpoint,
+    netnsEndpoint: s.advertise,
+    pid: () => (alive(s.name) ? procs.get(s.name)!.pid : undefined),
+    running: () => alive(s.name),
+    signal(sig) {
+      const p = procs.get(s.name)
+      if (p && alive(s.name)) p.kill(sig)
+      if (sig === 'SIGSTOP') hung.add(s.name)
+      if (sig === 'SIGCONT') hung.delete(s.name)
+    },
+    async kill() {
+      const p = procs.get(s.name)
+      if (!p || !alive(s.name)) return
+      const exited = new Promise<void>((r) => p.once('exit', () => r()))
+      p.kill('SIGKILL')
+      await exited
+      hung.delete(s.name)
+    },
+    hang() {
+      this.signal('SIGSTOP')
+    },
+    resume() {
+      this.signal('SIGCONT')
+    },
+    async start() {
+      if (alive(s.name)) return
+      launch(s)
+      await waitHealthy(s, 30_000)
+    },
+  }))
+
+  const answering = () => members.filter((m) => m.running() && !hung.has(m.name))
+  const etcdctl = (args: string[]) =>
+    new Promise<string>((resolve, reject) => {
+      const eps = answering().map((m) => m.endpoint).join(',')
+      const p = spawn('etcdctl', ['--endpoints', eps, '--command-timeout', '5s', ...args], { env: { ...process.env, ETCDCTL_API: '3' } })
+      let out = ''
+      let err = ''
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()))
+      p.stderr.on('data', (d: Buffer) => (err += d.toString()))
+      p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`etcdctl ${args.join(' ')}: ${err}`))))
+    })
+
+  const cluster: EtcdCluster = {
+    members,
+    endpoints: members.map((m) => m.endpoint),
+    netnsEndpoints: members.map((m) => m.netnsEndpoint),
+    async leader() {
+      const out = await etcdctl(['endpoint', 'status', '-w', 'json'])
+      const statuses = JSON.parse(out) as { Endpoint: string; Status: { header: { member_id: number | string }; leader: number | string } }[]
+      const lead = statuses.find((st) => String(st.Status.header.member_id) === String(st.Status.leader))
+      const m = lead && members.find((x) => x.endpoint === lead.Endpoint)
+      if (!m) throw new Error(`no leader among ${out}`)
+      return m
+    },
+    etcdctl,
+    async healthy(timeoutMs = 30_000) {
+      await Promise.all(specs.map((s) => waitHealthy(s, timeoutMs)))
+    },
+    async destroy() {
+      // SIGKILL reaches a stopped process too
+      for (const m of members) await m.kill()
+      for (const r of relays) await r.close().catch(() => undefined)
+      for (const d of dirs) await rm(d, { recursive: true, force: true })
+    },
+  }
+  try {
+    for (const s of specs) launch(s)
+    await cluster.healthy()
+  } catch (err) {
+    await cluster.destroy()
+    throw err
+  }
+  return cluster
+}
