@@ -73,10 +73,11 @@ function tlsError(f: TlsFailure, tls: TlsSettings): TlsError {
     detail = `its server certificate is not valid for this address: ${f.message.replace(/^[^:]*: /, '')}`
   } else if (f.code === 'CERT_HAS_EXPIRED' || f.code === 'CERT_NOT_YET_VALID') {
     detail = `its server certificate is ${f.code === 'CERT_HAS_EXPIRED' ? 'expired' : 'not valid yet'}`
-  } else if (CLIENT_CERT_MISSING.has(f.code) && !cert) {
+  } else if ((CLIENT_CERT_MISSING.has(f.code) || CLIENT_CERT_REFUSED.has(f.code)) && !cert) {
+    // etcd (Go) answers a missing certificate with bad_certificate under TLS 1.2
     detail = 'etcd requires a client certificate; pass --cert and --key'
   } else if (CLIENT_CERT_MISSING.has(f.code) || CLIENT_CERT_REFUSED.has(f.code)) {
-    detail = `etcd refused the client certificate --cert ${cert ?? ''} (not signed by a CA etcd trusts?)`.replace(' --cert  ', ' ')
+    detail = `etcd refused the client certificate --cert ${cert} (not signed by a CA etcd trusts?)`
   } else if (f.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || f.code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') {
     detail = 'the member does not speak TLS; use an http:// endpoint without --cacert'
   } else {

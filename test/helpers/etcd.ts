@@ -7,7 +7,9 @@
 // `endpoint`, a loopback relay to a unix socket etcd also listens on (a
 // socket is a file, so it crosses namespaces; no root-namespace link or route).
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { rmSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { get as httpsGet } from 'node:https'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -51,22 +53,43 @@ export interface EtcdOptions {
   netns?: string
   /** with netns: the address etcd listens on there (it must exist in that namespace) */
   listenIP?: string
+  /** serve TLS only and require client certificates signed by `ca` (file paths) */
+  tls?: { cert: string; key: string; ca: string; client: { cert: string; key: string } }
 }
 
 export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'weft-etcd-'))
   const clientPort = await freePort()
   const peerPort = await freePort()
-  let endpoint = `http://127.0.0.1:${clientPort}`
+  const scheme = opts.tls ? 'https' : 'http'
+  let endpoint = `${scheme}://127.0.0.1:${clientPort}`
   let netnsEndpoint = endpoint
   let relay: CuttableProxy | undefined
   let clientUrls = endpoint
   if (opts.netns) {
-    netnsEndpoint = `http://${opts.listenIP ?? '127.0.0.1'}:${clientPort}`
+    netnsEndpoint = `${scheme}://${opts.listenIP ?? '127.0.0.1'}:${clientPort}`
     // etcd 3.4 wants host:port even for unix sockets: `unix://etcd:1` is the file `etcd:1` in its cwd
-    clientUrls = `${netnsEndpoint},unix://etcd:1`
+    clientUrls = `${netnsEndpoint},${opts.tls ? 'unixs' : 'unix'}://etcd:1`
     relay = await startProxy(join(dataDir, 'etcd:1'))
-    endpoint = relay.endpoint
+    endpoint = relay.endpoint.replace(/^http:/, `${scheme}:`)
+  }
+  const tlsArgs = opts.tls ? ['--cert-file', opts.tls.cert, '--key-file', opts.tls.key, '--trusted-ca-file', opts.tls.ca, '--client-cert-auth'] : []
+  const healthy = async (): Promise<boolean> => {
+    if (!opts.tls) {
+      // bounded: a request the relay accepted but etcd never answers must not hang the loop
+      const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(2000) })
+      return res.ok
+    }
+    const { ca, client } = opts.tls
+    const [caPem, cert, key] = await Promise.all([readFile(ca), readFile(client.cert), readFile(client.key)])
+    return new Promise((resolve, reject) => {
+      const req = httpsGet(`${endpoint}/health`, { ca: caPem, cert, key, timeout: 2000, servername: '' }, (res) => {
+        res.resume()
+        resolve(res.statusCode === 200)
+      })
+      req.on('timeout', () => req.destroy(new Error('timeout')))
+      req.on('error', reject)
+    })
   }
   let child: ChildProcess | undefined
 
@@ -80,6 +103,7 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdProcess> {
       '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
       '--initial-cluster', `weft-test=http://127.0.0.1:${peerPort}`,
       '--log-level', 'error',
+      ...tlsArgs,
     ]
     // nsenter execs etcd in place: the child's PID is etcd's
     const [cmd, argv] = opts.netns ? ['nsenter', [`--net=/run/netns/${opts.netns}`, '--', 'etcd', ...args]] : ['etcd', args]
@@ -97,9 +121,7 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdProcess> {
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`etcd exited with ${proc.exitCode}: ${stderr}`)
       try {
-        // bounded: a request the relay accepted but etcd never answers must not hang the loop
-        const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(2000) })
-        if (res.ok) return
+        if (await healthy()) return
       } catch {
         // not listening yet
       }
@@ -121,7 +143,8 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdProcess> {
 
   const etcdctl = (args: string[]) =>
     new Promise<string>((resolve, reject) => {
-      const p = spawn('etcdctl', ['--endpoints', endpoint, ...args], { env: { ...process.env, ETCDCTL_API: '3' } })
+      const tlsFlags = opts.tls ? ['--cacert', opts.tls.ca, '--cert', opts.tls.client.cert, '--key', opts.tls.client.key] : []
+      const p = spawn('etcdctl', ['--endpoints', endpoint, ...tlsFlags, ...args], { env: { ...process.env, ETCDCTL_API: '3' } })
       let out = ''
       let err = ''
       p.stdout.on('data', (d: Buffer) => (out += d.toString()))
@@ -217,6 +240,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
   const dirs: string[] = []
   const relays: CuttableProxy[] = []
   const procs = new Map<string, ChildProcess>()
+  const stderrs = new Map<string, string>()
   const hung = new Set<string>()
   const specs: { name: string; dataDir: string; clientUrls: string; advertise: string; peerUrl: string; endpoint: string }[] = []
   for (let i = 0; i < size; i++) {
@@ -252,7 +276,11 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
       '--log-level', 'error',
     ]
     const [cmd, argv] = opts.netns ? ['nsenter', [`--net=/run/netns/${opts.netns}`, '--', 'etcd', ...args]] : ['etcd', args]
-    const proc = spawn(cmd, argv, { cwd: s.dataDir, stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } })
+    // a SIGKILLed member leaves its unix socket behind, which etcd will not bind over
+    rmSync(join(s.dataDir, 'etcd:1'), { force: true })
+    const proc = spawn(cmd, argv, { cwd: s.dataDir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } })
+    stderrs.set(s.name, '')
+    proc.stderr!.on('data', (d: Buffer) => stderrs.set(s.name, (stderrs.get(s.name)! + d.toString()).slice(-3000)))
     procs.set(s.name, proc)
     hung.delete(s.name)
     running.add(proc)
@@ -266,7 +294,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
   const waitHealthy = async (s: (typeof specs)[number], timeoutMs: number) => {
     const deadline = Date.now() + timeoutMs
     while (!(await health(s.endpoint))) {
-      if (!alive(s.name)) throw new Error(`etcd member ${s.name} exited`)
+      if (!alive(s.name)) throw new Error(`etcd member ${s.name} exited: ${stderrs.get(s.name)}`)
       if (Date.now() > deadline) throw new Error(`etcd member ${s.name} did not become healthy within ${timeoutMs} ms`)
       await new Promise((r) => setTimeout(r, 100))
     }
