@@ -27,6 +27,8 @@ export interface EtcdProcess {
   start(): Promise<void>
   /** etcdctl against this etcd */
   etcdctl(args: string[]): Promise<string>
+  /** signal the running etcd: SIGSTOP hangs it (TCP still accepted, nothing answered), SIGCONT resumes */
+  signal(sig: NodeJS.Signals): void
   destroy(): Promise<void>
 }
 
@@ -159,7 +161,12 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdProcess> {
     stop,
     start,
     etcdctl,
+    signal(sig) {
+      if (child && child.exitCode === null && child.signalCode === null) child.kill(sig)
+    },
     async destroy() {
+      // a hung etcd handles SIGTERM only once continued
+      child?.kill('SIGCONT')
       await stop()
       if (relay) await relay.close()
       relay = undefined
