@@ -4,6 +4,7 @@
 import { pino } from 'pino'
 import { LeaseHolder } from '../lease/held.js'
 import { LeaseRegistry } from '../lease/registry.js'
+import { reservedLeaseClaims } from '../lease/reserved.js'
 import { HostReadiness, Manager } from '../runtime/index.js'
 import { Store } from '../store/index.js'
 import type { AgentContext } from './context.js'
@@ -41,7 +42,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   // an underlay MTU change (rare) is picked up within a minute
   setInterval(() => void underlay.refresh(), 60_000).unref()
   const logger = pino({ level: flags.logLevel, base: { host: flags.hostName, overlay: flags.overlay } })
-  const store = Store.connect(flags.connection)
+  // a reserved lease the agent rewrites keeps its subnet claim (src/lease/reserved.ts)
+  const store = Store.connect(flags.connection).use(reservedLeaseClaims)
   const manager = new Manager({ store, logger })
   const readiness = new HostReadiness()
   const holder = new LeaseHolder()

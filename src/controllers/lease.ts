@@ -124,6 +124,8 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
   /** this host's lease as this agent last wrote or read it: the informer may not have seen that write yet */
   let mine: Held | undefined
   let ownClaim: OwnClaim | undefined
+  /** the reserved subnet whose claim this agent has made sure of */
+  let reservedClaimFor: string | undefined
 
   /** the informer showing exactly what this agent last wrote */
   const isOwnEcho = (obj: HostLease): boolean =>
@@ -187,6 +189,11 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     }
     current = mine = await converge(current, spec, publicIP)
     if (current.lease.spec.reserved) expireAt = undefined
+    // a reservation applied before claims were written with it gets its claim, or it would be no peer
+    if (current.lease.spec.reserved && reservedClaimFor !== current.lease.spec.subnet) {
+      await registry.bindClaim(overlay, tryParseCidr(current.lease.spec.subnet)!, host, '0')
+      reservedClaimFor = current.lease.spec.subnet
+    }
 
     // --- report
     const { lease } = current
