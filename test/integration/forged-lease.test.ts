@@ -158,10 +158,15 @@ t.test('a garbage HostLease key: named in the status, logged once, written once,
   const before = await revisionOfH1()
   await etcd.etcdctl(['put', `${prefix}/hostleases/garbage`, '{not json'])
   await until('the garbage key in the DataPath condition', () => dataPath().includes(`${prefix}/hostleases/garbage (InvalidObject)`))
-  await until('the condition in h1 HostLease status', async () => {
-    const lease = JSON.parse(await etcd.etcdctl(['get', '--print-value-only', h1Key])) as HostLease
-    return lease.status?.conditions?.some((c) => c.type === 'DataPath' && c.message.includes('hostleases/garbage')) ?? false
+  const conditionsOfH1 = async () => (JSON.parse(await etcd.etcdctl(['get', '--print-value-only', h1Key])) as HostLease).status?.conditions ?? []
+  await until('the conditions in h1 HostLease status', async () => {
+    const conditions = await conditionsOfH1()
+    return (
+      conditions.some((c) => c.type === 'DataPath' && c.message.includes('hostleases/garbage')) &&
+      conditions.some((c) => c.type === 'IgnoredObjects' && c.status === 'True' && c.message.startsWith(`hostleases key ${prefix}/hostleases/garbage holds no JSON`))
+    )
   })
+  t.equal((await conditionsOfH1()).find((c) => c.type === 'Ready')?.status, 'True', 'Ready is not about garbage elsewhere')
   const written = await revisionOfH1()
   t.ok(written > before, 'the status was written when the garbage appeared')
   t.same(peerNames(), ['h2=192.168.100.2'])
@@ -175,6 +180,7 @@ t.test('a garbage HostLease key: named in the status, logged once, written once,
 
   await etcd.etcdctl(['del', `${prefix}/hostleases/garbage`])
   await until('the note gone', () => !dataPath().includes('garbage'))
+  await until('IgnoredObjects gone from the status', async () => !(await conditionsOfH1()).some((c) => c.type === 'IgnoredObjects'))
 })
 
 t.test('the agent OverlayConfig overwritten with garbage: nothing torn down, the last valid one kept', async (t) => {
