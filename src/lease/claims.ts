@@ -5,9 +5,10 @@
 // expire, and a value is a host name, so thousands of hosts cost one range
 // read at start and a few bytes per change.
 //
-// After a disconnect or a canceled watch (compaction) it lists again and
-// emits one change; etcd unreachable means a retry with backoff, never an
-// error. Until the first list is in, `hasSynced` is false: no caller may take
+// After a disconnect the watch resumes from the last revision seen (as
+// src/store/watch.ts does: a fleet's agents do not all relist at every etcd
+// hiccup); a canceled watch (compaction) lists again and emits one change;
+// etcd unreachable means a retry with backoff, never an error. Until the first list is in, `hasSynced` is false: no caller may take
 // "no claim" for an answer before that.
 import type { IKeyValue, Watcher } from 'etcd3'
 import { BehaviorSubject, Subject, filter, firstValueFrom, type Observable } from 'rxjs'
@@ -28,6 +29,8 @@ export class OverlayClaims {
   private timer: NodeJS.Timeout | undefined
   private failures = 0
   private running = false
+  /** the last revision applied: a resumed watch starts after it */
+  private revision = 0n
 
   /** Emits after every change of the claims (and once the first list is in). */
   readonly changes$: Observable<void> = this.changes.asObservable()
@@ -77,7 +80,8 @@ export class OverlayClaims {
       this.holders.clear()
       for (const kv of res.kvs) this.put(kv)
       this.failures = 0
-      this.startWatch(res.header.revision)
+      this.revision = BigInt(res.header.revision)
+      this.startWatch()
       if (!this.synced.value) this.synced.next(true)
       this.changes.next()
     } catch {
@@ -91,24 +95,34 @@ export class OverlayClaims {
     if (parseSubnetKeyName(name)) this.holders.set(name, kv.value.toString())
   }
 
-  private startWatch(revision: string): void {
+  private startWatch(): void {
+    if (!this.running) return
     this.dropWatcher()
-    const w = this.store.etcd.watch().prefix(this.prefix).startRevision(String(BigInt(revision) + 1n)).watcher()
+    // a Watcher attaches synchronously, so no event can slip past the handlers
+    const w = this.store.etcd.watch().prefix(this.prefix).startRevision(String(this.revision + 1n)).watcher()
     this.watcher = w
     w.on('put', (kv: IKeyValue) => {
+      this.revision = BigInt(kv.mod_revision)
       this.put(kv)
       this.changes.next()
     })
     w.on('delete', (kv: IKeyValue) => {
+      this.revision = BigInt(kv.mod_revision)
       this.holders.delete(kv.key.toString().slice(this.prefix.length))
       this.changes.next()
     })
-    const again = () => {
+    w.on('connected', () => {
+      this.failures = 0
+    })
+    w.on('disconnected', () => {
+      this.dropWatcher()
+      this.later(() => this.startWatch())
+    })
+    // canceled by etcd: the resume revision was compacted away
+    w.on('error', () => {
       this.dropWatcher()
       this.later(() => void this.relist())
-    }
-    w.on('disconnected', again)
-    w.on('error', again)
+    })
   }
 
   private dropWatcher(): void {

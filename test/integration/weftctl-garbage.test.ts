@@ -4,6 +4,7 @@
 // as absent and apply replaces it; delete removes it. Never a TypeError.
 import t, { type Test } from 'tap'
 import { startEtcd } from '../helpers/etcd.js'
+import { collectOutput, spawnWeftctl } from '../helpers/weftctl.js'
 import { LEASE, OVERLAY, scope } from '../helpers/weftctl-fixtures.js'
 
 const etcd = await startEtcd()
@@ -109,4 +110,28 @@ spec: {network: 10.9.0.0/16}
       [],
     )
   })
+})
+
+t.test('get -w: a key gone bad while watching is one warning on stderr, and the stream goes on', async (t) => {
+  const s = scope(t, etcd)
+  t.equal((await s.run(['apply', '-f', '-'], { input: LEASE })).code, 0)
+  const child = spawnWeftctl(['get', 'hl', '-w', '-o', 'name'], { env: { WEFT_ETCD_ENDPOINTS: etcd.endpoint, WEFT_PREFIX: s.prefix } })
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  const out = collectOutput(child)
+  await out.until(/hostlease\/host-a\n/, 30_000)
+  const key = `${s.prefix}/hostleases/late`
+  await etcd.etcdctl(['put', key, '{not json'])
+  const deadline = Date.now() + 15_000
+  while (!stderr.includes(key)) {
+    if (Date.now() > deadline) throw new Error(`no warning; stderr: ${stderr}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  await etcd.etcdctl(['put', key, '{not json'])
+  await etcd.etcdctl(['put', `${s.prefix}/hostleases/host-b`, (await etcd.etcdctl(['get', '--print-value-only', `${s.prefix}/hostleases/host-a`])).trim().replace('"host-a"', '"host-b"')])
+  await out.until(/hostlease\/host-b\n/)
+  t.match(stderr, new RegExp(`^Warning: skipped hostleases key ${key} holds no JSON \\([^\\n]*\\)\\n$`), 'one warning: the same bad write again says nothing new')
 })
