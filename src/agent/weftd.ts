@@ -4,6 +4,7 @@
 import { pino } from 'pino'
 import { LeaseHolder } from '../lease/held.js'
 import { LeaseRegistry } from '../lease/registry.js'
+import { reservedLeaseClaims } from '../lease/reserved.js'
 import { HostReadiness, Manager } from '../runtime/index.js'
 import { Store, StoreError } from '../store/index.js'
 import type { AgentContext } from './context.js'
@@ -43,7 +44,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const logger = pino({ level: flags.logLevel, base: { host: flags.hostName, overlay: flags.overlay } })
   let store: Store
   try {
-    store = Store.connect(flags.connection)
+    // a reserved lease the agent rewrites keeps its subnet claim (src/lease/reserved.ts)
+    store = Store.connect(flags.connection).use(reservedLeaseClaims)
   } catch (err) {
     if (!(err instanceof StoreError)) throw err
     process.stderr.write(`weftd: error: ${err.message}\n`)

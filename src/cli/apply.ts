@@ -4,7 +4,7 @@
 // agents') or left alone when already equal; `--prune -l` removes objects of
 // the applied kinds that match the selector but are no longer in the input.
 import type { AnyResource, KindName } from '../crds/kinds.js'
-import { AlreadyExistsError, ConflictError, NotFoundError, parseSelector, TlsError, UnavailableError, type LabelSelector, type Store } from '../store/index.js'
+import { AlreadyExistsError, ConflictError, describeInvalid, InvalidStoredObjectError, NotFoundError, parseSelector, TlsError, UnavailableError, type LabelSelector, type Store } from '../store/index.js'
 import { bool, list, str, type OptionSpec } from './args.js'
 import type { Command, Context } from './context.js'
 import { desiredObjects, sameUserPart } from './desired.js'
@@ -74,7 +74,7 @@ export const applyCommand: Command = {
     let failed = false
     for (const obj of inApplyOrder(chosen)) {
       try {
-        ctx.out(`${nameOf(obj)} ${await applyOne(store, obj, dryRun)}${suffix}\n`)
+        ctx.out(`${nameOf(obj)} ${await applyOne(store, obj, dryRun, (line) => ctx.err(line))}${suffix}\n`)
       } catch (err) {
         if (err instanceof UnavailableError || err instanceof TlsError) throw err // the rest would only wait out the same deadline
         // kubectl goes on with the other objects and reports failure at the end
@@ -96,13 +96,21 @@ function dryRunFlag(value: string | undefined): boolean {
 
 type Outcome = 'created' | 'configured' | 'unchanged'
 
-async function applyOne(store: Store, obj: AnyResource, dryRun: boolean): Promise<Outcome> {
+async function applyOne(store: Store, obj: AnyResource, dryRun: boolean, warn: (line: string) => void): Promise<Outcome> {
   for (let attempt = 0; ; attempt++) {
     try {
       const live = await store.get(obj.kind, obj.metadata.name).catch((err: unknown) => {
         if (err instanceof NotFoundError) return undefined
+        if (err instanceof InvalidStoredObjectError) return err
         throw err
       })
+      if (live instanceof InvalidStoredObjectError) {
+        // garbage written into etcd by hand: the applied object replaces it (compared against what was read)
+        const { invalid } = live
+        if (!dryRun) await store.update({ ...obj, metadata: { ...obj.metadata, resourceVersion: invalid.modRevision } } as AnyResource)
+        warn(`Warning: replaced ${describeInvalid(invalid)}`)
+        return 'configured'
+      }
       if (!live) {
         if (!dryRun) await store.create(obj)
         return 'created'

@@ -1,5 +1,6 @@
 // What a command runs with: its parsed flags, output streams and a lazily
 // connected store (help and `version --client` never dial etcd).
+import { reservedLeaseClaims } from '../lease/reserved.js'
 import { Store } from '../store/index.js'
 import { connectionOptions, type FlagValues, type OptionSpec } from './args.js'
 
@@ -31,7 +32,8 @@ export class StoreHolder {
   constructor(private readonly values: FlagValues) {}
 
   get(): Store {
-    this.store ??= Store.connect(connectionOptions(this.values))
+    // a reserved HostLease applied or deleted by hand takes its subnet's claim key with it
+    this.store ??= Store.connect(connectionOptions(this.values)).use(reservedLeaseClaims)
     return this.store
   }
 

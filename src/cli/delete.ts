@@ -63,8 +63,10 @@ export const deleteCommand: Command = {
       } else {
         if (!selectorText && !bool(ctx.values, 'all')) throw new UsageError('resource(s) were provided, but no name was specified (give a NAME, -l SELECTOR or --all)')
         const info = resolveKind(ctx.positionals[0]!)
-        const { items } = await ctx.store().list(info.kind, selectorText ? parseSelector(selectorText) : undefined)
+        const { items, invalid } = await ctx.store().list(info.kind, selectorText ? parseSelector(selectorText) : undefined)
         targets = items.map((o) => ({ kind: o.kind, name: o.metadata.name }))
+        // --all means every key of the kind, garbage written by hand included (no labels to select it by)
+        if (!selectorText) targets.push(...invalid.map((i) => ({ kind: i.kind, name: i.name })))
         matchAll = true
       }
     }

@@ -1,13 +1,18 @@
 // `weftctl describe`: one object as kubectl describes custom resources —
 // `Key:  value` sections with field names turned into words (`Subnet Len`),
 // values aligned per level, and conditions as a table.
+import type { HostLease } from '../crds/index.js'
 import type { AnyResource } from '../crds/kinds.js'
 import type { Condition } from '../crds/meta.js'
-import { NotFoundError, parseSelector } from '../store/index.js'
+import { subnetKeyName } from '../lease/allocate.js'
+import { claimedLeases } from '../lease/ownership.js'
+import { claimPrefixOf } from '../lease/registry.js'
+import { tryParseCidr } from '../net/cidr.js'
+import { InvalidStoredObjectError, NotFoundError, parseSelector, type Store } from '../store/index.js'
 import { objectRefs, resolveKind, str, type OptionSpec } from './args.js'
 import type { Command } from './context.js'
 import { formatError, UsageError } from './errors.js'
-import { renderTable } from './printers.js'
+import { invalidWarning, renderTable } from './printers.js'
 
 const options: OptionSpec = { selector: { type: 'string', short: 'l' } }
 
@@ -41,17 +46,21 @@ export const describeCommand: Command = {
         try {
           objects.push(await store.get(ref.info.kind, ref.name))
         } catch (err) {
-          if (!(err instanceof NotFoundError)) throw err
+          if (!(err instanceof NotFoundError) && !(err instanceof InvalidStoredObjectError)) throw err
           ctx.err(formatError(err))
           failed = true
         }
       }
     } else {
       const info = resolveKind(ctx.positionals[0]!)
-      objects = (await store.list(info.kind, selectorText ? parseSelector(selectorText) : undefined)).items
+      const { items, invalid } = await store.list(info.kind, selectorText ? parseSelector(selectorText) : undefined)
+      objects = items
       if (objects.length === 0) ctx.err('No resources found.')
+      for (const i of invalid) ctx.err(invalidWarning(i))
     }
-    ctx.out(objects.map(describeObject).join('\n\n'))
+    const described: string[] = []
+    for (const obj of objects) described.push(describeObject(obj, obj.kind === 'HostLease' ? await claimLine(store, obj) : undefined))
+    ctx.out(described.join('\n\n'))
     return failed ? 1 : 0
   },
 }
@@ -65,7 +74,23 @@ export function fieldLabel(key: string): string {
   return words.charAt(0).toUpperCase() + words.slice(1)
 }
 
-export function describeObject(obj: AnyResource): string {
+/**
+ * Whose claim the lease's subnet holds: the claim, not the lease, decides who
+ * gets the subnet's traffic (src/lease/ownership.ts), so a lease without it is
+ * said to be no peer, with why.
+ */
+async function claimLine(store: Store, lease: HostLease): Promise<string> {
+  const subnet = tryParseCidr(lease.spec.subnet)
+  if (!subnet) return '<none>'
+  const key = claimPrefixOf(store.prefix, lease.spec.overlay) + subnetKeyName(subnet)
+  const kv = (await store.call(() => store.etcd.get(key).exec())).kvs[0]
+  const claims = new Map(kv ? [[subnetKeyName(subnet), kv.value.toString()]] : [])
+  const [unowned] = claimedLeases([lease], lease.spec.overlay, claims).unowned
+  if (!unowned) return `${key} (held by this lease's host)`
+  return `${unowned.reason}: ${unowned.message.replace(/^HostLease "[^"]*": /, '')}; this lease is no peer on any host`
+}
+
+export function describeObject(obj: AnyResource, subnetClaim?: string): string {
   const lines: string[] = []
   const { name, labels, annotations, uid, generation, resourceVersion, creationTimestamp } = obj.metadata
   const top: [string, string[]][] = [
@@ -84,6 +109,7 @@ export function describeObject(obj: AnyResource): string {
   renderMap(lines, 1, { creationTimestamp, generation, resourceVersion, uid }, 'metadata', { UID: 'uid' })
   lines.push('Spec:')
   renderMap(lines, 1, obj.spec as Record<string, unknown>, 'spec')
+  if (subnetClaim !== undefined) lines.push(`Subnet Claim:  ${subnetClaim}`)
   const status = obj.status as Record<string, unknown> | undefined
   if (status && Object.keys(status).length) {
     lines.push('Status:')

@@ -4,7 +4,7 @@
 // Exit codes as kubectl's: 0 no difference, 1 differences, 2 error.
 import { stringify } from 'yaml'
 import type { AnyResource } from '../crds/kinds.js'
-import { NotFoundError } from '../store/index.js'
+import { describeInvalid, InvalidStoredObjectError, NotFoundError } from '../store/index.js'
 import { bool, list, type OptionSpec } from './args.js'
 import type { Command } from './context.js'
 import { comparable, desiredObjects } from './desired.js'
@@ -53,6 +53,11 @@ export const diffCommand: Command = {
       for (const obj of inApplyOrder(objects)) {
         const live = await store.get(obj.kind, obj.metadata.name).catch((err: unknown) => {
           if (err instanceof NotFoundError) return undefined
+          if (err instanceof InvalidStoredObjectError) {
+            // apply would replace the garbage: diff against nothing, and say why
+            ctx.err(`Warning: ${describeInvalid(err.invalid)}; diffed as absent`)
+            return undefined
+          }
           throw err
         })
         const text = objectDiff(live, obj)

@@ -1,11 +1,11 @@
 // `weftctl get`: list or fetch objects and print them as a table, YAML, JSON
 // or names; with -w keep printing one entry per change until interrupted.
 import type { AnyResource, KindInfo } from '../crds/kinds.js'
-import { NotFoundError, parseSelector, type LabelSelector, type Store } from '../store/index.js'
+import { InvalidStoredObjectError, NotFoundError, parseSelector, type LabelSelector, type Store } from '../store/index.js'
 import { bool, objectRefs, resolveKind, str, type ObjectRef, type OptionSpec } from './args.js'
 import type { Command, Context } from './context.js'
 import { formatError, UsageError } from './errors.js'
-import { columnWidths, formatRow, nameOf, outputFormat, printObjects, tableHeader, tableRow, toJson, toYaml, type OutputFormat } from './printers.js'
+import { columnWidths, formatRow, invalidWarning, nameOf, outputFormat, printObjects, tableHeader, tableRow, toJson, toYaml, type OutputFormat } from './printers.js'
 
 const options: OptionSpec = {
   output: { type: 'string', short: 'o' },
@@ -63,10 +63,12 @@ function unique(infos: KindInfo[]): KindInfo[] {
 }
 
 async function getAll(ctx: Context, store: Store, info: KindInfo, selector: LabelSelector | undefined, format: OutputFormat): Promise<number> {
-  const { items } = await store.list(info.kind, selector)
+  const { items, invalid } = await store.list(info.kind, selector)
   // kubectl prints an empty List for yaml/json, and says so on stderr otherwise
   if (items.length === 0 && (format === 'table' || format === 'wide' || format === 'name')) ctx.err('No resources found.')
   else ctx.out(printObjects(info, items, format, { single: false, now: ctx.now() }))
+  // garbage written into etcd by hand is named, and does not stop the good objects from printing
+  for (const i of invalid) ctx.err(invalidWarning(i))
   return 0
 }
 
@@ -78,7 +80,7 @@ async function getNamed(ctx: Context, store: Store, refs: ObjectRef[], format: O
       found.push(await store.get(ref.info.kind, ref.name))
     } catch (err) {
       if (err instanceof NotFoundError && bool(ctx.values, 'ignore-not-found')) continue
-      if (!(err instanceof NotFoundError)) throw err
+      if (!(err instanceof NotFoundError) && !(err instanceof InvalidStoredObjectError)) throw err
       errors.push(formatError(err))
     }
   }
@@ -103,6 +105,7 @@ async function watch(ctx: Context, store: Store, info: KindInfo, names: string[]
   // the watch itself retries quietly while etcd is away; a user asking now wants to hear it is
   for (const name of names) await store.get(info.kind, name)
   if (!names.length) await store.list(info.kind)
+  const warned = new Set<string>()
 
   const wanted = (o: AnyResource) => (names.length ? names.includes(o.metadata.name) : !selector || selector(o.metadata.labels))
   const wide = format === 'wide'
@@ -126,6 +129,14 @@ async function watch(ctx: Context, store: Store, info: KindInfo, names: string[]
   return new Promise<number>((_, reject) => {
     store.watch(info.kind).subscribe({
       next: (ev) => {
+        if (ev.type === 'INVALID') {
+          // once per key gone bad (or with a new reason); the stream goes on with the rest
+          if (!ev.invalid || (names.length && !names.includes(ev.name))) return
+          const line = invalidWarning(ev.invalid)
+          if (!warned.has(line)) ctx.err(line)
+          warned.add(line)
+          return
+        }
         if (ev.type === 'SYNCED') {
           if (initial === undefined) return // a relist after compaction: its changes came as events
           if (initial.length === 0 && !names.length) ctx.err('No resources found.')

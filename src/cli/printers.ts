@@ -4,6 +4,7 @@
 import { stringify } from 'yaml'
 import { KINDS, type AnyResource, type KindInfo } from '../crds/kinds.js'
 import type { Condition } from '../crds/meta.js'
+import { describeInvalid, type InvalidObject } from '../store/index.js'
 import { UsageError } from './errors.js'
 
 export type OutputFormat = 'table' | 'wide' | 'yaml' | 'json' | 'name'
@@ -159,6 +160,13 @@ export function tableHeader(info: KindInfo, wide: boolean): string[] {
 export function tableRow(obj: AnyResource, wide: boolean, now: number): string[] {
   const c = COLUMNS[obj.kind]
   return wide ? [...c.row(obj, now), ...c.wideRow(obj, now)] : c.row(obj, now)
+}
+
+// --- what could not be printed ---------------------------------------------------------------
+
+/** One stderr line per key that holds no valid object, as kubectl prints a server's warnings. */
+export function invalidWarning(invalid: InvalidObject): string {
+  return `Warning: skipped ${describeInvalid(invalid)}`
 }
 
 // --- whole objects -------------------------------------------------------------------------------

@@ -149,6 +149,8 @@ function watchKind(
   const byName = new Map(refs.map((r) => [r.name, r]))
   const seen = new Set<string>()
   return store.watch(info.kind).subscribe((ev) => {
+    // a key gone bad keeps its last valid state, as every reader of the store sees it
+    if (ev.type === 'INVALID') return
     if (ev.type === 'SYNCED') {
       // the listing is complete: what it did not mention does not exist
       for (const ref of refs) if (!seen.has(ref.name)) check(ref, undefined)

@@ -3,8 +3,9 @@
 // (DESIGN.md §5, §6). Key: "datapath", a singleton.
 //
 //   observe desired: the held lease (subnet, publicIP, MTU, resolved overlay spec),
-//                    every HostLease of the overlay (informer) → peers (backends/peers.ts,
-//                    with the backend's own lease-data rules from backends/registry.ts)
+//                    every HostLease of the overlay (informer) that holds its subnet's
+//                    claim (lease/ownership.ts, claims watched by lease/claims.ts) → peers
+//                    (backends/peers.ts, with the backend's own lease-data rules from backends/registry.ts)
 //   observe actual:  through the backend, from the kernel, every time
 //   act:             ip_forward on; other backends' leftovers removed (a backend
 //                    change, or a previous run on another one: looked for at the
@@ -22,7 +23,10 @@ import type { BackendType } from '../crds/index.js'
 import { Links } from '../host/links.js'
 import { linkChanges } from '../host/monitor.js'
 import { IP_FORWARD, Sysctl } from '../host/sysctl.js'
+import { OverlayClaims } from '../lease/claims.js'
 import type { LeaseHolder } from '../lease/held.js'
+import { claimedLeases, UnownedGrace } from '../lease/ownership.js'
+import { describeInvalid } from '../store/index.js'
 import { parseCidr, type Cidr } from '../net/cidr.js'
 import { watch, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext } from '../runtime/index.js'
 import { changed, DataPathError, type Backend, type LocalConfig } from '../backends/backend.js'
@@ -56,12 +60,18 @@ export interface DataPathControllerOptions {
   resyncMs?: number
   /** links, addresses or routes changed on this host (default: the monitor of this process's namespace) */
   changes?: Observable<void>
+  /** how long a lease may lack its claim before it is reported (it is left out at once); default 5 s */
+  unclaimedGraceMs?: number
 }
 
 export function datapathController(opts: DataPathControllerOptions): ControllerSpec {
   const { manager, holder, hostName, overlay, iface } = opts
   const leases = manager.informer('HostLease')
   const overlays = manager.informer('OverlayConfig')
+  // who owns which subnet: a lease is a peer only with its subnet's claim
+  const claims = new OverlayClaims(manager.store, overlay)
+  manager.addRunnable({ name: 'subnet-claims', start: () => claims.start(), stop: () => claims.stop() })
+  const grace = new UnownedGrace(opts.unclaimedGraceMs)
   const links = opts.links ?? new Links()
   const sysctl = opts.sysctl ?? new Sysctl()
   const backends = opts.backends ?? createBackends({ links, sysctl, metrics: manager.registry, wireguardKeyFile: opts.wireguardKeyFile ?? DEFAULT_WIREGUARD_KEY_FILE })
@@ -87,7 +97,8 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
   const reconcile = async (_key: string, { log }: ReconcileContext) => {
     // --- desired
     const held = holder.current
-    if (overlays.hasSynced && !overlays.get(overlay)) {
+    // an OverlayConfig key holding garbage is not a deletion: nothing is torn down over it
+    if (overlays.hasSynced && !overlays.get(overlay) && !overlays.invalid(overlay)) {
       // the overlay was deleted: remove the whole data path
       let removed = false
       clean.key = undefined
@@ -133,7 +144,13 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       }
       const data = await backend.ensure(local)
       holder.setBackendData(data)
-      const { peers, ignored } = livePeers(leases.list(), { overlay, hostName, network, subnet: held.subnet, backend: type }, backendOf(type))
+      // no claim seen yet means nothing before the first list of claims
+      if (!claims.hasSynced) return report(false, 'WaitingForClaims', 'subnet claims not listed yet')
+      const owned = claimedLeases(leases.list(), overlay, claims.claims)
+      const unowned = grace.settle(owned.unowned)
+      const { peers, ignored: invalidPeers } = livePeers(owned.leases, { overlay, hostName, network, subnet: held.subnet, backend: type }, backendOf(type))
+      const invalidKeys = leases.invalidObjects().map((i) => ({ name: i.key, reason: 'InvalidObject', message: `ignored ${describeInvalid(i)}` }))
+      const ignored = [...unowned.report, ...invalidKeys, ...invalidPeers]
       const changes = await backend.syncPeers(local, peers)
       if (changed(changes)) log.info({ backend: type, added: changes.added, changed: changes.changed, removed: changes.removed }, 'peers programmed')
       const left = [...ignored, ...changes.skipped]
@@ -155,6 +172,8 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       if (about !== lastAbout) log.info({ backend: type, device: about }, `${type} data path: ${about}`)
       lastAbout = about
       report(true, 'Programmed', `${type}${about ? ` (${about})` : ''}: ${n} peer${n === 1 ? '' : 's'} programmed${left.length ? `; left out: ${left.map((i) => `${i.name} (${i.reason})`).join(', ')}` : ''}`)
+      // a lease still without its claim is reported once its grace is over
+      return unowned.recheckInMs === undefined ? undefined : { requeueAfter: unowned.recheckInMs }
     } catch (err) {
       const reason = err instanceof DataPathError ? err.reason : 'ProgrammingFailed'
       report(false, reason, `${type}: ${(err as Error).message}`)
@@ -171,7 +190,12 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       watch(leases, (l) => (l.metadata.name === hostName ? undefined : KEY)),
       watch(overlays, (o) => (o.metadata.name === overlay ? KEY : undefined)),
     ],
-    triggers: [holder.held$.pipe(map(() => KEY)), (opts.changes ?? linkChanges()).pipe(map(() => KEY))],
+    triggers: [
+      holder.held$.pipe(map(() => KEY)),
+      (opts.changes ?? linkChanges()).pipe(map(() => KEY)),
+      claims.changes$.pipe(map(() => KEY)),
+      leases.invalid$.pipe(map(() => KEY)),
+    ],
     resyncMs: opts.resyncMs ?? DATAPATH_RESYNC_MS,
   }
 }

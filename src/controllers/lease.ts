@@ -18,7 +18,7 @@
 // (a stale view costs a lost transaction, which returns the fresh state),
 // updates compare the mod revision. So a first claim costs two etcd calls,
 // the lease grant and the claim transaction, as a bare etcd client's would.
-import { filter, map } from 'rxjs'
+import { filter, map, merge } from 'rxjs'
 import { InvalidError, parseDuration, resolveOverlaySpec, type HostLease, type OverlayConfig, type HostLeaseStatus, type ResolvedOverlaySpec } from '../crds/index.js'
 import { formatCidr, tryParseCidr, type Cidr } from '../net/cidr.js'
 import { claimable, exhaustedMessage, fitsOverlay, pickSubnet, subnetRange, type SubnetRange, type Taken } from '../lease/allocate.js'
@@ -26,10 +26,12 @@ import type { LeaseHolder } from '../lease/held.js'
 import type { Claim, LeaseRegistry } from '../lease/registry.js'
 import { renewInMs, ttlSeconds } from '../lease/timing.js'
 import { overlayMtu } from '../backends/registry.js'
-import { conditionsEqual, setCondition, timestamp, watchOne, type ComponentState, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
-import { NotFoundError } from '../store/index.js'
+import { conditionsEqual, removeCondition, setCondition, timestamp, watchOne, type ComponentState, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
+import { describeInvalid, NotFoundError } from '../store/index.js'
 
 export const LEASE_HELD = 'LeaseHeld'
+/** a condition outside Ready: the keys this agent ignores because they hold no valid object */
+export const IGNORED_OBJECTS = 'IgnoredObjects'
 /** a lost claim race is retried at once with a fresh view; this many in a row means something else is wrong */
 const MAX_CLAIM_ATTEMPTS = 64
 /** while every subnet is taken, look again this often (freed subnets come from expiry, not an event we watch) */
@@ -99,6 +101,9 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
   const store = manager.store
   const overlays = manager.informer('OverlayConfig')
   const hostLeases = manager.informer('HostLease')
+  const networks = manager.informer('Network')
+  /** every key of the kinds this agent reads that holds no valid object */
+  const ignoredObjects = () => [...overlays.invalidObjects(), ...hostLeases.invalidObjects(), ...networks.invalidObjects()]
   const reportHeld = readiness.register(LEASE_HELD)
   const random = opts.random ?? Math.random
   let lastLogged = ''
@@ -124,6 +129,8 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
   /** this host's lease as this agent last wrote or read it: the informer may not have seen that write yet */
   let mine: Held | undefined
   let ownClaim: OwnClaim | undefined
+  /** the reserved subnet whose claim this agent has made sure of */
+  let reservedClaimFor: string | undefined
 
   /** the informer showing exactly what this agent last wrote */
   const isOwnEcho = (obj: HostLease): boolean =>
@@ -134,7 +141,9 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     const overlayObj = overlays.get(overlay)
     let current = await observe()
     if (!overlayObj) {
-      report(false, 'OverlayMissing', `OverlayConfig "${overlay}" not found; waiting for it`, log)
+      const invalid = overlays.invalid(overlay)
+      if (invalid) report(false, 'OverlayInvalid', `${describeInvalid(invalid)}; waiting for a valid one`, log)
+      else report(false, 'OverlayMissing', `OverlayConfig "${overlay}" not found; waiting for it`, log)
       // keep what is held alive: an overlay re-applied later must not re-address this host
       const renewIn = current && !current.lease.spec.reserved ? await renewIfDue(current) : undefined
       if (current) await publishStatus(current)
@@ -187,6 +196,11 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     }
     current = mine = await converge(current, spec, publicIP)
     if (current.lease.spec.reserved) expireAt = undefined
+    // a reservation applied before claims were written with it gets its claim, or it would be no peer
+    if (current.lease.spec.reserved && reservedClaimFor !== current.lease.spec.subnet) {
+      await registry.bindClaim(overlay, tryParseCidr(current.lease.spec.subnet)!, host, '0')
+      reservedClaimFor = current.lease.spec.subnet
+    }
 
     // --- report
     const { lease } = current
@@ -380,6 +394,10 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     let conditions = prev?.conditions
     const states = held ? readiness.conditionsWith(held) : readiness.conditions()
     for (const c of states) conditions = setCondition(conditions, { ...c, observedGeneration: lease.metadata.generation ?? 1 })
+    // keys this agent ignores (garbage written into etcd by hand): named while they last, not part of Ready
+    const ignored = ignoredObjects()
+    if (ignored.length) conditions = setCondition(conditions, { type: IGNORED_OBJECTS, status: 'True', reason: 'InvalidObjects', message: ignored.map((i) => describeInvalid(i)).join('; ') })
+    else if (conditions?.some((c) => c.type === IGNORED_OBJECTS)) conditions = removeCondition(conditions, IGNORED_OBJECTS)
     const prevExpire = prev?.expireTime ? Date.parse(prev.expireTime) : undefined
     const expireTime =
       lease.spec.reserved || expireAt === undefined
@@ -407,6 +425,8 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
         map(() => host),
       ),
       holder.backendData$.pipe(map(() => host)),
+      // a key turned bad or good again: named in (or dropped from) the status, once per change
+      merge(overlays.invalid$, hostLeases.invalid$, networks.invalid$).pipe(map(() => host)),
     ],
   }
 }

@@ -60,6 +60,8 @@ export function networksController(opts: NetworksControllerOptions): ControllerS
   const reconcile = async (name: string, { log }: ReconcileContext): Promise<ReconcileResult | void> => {
     // --- observe desired
     const net = networks.get(name)
+    // a Network key holding garbage (never valid since this agent started) is not a deletion: its Docker network stays
+    if (!net && networks.invalid(name)) return
     const previous = lastSeen.get(name)
     const selected = net !== undefined && selectsHost(net.spec.hosts, host())
     const desired = selected ? desiredNetwork(net, prefix) : undefined

@@ -36,6 +36,11 @@ export class Collector {
 
   constructor(private readonly schema: TSchema) {}
 
+  /** nothing recorded: the caller can skip sorting an empty result */
+  get empty(): boolean {
+    return this.found.length === 0
+  }
+
   add(p: Path, error: FieldError, structural = false): void {
     this.found.push({ segs: p.segs, error, structural })
   }

@@ -3,6 +3,7 @@
 // (DESIGN.md §2) are checked by hand below. Every error is collected, each with
 // kubectl's field path, so one `weftctl apply` names everything to fix.
 import type { TSchema } from '@sinclair/typebox'
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import {
   broadcastOf,
   contains,
@@ -45,6 +46,34 @@ export function validateResource(input: unknown): AnyResource {
 /** Every problem with `input`, without throwing: for callers that gather errors across documents. */
 export function resourceErrors(input: unknown): FieldError[] {
   return inspect(input).errors
+}
+
+/**
+ * The errors of an object read back from the store under `kind`'s prefix
+ * (its kind already checked): as resourceErrors, but a valid object, the
+ * common case at thousands of leases, costs one compiled schema check and the
+ * value rules, with nothing enumerated. A bad one gets every error, the spec's
+ * included even when its envelope is wrong too.
+ */
+export function storedObjectErrors(kind: KindName, input: Record<string, unknown>): FieldError[] {
+  if (compiledCheck(kind).Check(input)) {
+    const root = new Path()
+    const c = new Collector(KINDS[kind].schema)
+    checkMetadata(input.metadata as Obj, KINDS[kind], root.child('metadata'), c)
+    SPEC_RULES[kind](input.spec as Obj, root.child('spec'), c)
+    if (c.empty) return []
+  }
+  const envelope = input.apiVersion === API_VERSION ? [] : [input.apiVersion === undefined ? fieldError.required('apiVersion') : fieldError.unsupported('apiVersion', input.apiVersion, [API_VERSION])]
+  return [...envelope, ...inspect({ ...input, apiVersion: API_VERSION }).errors]
+}
+
+const COMPILED = new Map<KindName, TypeCheck<TSchema>>()
+
+/** Compiled once per kind, on first use: about 3x faster than Value.Check on a HostLease. */
+function compiledCheck(kind: KindName): TypeCheck<TSchema> {
+  let check = COMPILED.get(kind)
+  if (!check) COMPILED.set(kind, (check = TypeCompiler.Compile(KINDS[kind].schema)))
+  return check
 }
 
 /**

@@ -5,8 +5,10 @@
 // second guard is a claim key per subnet, `<prefix>/subnets/<overlay>/<ip>-<len>`
 // holding the host's name, created in the same etcd transaction as the
 // HostLease and bound to the same etcd lease: both exist or neither, and both
-// expire together. Reserved leases (applied by hand) have no claim key; the
-// allocator counts every HostLease's subnet as taken besides the claims.
+// expire together. A reserved lease (applied by hand) holds its claim too,
+// written with it by the store (src/lease/reserved.ts), bound to no etcd
+// lease. The claim is what makes a lease a peer (src/lease/ownership.ts): a
+// HostLease written into etcd without one is never trusted with traffic.
 //
 // A claim key whose HostLease was deleted by hand outlives it until its etcd
 // lease expires: the subnet stays with the host that held it (so a running
@@ -17,7 +19,7 @@ import type { IKeyValue } from 'etcd3'
 import { validateResource, withDefaults, type HostLease, type HostLeaseStatus } from '../crds/index.js'
 import { formatCidr, type Cidr } from '../net/cidr.js'
 import { normalizePrefix, objectKey, type Store } from '../store/index.js'
-import { decode } from '../store/store.js'
+import { decode } from '../store/codec.js'
 import { parseSubnetKeyName, subnetKeyName } from './allocate.js'
 
 export interface Claim {
@@ -38,6 +40,11 @@ export type ClaimOutcome =
   /** a HostLease of this host's name exists (the caller's view was stale); `current` is it, read in the same transaction */
   | { ok: false; reason: 'HostLeaseExists'; current: { lease: HostLease; leaseID: string } }
 
+/** `<prefix>/subnets/<overlay>/`: where an overlay's claim keys live. */
+export function claimPrefixOf(prefix: string, overlay: string): string {
+  return `${normalizePrefix(prefix)}/subnets/${overlay}/`
+}
+
 export class LeaseRegistry {
   /** claim transactions sent, for the bench's "claims per lease" */
   attempts = 0
@@ -45,7 +52,7 @@ export class LeaseRegistry {
   constructor(readonly store: Store) {}
 
   claimPrefix(overlay: string): string {
-    return `${normalizePrefix(this.store.prefix)}/subnets/${overlay}/`
+    return claimPrefixOf(this.store.prefix, overlay)
   }
 
   claimKey(overlay: string, subnet: Cidr): string {
@@ -107,7 +114,7 @@ export class LeaseRegistry {
     }
     const [hostRange, claimRange] = res.responses.map((r) => r.response_range?.kvs ?? [])
     const hostKv = hostRange?.[0]
-    if (hostKv) return { ok: false, reason: 'HostLeaseExists', current: { lease: decode('HostLease', hostKv) as HostLease, leaseID: hostKv.lease } }
+    if (hostKv) return { ok: false, reason: 'HostLeaseExists', current: { lease: decode(store.prefix, 'HostLease', hostKv) as HostLease, leaseID: hostKv.lease } }
     const [holder] = parseClaims(this.claimPrefix(obj.spec.overlay), claimRange ?? [])
     return holder ? { ok: false, reason: 'SubnetTaken', holder } : { ok: false, reason: 'SubnetTaken' }
   }
@@ -139,7 +146,7 @@ export class LeaseRegistry {
   async hostLease(host: string): Promise<{ lease: HostLease; leaseID: string } | undefined> {
     const res = await this.store.call(() => this.store.etcd.get(objectKey(this.store.prefix, 'HostLease', host)).exec())
     const kv = res.kvs[0]
-    return kv ? { lease: decode('HostLease', kv) as HostLease, leaseID: kv.lease } : undefined
+    return kv ? { lease: decode(this.store.prefix, 'HostLease', kv) as HostLease, leaseID: kv.lease } : undefined
   }
 }
 

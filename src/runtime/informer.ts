@@ -9,10 +9,24 @@
 // wait for it before their first reconcile. `revision` is the etcd revision
 // the cache reflects: a writer that knows its own write's revision can tell
 // "not seen yet" (revision below it) from "deleted since" (at or above it).
+//
+// A key holding no valid object (written into etcd by hand) never enters the
+// cache: a name that was valid keeps its last valid state there, a name never
+// valid is absent. The bad keys are listed apart (`invalidObjects()`), and
+// `invalid$` tells of each change once (turned bad, reason changed, fixed or
+// gone), not at every relist, so an agent logs and reports it once.
 import { BehaviorSubject, Observable, Subject, firstValueFrom, filter, map, type Subscription } from 'rxjs'
 import type { KindName, ResourceOf } from '../crds/kinds.js'
 import { byName } from '../crds/meta.js'
-import type { Store } from '../store/index.js'
+import type { InvalidObject, Store } from '../store/index.js'
+
+export interface InvalidChange {
+  name: string
+  /** the key's problem now; undefined when it was fixed or deleted */
+  invalid: InvalidObject | undefined
+  /** the problem it replaces, if any */
+  previous: InvalidObject | undefined
+}
 
 export type InformerEvent<T> =
   | { type: 'ADDED'; object: T }
@@ -36,11 +50,15 @@ export class Informer<K extends KindName> {
   /** bumped on every cache change: views computed at an older count are stale */
   private changes = 0
   private readonly views = new Map<string, { at: number; value: unknown }>()
+  private readonly bad = new Map<string, InvalidObject>()
+  private readonly invalidChanges = new Subject<InvalidChange>()
 
   /** Every change, after the cache has applied it. Hot: subscribe before start() to see the initial list. */
   readonly events$: Observable<InformerEvent<ResourceOf<K>>> = this.events.asObservable()
   /** The names of changed objects: what a controller keyed by object name enqueues. */
   readonly keys$: Observable<string> = this.events$.pipe(map((e) => e.object.metadata.name))
+  /** Every change of the set of invalid keys, once each. */
+  readonly invalid$: Observable<InvalidChange> = this.invalidChanges.asObservable()
 
   constructor(
     private readonly store: Store,
@@ -50,6 +68,15 @@ export class Informer<K extends KindName> {
   start(): void {
     if (this.subscription) return
     this.subscription = this.store.watch(this.kind).subscribe((ev) => {
+      if (ev.type === 'INVALID') {
+        const previous = this.bad.get(ev.name)
+        if (ev.invalid) {
+          this.advance(ev.invalid.modRevision)
+          this.bad.set(ev.name, ev.invalid)
+        } else this.bad.delete(ev.name)
+        this.invalidChanges.next({ name: ev.name, invalid: ev.invalid, previous })
+        return
+      }
       this.advance(ev.type === 'SYNCED' || ev.type === 'DELETED' ? ev.revision : ev.object.metadata.resourceVersion)
       if (ev.type === 'SYNCED') {
         if (!this.synced.value) this.synced.next(true)
@@ -92,6 +119,16 @@ export class Informer<K extends KindName> {
 
   get(name: string): ResourceOf<K> | undefined {
     return this.cache.get(name)
+  }
+
+  /** Keys of this kind that hold no valid object, by name. */
+  invalidObjects(): InvalidObject[] {
+    return [...this.bad.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  }
+
+  /** Why the key of `name` holds no valid object, or undefined when it does (or is absent). */
+  invalid(name: string): InvalidObject | undefined {
+    return this.bad.get(name)
   }
 
   /** Cached objects, sorted by name. */

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { KindName } from '../crds/kinds.js'
-import type { Store } from '../store/index.js'
+import { describeInvalid, type Store } from '../store/index.js'
 import { Controller, type ControllerSpec } from './controller.js'
 import { Informer } from './informer.js'
 import { runtimeMetrics, type RuntimeMetrics } from './metrics.js'
@@ -63,6 +63,11 @@ export class Manager {
     if (!inf) {
       inf = new Informer(this.store, kind) as unknown as Informer<KindName>
       this.informers.set(kind, inf)
+      // garbage written into etcd by hand: said once when it appears, changes or goes, never per resync
+      inf.invalid$.subscribe(({ invalid, previous }) => {
+        if (invalid) this.logger.warn({ key: invalid.key, reason: invalid.reason }, `ignoring ${describeInvalid(invalid)}`)
+        else if (previous) this.logger.info({ key: previous.key }, `${previous.key} is valid again or gone`)
+      })
       if (this.state === 'started') inf.start()
     }
     return inf as unknown as Informer<K>

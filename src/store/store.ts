@@ -4,12 +4,13 @@
 // create-revision = 0, and `status` is only written through updateStatus.
 import { randomUUID } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
-import type { Etcd3, IKeyValue } from 'etcd3'
+import type { Etcd3 } from 'etcd3'
 import type { Observable } from 'rxjs'
-import { KINDS, type AnyResource, type KindName, type ResourceOf } from '../crds/kinds.js'
+import type { AnyResource, KindName, ResourceOf } from '../crds/kinds.js'
 import { byName, InvalidError, validateResource, withDefaults } from '../crds/index.js'
 import { EtcdLeaseInvalidError } from 'etcd3'
 import { createEtcdConnection, type ConnectionOptions } from './client.js'
+import { decode, encode, tryDecode, withVersion, type InvalidObject } from './codec.js'
 import { AlreadyExistsError, ConflictError, NotFoundError, StoreError, UnavailableError } from './errors.js'
 import { toStoreError } from './etcd-errors.js'
 import type { TlsSettings } from './tls.js'
@@ -25,10 +26,35 @@ export interface WriteOptions {
 }
 
 export interface ListResult<K extends KindName> {
+  /** the valid objects, in name order */
   items: ResourceOf<K>[]
+  /** keys under the kind's prefix that hold no valid object (written by hand), in key order */
+  invalid: InvalidObject[]
   /** etcd revision the list was read at; a watch from revision+1 misses nothing */
   revision: string
 }
+
+/**
+ * More keys a write must check and change in the same transaction as the
+ * object's own key (a reserved HostLease's subnet claim, src/lease/reserved.ts).
+ */
+export interface Companion {
+  /** [key, target, '==', value]: compare-and-swap guards on the other keys as read */
+  compares: [string, 'Create' | 'Mod' | 'Value', '==', string | number][]
+  puts: { key: string; value: string }[]
+  deletes: string[]
+}
+
+/** Per-kind companion writes; may throw (InvalidError) to refuse the write. */
+export interface WriteExtension {
+  kind: KindName
+  /** create (current undefined) or update */
+  onWrite(store: Store, next: AnyResource, current: AnyResource | undefined): Promise<Companion | undefined>
+  onDelete(store: Store, current: AnyResource): Promise<Companion | undefined>
+}
+
+/** How often a write whose companion keys moved under it is read and tried again. */
+const COMPANION_ATTEMPTS = 3
 
 /** Checks an object may be written, beyond its own validation (cross-object rules). */
 export type Admission = (store: Store, next: AnyResource, current: AnyResource | undefined) => Promise<void>
@@ -39,6 +65,7 @@ export class Store {
   /** with TLS: the last certificate failure per member, named in errors */
   readonly tls: TlsSettings | undefined
   private readonly admissions: Admission[] = [refuseReaddressingLiveOverlay]
+  private readonly extensions = new Map<KindName, WriteExtension>()
 
   constructor(
     readonly etcd: Etcd3,
@@ -58,11 +85,17 @@ export class Store {
     this.etcd.close()
   }
 
+  /** Register companion writes for a kind (one per kind). */
+  use(ext: WriteExtension): this {
+    this.extensions.set(ext.kind, ext)
+    return this
+  }
+
   async get<K extends KindName>(kind: K, name: string): Promise<ResourceOf<K>> {
     const res = await this.call(() => this.etcd.get(objectKey(this.prefix, kind, name)).exec())
     const kv = res.kvs[0]
     if (!kv) throw new NotFoundError(kind, name)
-    return decode(kind, kv) as ResourceOf<K>
+    return decode(this.prefix, kind, kv) as ResourceOf<K>
   }
 
   /** The object and the etcd lease its key is bound to ('0' when none). */
@@ -70,37 +103,44 @@ export class Store {
     const res = await this.call(() => this.etcd.get(objectKey(this.prefix, kind, name)).exec())
     const kv = res.kvs[0]
     if (!kv) throw new NotFoundError(kind, name)
-    return { object: decode(kind, kv) as ResourceOf<K>, leaseID: kv.lease }
+    return { object: decode(this.prefix, kind, kv) as ResourceOf<K>, leaseID: kv.lease }
   }
 
   async list<K extends KindName>(kind: K, selector?: LabelSelector): Promise<ListResult<K>> {
     const res = await this.call(() => this.etcd.getAll().prefix(kindPrefix(this.prefix, kind)).exec())
-    const items = res.kvs.map((kv) => decode(kind, kv) as ResourceOf<K>).filter((o) => !selector || selector(o.metadata.labels))
+    const items: ResourceOf<K>[] = []
+    const invalid: InvalidObject[] = []
+    for (const kv of res.kvs) {
+      const d = tryDecode(this.prefix, kind, kv)
+      if (!d.ok) invalid.push(d.invalid)
+      else if (!selector || selector(d.object.metadata.labels)) items.push(d.object as ResourceOf<K>)
+    }
     items.sort(byName)
-    return { items, revision: res.header.revision }
+    return { items, invalid, revision: res.header.revision }
   }
 
   /** Validate, default and create; fails with AlreadyExistsError when the name is taken. */
   async create<T extends AnyResource>(input: T, opts: WriteOptions = {}): Promise<T> {
     const obj = this.admitShape(input)
     await this.admit(obj, undefined)
-    const { status, ...withoutStatus } = obj
-    const stored = {
-      ...withoutStatus,
-      metadata: {
-        ...userMetadata(obj),
-        uid: randomUUID(),
-        generation: 1,
-        creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-      },
-      ...(opts.withStatus && status !== undefined ? { status } : {}),
-    } as T
+    const stored = freshObject(obj, opts.withStatus)
     const key = objectKey(this.prefix, obj.kind, obj.metadata.name)
     const put = this.etcd.put(key).value(encode(stored))
     if (opts.leaseID && opts.leaseID !== '0') put.lease(opts.leaseID)
-    const res = await this.call(() => this.etcd.if(key, 'Create', '==', 0).then(put).commit())
-    if (!res.succeeded) throw new AlreadyExistsError(obj.kind, obj.metadata.name)
-    return withVersion(stored, res.header.revision)
+    const ext = this.extensions.get(obj.kind)
+    if (!ext) {
+      const res = await this.call(() => this.etcd.if(key, 'Create', '==', 0).then(put).commit())
+      if (!res.succeeded) throw new AlreadyExistsError(obj.kind, obj.metadata.name)
+      return withVersion(stored, res.header.revision)
+    }
+    for (let attempt = 0; attempt < COMPANION_ATTEMPTS; attempt++) {
+      const companion = await ext.onWrite(this, obj, undefined)
+      const res = await this.commitWith([key, 'Create', '==', 0], [put], companion)
+      if (res.succeeded) return withVersion(stored, res.header.revision)
+      if (res.responses[0]?.response_range?.kvs?.length) throw new AlreadyExistsError(obj.kind, obj.metadata.name)
+      // a companion key moved between its read and the transaction: read again
+    }
+    throw new ConflictError(obj.kind, obj.metadata.name)
   }
 
   /**
@@ -110,30 +150,43 @@ export class Store {
    */
   async update<T extends AnyResource>(input: T, opts: WriteOptions = {}): Promise<T> {
     const obj = this.admitShape(input)
-    return this.replace(obj, opts, async (current) => {
-      await this.admit(obj, current)
-      const specChanged = !isDeepStrictEqual(current.spec, obj.spec)
-      return {
-        ...current,
-        metadata: {
-          ...serverMetadata(current),
-          ...userMetadata(obj),
-          generation: (current.metadata.generation ?? 1) + (specChanged ? 1 : 0),
+    return this.replace(
+      obj,
+      opts,
+      async (current) => {
+        await this.admit(obj, current)
+        const specChanged = !isDeepStrictEqual(current.spec, obj.spec)
+        return {
+          ...current,
+          metadata: {
+            ...serverMetadata(current),
+            ...userMetadata(obj),
+            generation: (current.metadata.generation ?? 1) + (specChanged ? 1 : 0),
+          },
+          spec: obj.spec,
+        } as T
+      },
+      {
+        // the key holds garbage written by hand: the user's object replaces it, as if new
+        overInvalid: async () => {
+          await this.admit(obj, undefined)
+          return freshObject(obj)
         },
-        spec: obj.spec,
-      } as T
-    })
+      },
+    )
   }
 
   /** Write only status, compare-and-swap like update. */
   async updateStatus<T extends AnyResource>(obj: T): Promise<T> {
-    return this.replace(obj, {}, async (current) => ({ ...current, status: obj.status }) as T)
+    return this.replace(obj, {}, async (current) => ({ ...current, status: obj.status }) as T, { statusOnly: true })
   }
 
   /** Delete; with resourceVersion, only if unchanged since read. */
   async delete(kind: KindName, name: string, opts: { resourceVersion?: string } = {}): Promise<void> {
     const key = objectKey(this.prefix, kind, name)
     const del = this.etcd.delete().key(key)
+    const ext = this.extensions.get(kind)
+    if (ext) return this.deleteWith(ext, kind, name, key, opts.resourceVersion)
     const res = opts.resourceVersion
       ? await this.call(() => this.etcd.if(key, 'Mod', '==', opts.resourceVersion!).then(del).commit())
       : await this.call(() => this.etcd.if(key, 'Create', '>', 0).then(del).commit())
@@ -214,7 +267,17 @@ export class Store {
     for (const admission of this.admissions) await admission(this, next, current)
   }
 
-  private async replace<T extends AnyResource>(obj: T, opts: WriteOptions, build: (current: T) => Promise<T>): Promise<T> {
+  /**
+   * Read-modify-write of one key. A key holding no valid object (written by
+   * hand) is replaced by a fresh object when `overInvalid` builds one (an
+   * update: the user's apply repairs it); otherwise its InvalidStoredObjectError is thrown.
+   */
+  private async replace<T extends AnyResource>(
+    obj: T,
+    opts: WriteOptions,
+    build: (current: T) => Promise<T>,
+    how: { statusOnly?: boolean; overInvalid?: () => Promise<T> } = {},
+  ): Promise<T> {
     const { kind } = obj
     const { name, resourceVersion } = obj.metadata
     const key = objectKey(this.prefix, kind, name)
@@ -222,14 +285,49 @@ export class Store {
     const kv = res.kvs[0]
     if (!kv) throw new NotFoundError(kind, name)
     if (resourceVersion && resourceVersion !== kv.mod_revision) throw new ConflictError(kind, name)
-    const current = decode(kind, kv) as T
-    const next = await build(current)
+    const decoded = tryDecode(this.prefix, kind, kv)
+    const current = decoded.ok ? (decoded.object as T) : undefined
+    const next = current ? await build(current) : how.overInvalid ? await how.overInvalid() : (decode(this.prefix, kind, kv) as T)
     const put = this.etcd.put(key).value(encode(next))
     const lease = opts.leaseID ?? kv.lease
     if (lease && lease !== '0') put.lease(lease)
-    const txn = await this.call(() => this.etcd.if(key, 'Mod', '==', kv.mod_revision).then(put).commit())
+    const ext = this.extensions.get(kind)
+    const companion = ext && !how.statusOnly ? await ext.onWrite(this, next, current) : undefined
+    const txn = await this.commitWith([key, 'Mod', '==', kv.mod_revision], [put], companion)
     if (!txn.succeeded) throw new ConflictError(kind, name)
     return withVersion(next, txn.header.revision)
+  }
+
+  /** One transaction: the object's own guard and writes, plus a companion's; else reads the object's key. */
+  private async commitWith(guard: Companion['compares'][number], ops: ReturnType<Etcd3['put']>[], companion: Companion | undefined) {
+    const extra = companion ?? { compares: [], puts: [], deletes: [] }
+    let cmp = this.etcd.if(...guard)
+    for (const c of extra.compares) cmp = cmp.and(...c)
+    const writes = [...ops, ...extra.puts.map((p) => this.etcd.put(p.key).value(p.value)), ...extra.deletes.map((k) => this.etcd.delete().key(k))]
+    return this.call(() => cmp.then(...writes).else(this.etcd.get(guard[0])).commit())
+  }
+
+  private async deleteWith(ext: WriteExtension, kind: KindName, name: string, key: string, resourceVersion: string | undefined): Promise<void> {
+    for (let attempt = 0; attempt < COMPANION_ATTEMPTS; attempt++) {
+      const res = await this.call(() => this.etcd.get(key).exec())
+      const kv = res.kvs[0]
+      if (!kv) throw new NotFoundError(kind, name)
+      if (resourceVersion && resourceVersion !== kv.mod_revision) throw new ConflictError(kind, name)
+      const decoded = tryDecode(this.prefix, kind, kv)
+      const companion = decoded.ok ? await ext.onDelete(this, decoded.object) : undefined
+      const txn = await this.call(() => {
+        let cmp = this.etcd.if(key, 'Mod', '==', kv.mod_revision)
+        for (const c of companion?.compares ?? []) cmp = cmp.and(...c)
+        const writes = [this.etcd.delete().key(key), ...(companion?.puts ?? []).map((p) => this.etcd.put(p.key).value(p.value)), ...(companion?.deletes ?? []).map((k) => this.etcd.delete().key(k))]
+        return cmp.then(...writes).commit()
+      })
+      if (txn.succeeded) return
+      if (resourceVersion) {
+        const exists = await this.call(() => this.etcd.get(key).exec())
+        throw exists.kvs.length ? new ConflictError(kind, name) : new NotFoundError(kind, name)
+      }
+    }
+    throw new ConflictError(kind, name)
   }
 
   /**
@@ -266,6 +364,21 @@ const refuseReaddressingLiveOverlay: Admission = async (store, next, current) =>
   )
 }
 
+/** The object as first stored: user metadata plus new server metadata; status only when asked. */
+function freshObject<T extends AnyResource>(obj: T, withStatus = false): T {
+  const { status, ...withoutStatus } = obj
+  return {
+    ...withoutStatus,
+    metadata: {
+      ...userMetadata(obj),
+      uid: randomUUID(),
+      generation: 1,
+      creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    },
+    ...(withStatus && status !== undefined ? { status } : {}),
+  } as T
+}
+
 function userMetadata(obj: AnyResource) {
   const { name, labels, annotations } = obj.metadata
   return { name, ...(labels && Object.keys(labels).length ? { labels } : {}), ...(annotations && Object.keys(annotations).length ? { annotations } : {}) }
@@ -276,22 +389,3 @@ function serverMetadata(obj: AnyResource) {
   return { uid, generation, creationTimestamp }
 }
 
-function encode(obj: AnyResource): string {
-  // resourceVersion is the key's mod revision: derived on read, never stored
-  const { resourceVersion: _derived, ...metadata } = obj.metadata
-  return JSON.stringify({ ...obj, metadata })
-}
-
-export function decode(kind: KindName, kv: IKeyValue): AnyResource {
-  let obj: AnyResource
-  try {
-    obj = JSON.parse(kv.value.toString()) as AnyResource
-  } catch {
-    throw new StoreError(`${KINDS[kind].plural} key ${kv.key.toString()} holds no JSON`)
-  }
-  return withVersion(obj, kv.mod_revision)
-}
-
-function withVersion<T extends AnyResource>(obj: T, revision: string): T {
-  return { ...obj, metadata: { ...obj.metadata, resourceVersion: revision } }
-}

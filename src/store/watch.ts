@@ -12,6 +12,10 @@
 //    TCP and answers nothing), a watch not confirmed within CREATE_TIMEOUT_MS
 //    is dropped as a failure of that member (members.ts then passes it over),
 //    and grpc's keepalive pings end a stream whose member stopped answering.
+//  - a key holding no valid object (written by hand) is INVALID, never an
+//    object: once when it turns bad or its reason changes, and again with no
+//    reason when it is fixed or deleted. The last valid state of that name
+//    stays what the subscriber was told (no DELETED): a bad write is ignored.
 //
 // States: listing -> creating -(created)-> watching -(stream lost)-> resuming -> creating
 //         creating -(no answer in time)-> resuming    any -(compacted)-> listing
@@ -21,13 +25,15 @@ import { Observable } from 'rxjs'
 import type { AnyResource, KindName, ResourceOf } from '../crds/kinds.js'
 import { kindPrefix } from './keys.js'
 import type { Store } from './store.js'
-import { decode } from './store.js'
+import { tryDecode, type InvalidObject } from './codec.js'
 
 export type WatchEvent<T extends AnyResource = AnyResource> =
   | { type: 'ADDED' | 'MODIFIED'; object: T }
   /** object: the last state seen; revision: the etcd revision of the deletion (or of the relist that found it gone) */
   | { type: 'DELETED'; object: T; revision: string }
   | { type: 'SYNCED'; revision: string }
+  /** invalid: the key's problem, or undefined once the key is valid again or gone */
+  | { type: 'INVALID'; name: string; invalid: InvalidObject | undefined }
 
 const RETRY_MIN_MS = 200
 // after the whole cluster was away, watches resume within this of it answering
@@ -43,6 +49,8 @@ export function listAndWatch<K extends KindName>(store: Store, kind: K): Observa
   return new Observable<WatchEvent<T>>((subscriber) => {
     const prefix = kindPrefix(store.prefix, kind)
     const known = new Map<string, T>()
+    /** names whose key holds no valid object, with the reason told */
+    const broken = new Map<string, InvalidObject>()
     let lastRevision = 0n
     let stream: WatchStream | undefined
     /** bumped by every start and stop, so callbacks of an older stream do nothing */
@@ -54,6 +62,14 @@ export function listAndWatch<K extends KindName>(store: Store, kind: K): Observa
     const emit = (ev: WatchEvent<T>) => {
       if (!stopped) subscriber.next(ev)
     }
+    const markBroken = (invalid: InvalidObject) => {
+      const prev = broken.get(invalid.name)
+      broken.set(invalid.name, invalid)
+      if (prev?.reason !== invalid.reason) emit({ type: 'INVALID', name: invalid.name, invalid })
+    }
+    const markFixed = (name: string) => {
+      if (broken.delete(name)) emit({ type: 'INVALID', name, invalid: undefined })
+    }
     const later = (fn: () => void) => {
       clearTimeout(retryTimer)
       const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** failures++)
@@ -63,9 +79,12 @@ export function listAndWatch<K extends KindName>(store: Store, kind: K): Observa
     const relist = async () => {
       if (stopped) return
       try {
-        const { items, revision } = await store.list(kind)
+        const { items, invalid, revision } = await store.list(kind)
         if (stopped) return
         const seen = new Set<string>()
+        const bad = new Set(invalid.map((i) => i.name))
+        for (const i of invalid) markBroken(i)
+        for (const name of [...broken.keys()]) if (!bad.has(name)) markFixed(name)
         for (const obj of items) {
           seen.add(obj.metadata.name)
           const prev = known.get(obj.metadata.name)
@@ -74,7 +93,8 @@ export function listAndWatch<K extends KindName>(store: Store, kind: K): Observa
           else if (prev.metadata.resourceVersion !== obj.metadata.resourceVersion) emit({ type: 'MODIFIED', object: obj })
         }
         for (const [name, obj] of known) {
-          if (seen.has(name)) continue
+          // a name gone bad keeps its last valid state; only a vanished key is a deletion
+          if (seen.has(name) || bad.has(name)) continue
           known.delete(name)
           emit({ type: 'DELETED', object: obj, revision })
         }
@@ -89,12 +109,13 @@ export function listAndWatch<K extends KindName>(store: Store, kind: K): Observa
 
     const onPut = (kv: IKeyValue) => {
       lastRevision = BigInt(kv.mod_revision)
-      let obj: T
-      try {
-        obj = decode(kind, kv) as T
-      } catch {
-        return // a foreign, non-JSON key under our prefix is not an object of ours
+      const decoded = tryDecode(store.prefix, kind, kv)
+      if (!decoded.ok) {
+        markBroken(decoded.invalid)
+        return
       }
+      const obj = decoded.object as T
+      markFixed(obj.metadata.name)
       const existed = known.has(obj.metadata.name)
       known.set(obj.metadata.name, obj)
       emit({ type: existed ? 'MODIFIED' : 'ADDED', object: obj })
@@ -103,6 +124,7 @@ export function listAndWatch<K extends KindName>(store: Store, kind: K): Observa
     const onDelete = (kv: IKeyValue) => {
       lastRevision = BigInt(kv.mod_revision)
       const name = kv.key.toString().slice(prefix.length)
+      markFixed(name)
       const prev = known.get(name)
       if (!prev) return
       known.delete(name)

@@ -14,7 +14,7 @@ import type { HeldLease } from '../../src/lease/held.js'
 import { LeaseHolder } from '../../src/lease/held.js'
 import { LeaseRegistry } from '../../src/lease/registry.js'
 import type { KindName } from '../../src/crds/kinds.js'
-import { HostReadiness, Manager, type Informer } from '../../src/runtime/index.js'
+import { HostReadiness, Manager, type ControllerSpec, type Informer } from '../../src/runtime/index.js'
 import { Store } from '../../src/store/index.js'
 
 export interface LeaseAgentOptions {
@@ -32,6 +32,10 @@ export interface LeaseAgentOptions {
   store?: Store
   /** informers shared with other agents on that same store */
   informers?: Map<KindName, Informer<KindName>>
+  /** more controllers of this agent (a data path with a recording backend), added before start */
+  controllers?: (agent: { manager: Manager; holder: LeaseHolder; readiness: HostReadiness }) => ControllerSpec[]
+  /** this agent's logger (default: a silent child of one shared root) */
+  logger?: Logger
 }
 
 export interface LeaseAgent {
@@ -54,7 +58,7 @@ export async function startLeaseAgent(o: LeaseAgentOptions): Promise<LeaseAgent>
   const store = o.store ?? Store.connect({ endpoints: [o.endpoint], prefix: o.prefix })
   const manager = new Manager({
     store,
-    logger: (rootLogger ??= pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' })).child({ host: o.host }),
+    logger: o.logger ?? (rootLogger ??= pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' })).child({ host: o.host }),
     ...(o.informers ? { sharedInformers: o.informers } : {}),
   })
   const readiness = new HostReadiness()
@@ -77,6 +81,7 @@ export async function startLeaseAgent(o: LeaseAgentOptions): Promise<LeaseAgent>
     }),
   )
   if (o.files) manager.add(filesController({ holder, readiness, ...o.files }))
+  for (const spec of o.controllers?.({ manager, holder, readiness }) ?? []) manager.add(spec)
   await manager.start()
   let stopped = false
   return {

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { HostLease, OverlayConfig, OverlayConfigSpec } from '../../src/crds/index.js'
+import { reservedLeaseClaims } from '../../src/lease/reserved.js'
 import { Store } from '../../src/store/index.js'
 import { bundleWeftd } from '../../scripts/bundle-weftd.mjs'
 import { startEtcd, type EtcdProcess } from './etcd.js'
@@ -236,7 +237,8 @@ export async function createCluster(opts: ClusterOptions): Promise<Cluster> {
     const dir = await mkdtemp(join(tmpdir(), 'weft-cluster-'))
     undo.push(() => rm(dir, { recursive: true, force: true }))
     const prefix = `/weft-${topo.id}`
-    const store = Store.connect({ endpoints: [etcd.endpoint], prefix })
+    // as weftctl's: a reserved HostLease created here holds its subnet claim, or no agent takes it for a peer
+    const store = Store.connect({ endpoints: [etcd.endpoint], prefix }).use(reservedLeaseClaims)
     undo.push(async () => store.close())
     await store.create({ apiVersion: 'weft.dev/v1alpha1', kind: 'OverlayConfig', metadata: { name: 'default' }, spec: opts.overlay } as OverlayConfig)
 

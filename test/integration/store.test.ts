@@ -53,7 +53,7 @@ async function collectUntil<T extends AnyResource>(
     await new Promise((r) => setTimeout(r, 25))
   }
 }
-const summary = (ev: WatchEvent) => (ev.type === 'SYNCED' ? 'SYNCED' : `${ev.type} ${ev.object.metadata.name}`)
+const summary = (ev: WatchEvent) => (ev.type === 'SYNCED' ? 'SYNCED' : ev.type === 'INVALID' ? `INVALID ${ev.name}` : `${ev.type} ${ev.object.metadata.name}`)
 
 function record<T extends AnyResource>(obs: Observable<WatchEvent<T>>): WatchEvent<T>[] {
   const events: WatchEvent<T>[] = []

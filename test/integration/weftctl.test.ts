@@ -29,7 +29,8 @@ t.test('the real executable: apply creates, get reads back defaults, etcdctl sho
 
   const raw = await etcd.etcdctl(['get', '--print-value-only', `${s.prefix}/networks/mynet_01`])
   t.match(JSON.parse(raw), { kind: 'Network', metadata: { name: 'mynet_01' }, spec: { gateway: '10.1.1.254', driver: 'bridge' } }, 'plain JSON in etcd')
-  t.same((await s.keys()).sort(), [`${s.prefix}/hostleases/host-a`, `${s.prefix}/networks/mynet_01`, `${s.prefix}/overlayconfigs/default`])
+  // the reserved lease's subnet claim is written with it (src/lease/reserved.ts)
+  t.same((await s.keys()).sort(), [`${s.prefix}/hostleases/host-a`, `${s.prefix}/networks/mynet_01`, `${s.prefix}/overlayconfigs/default`, `${s.prefix}/subnets/default/10.2.45.0-24`])
 })
 
 t.test('global flags anywhere on the line override the environment', async (t) => {
