@@ -50,6 +50,8 @@ for cmd in apt-get apt-cache dpkg-deb strip tar docker; do
   command -v "$cmd" >/dev/null || fail "no $cmd on PATH (scripts/setup.sh installs what this needs)"
 done
 
+docker -H "$docker_host" version >/dev/null 2>&1 || fail "no Docker answers at $docker_host (--docker-host, or start dockerd)"
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/weft-image-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 if [ -z "$cache" ]; then cache=$work/debs; fi
@@ -59,18 +61,26 @@ mkdir -p "$cache"
 # both, which costs a download and nothing in the image: only files
 # image/files names, and the libraries those load, are copied.
 mapfile -t wanted < <(sed 's/#.*//; /^[[:space:]]*$/d' image/packages)
-mapfile -t closure < <(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
-  --no-breaks --no-replaces --no-enhances "${wanted[@]}" | grep -v '^[[:space:]<]' | sort -u)
-# each line: 'URI' pkg_version_arch.deb size hash
-mapfile -t debs < <(apt-get download --print-uris "${closure[@]}" | awk '{print $2}')
-[ ${#debs[@]} -eq ${#closure[@]} ] || fail "apt-get download --print-uris gave ${#debs[@]} files for ${#closure[@]} packages"
-missing=()
-for file in "${debs[@]}"; do
-  [ -s "$cache/$file" ] || missing+=("${file%%_*}")
-done
-if [ ${#missing[@]} -gt 0 ]; then
+fetch() {
+  mapfile -t closure < <(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+    --no-breaks --no-replaces --no-enhances "${wanted[@]}" 2>/dev/null | grep -v '^[[:space:]<]' | sort -u)
+  [ ${#closure[@]} -ge ${#wanted[@]} ] || return 1
+  # each line: 'URI' pkg_version_arch.deb size hash
+  mapfile -t debs < <(apt-get download --print-uris "${closure[@]}" 2>/dev/null | awk '{print $2}')
+  [ ${#debs[@]} -eq ${#closure[@]} ] || return 1
+  missing=()
+  for file in "${debs[@]}"; do
+    [ -s "$cache/$file" ] || missing+=("${file%%_*}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
   echo "image.sh: downloading ${#missing[@]} of ${#closure[@]} Debian packages"
   (cd "$cache" && apt-get download -q -o APT::Sandbox::User=root "${missing[@]}" >/dev/null)
+}
+# no package lists yet (a fresh machine) or stale ones (a version gone from the mirror): update once
+if ! fetch; then
+  echo "image.sh: apt-get update"
+  apt-get update -q >/dev/null
+  fetch || fail "cannot resolve or download ${wanted[*]} from this machine's apt sources"
 fi
 
 root=$work/debian
