@@ -41,12 +41,12 @@ export function parseFileList(text, triplet) {
     if (words[0] === 'link') {
       if (words.length !== 3 || !isAbsolute(words[1])) throw new ImageError(`${where}: expected "link <absolute path> <target>"`)
       entries.push({ kind: 'link', path: words[1], target: words[2] })
-    } else if (['weft', 'node', 'image', 'deb'].includes(words[0])) {
+    } else if (['weft', 'node', 'image', 'deb', 'deb?'].includes(words[0])) {
       if (words.length < 2 || words.length > 3) throw new ImageError(`${where}: expected "<source> <path> [<image path>]"`)
       const dest = words[2] ?? words[1]
       if (!isAbsolute(dest)) throw new ImageError(`${where}: the image path ${JSON.stringify(dest)} must be absolute`)
       entries.push({ kind: 'copy', source: words[0], path: words[1], dest })
-    } else throw new ImageError(`${where}: unknown source ${JSON.stringify(words[0])}: one of weft, node, image, deb, link`)
+    } else throw new ImageError(`${where}: unknown source ${JSON.stringify(words[0])}: one of weft, node, image, deb, deb?, link`)
   }
   return entries
 }
@@ -155,7 +155,9 @@ export function assemble({ root, weft, node, out, fileList = readFileSync(join(I
       made.add(canonical(e.path))
       continue
     }
-    if (e.source === 'deb') {
+    if (e.source === 'deb' || e.source === 'deb?') {
+      // deb?: where Debian releases differ (a file one release has and the next moved)
+      if (e.source === 'deb?' && !lstatSync(join(root, resolveIn(root, e.path)), { throwIfNoEntry: false })) continue
       fromRoot(e.path)
       continue
     }
