@@ -61,6 +61,11 @@ async function effectiveCapabilities(pid: number): Promise<string[]> {
   return CAPABILITIES.filter((_, i) => (bits >> BigInt(i)) & 1n).sort()
 }
 
+/** docker run flags without one flag and its value */
+function withoutFlag(flags: string[], flag: string): string[] {
+  return flags.filter((f, i) => f !== flag && flags[i - 1] !== flag)
+}
+
 /** What kubelet does for DirectoryOrCreate and FileOrCreate before it binds them. */
 async function prepareHostPaths(spec: DockerRun): Promise<void> {
   for (const v of spec.hostPaths) {
@@ -70,15 +75,20 @@ async function prepareHostPaths(spec: DockerRun): Promise<void> {
   }
 }
 
+/** the simulated host's own /run/weft and docker socket; the rest are the machine's (/dev/net/tun, the xtables lock) */
+function hostPaths(hostRunWeft: string, d: Dockerd): (path: string) => string {
+  return (p) => ({ '/run/weft': hostRunWeft, '/var/run/docker.sock': d.socketPath })[p] ?? p
+}
+
 /** The DaemonSet's pod on a simulated host's dockerd: its settings translated, its hostPaths prepared, `docker run`. */
-async function runAsDaemonSet(c: Cluster, host: SimHost, d: Dockerd, dir: string): Promise<{ spec: DockerRun; hostRunWeft: string }> {
+async function runAsDaemonSet(c: Cluster, host: SimHost, d: Dockerd, dir: string, charDevices: 'bind' | 'device' = 'bind'): Promise<{ spec: DockerRun; hostRunWeft: string }> {
   const hostRunWeft = join(dir, `${host.name}-run-weft`)
   const spec = translateDaemonSet(daemonset, configMaps, {
     node: { name: host.name, hostIP: host.ip },
     name: 'weftd',
+    charDevices,
     configOverrides: { WEFT_ETCD_ENDPOINTS: c.etcd.netnsEndpoint, WEFT_PREFIX: c.prefix },
-    // the simulated host's own /run/weft and docker socket; the rest are the machine's (/dev/net/tun, the xtables lock)
-    hostPath: (p) => ({ '/run/weft': hostRunWeft, '/var/run/docker.sock': d.socketPath })[p] ?? p,
+    hostPath: hostPaths(hostRunWeft, d),
   })
   await prepareHostPaths(spec)
   await d.docker(['run', '-d', ...spec.flags, spec.image, ...spec.args])
@@ -190,13 +200,20 @@ async function scenario(t: Test, backend: BackendType, mtu: number): Promise<voi
     t.equal((await c.exec('h1', process.execPath, ['-e', get])).trim(), '200', `${kind} probe ${url} answers 200 from the node`)
     t.equal((await d1.docker(['exec', 'weftd', 'node', '-e', get])).trim(), '200', `${kind} probe ${url} answers 200 inside the container`)
   }
+
+  const pid = JSON.parse(await d1.docker(['inspect', 'weftd']))[0].State.Pid as number
+  t.comment(`the agent in its container: ${/VmRSS:\s*(\d+ kB)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]} resident, under the pod's memory limit`)
+  // the entrypoint execs weftd, so docker stop's SIGTERM reaches the agent, not a shell
+  await d1.docker(['stop', 'weftd'], { timeoutMs: 60_000 })
+  const stopped = JSON.parse(await d1.docker(['inspect', 'weftd']))[0].State
+  t.equal(stopped.ExitCode, 0, 'SIGTERM: the agent stopped cleanly (exit 0, not killed)')
 }
 
 t.test('vxlan: the image on h1 as the DaemonSet runs it, weftd on h2', (t) => scenario(t, 'vxlan', 1450))
 t.test('udp: the image on h1 as the DaemonSet runs it, weftd on h2', (t) => scenario(t, 'udp', 1472))
 
-t.test('a host whose rules are in legacy iptables: the image uses legacy too', async (t) => {
-  const c = await createCluster({ hosts: ['h1'], overlay: { network: '10.2.0.0/16', backend: { type: 'vxlan' } }, start: false })
+t.test('one more host: legacy iptables, the docker run example, wireguard-go', async (t) => {
+  const c = await createCluster({ hosts: ['h1'], overlay: { network: '10.2.0.0/16', backend: { type: 'udp' } }, start: false })
   t.teardown(() => c.destroy())
   const dir = await mkdtemp(join(tmpdir(), 'weft-image-hosts-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -204,14 +221,39 @@ t.test('a host whose rules are in legacy iptables: the image uses legacy too', a
   const d = await startDockerd(c.topo, 'h1', { flags: ['--iptables=false'] })
   t.teardown(() => d.stop())
   await loadImage(t, d)
-  await c.exec('h1', 'iptables-legacy', ['-A', 'INPUT', '-s', '192.0.2.1', '-j', 'ACCEPT'])
-  await runAsDaemonSet(c, c.topo.hosts[0]!, d, dir)
-  const legacy = await until('WEFT-FWD in the legacy tables', async () => {
-    const saved = await c.exec('h1', 'iptables-legacy-save', [])
-    return /-A FORWARD .*-j WEFT-FWD/.test(saved) ? saved : undefined
-  }, 60_000).catch(async (err: Error) => {
-    throw new Error(`${err.message}\n${await d.docker(['logs', '--tail', '40', 'weftd']).catch((e: Error) => e.message)}`)
+  const host = c.topo.hosts[0]!
+
+  await t.test('rules in legacy iptables: the image uses legacy too; /dev/net/tun by --device, as manifests/docker/run.sh has it', async (t) => {
+    await c.exec('h1', 'iptables-legacy', ['-A', 'INPUT', '-s', '192.0.2.1', '-j', 'ACCEPT'])
+    await runAsDaemonSet(c, host, d, dir, 'device')
+    const legacy = await until('WEFT-FWD in the legacy tables', async () => {
+      const saved = await c.exec('h1', 'iptables-legacy-save', [])
+      return /-A FORWARD .*-j WEFT-FWD/.test(saved) ? saved : undefined
+    }, 60_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await d.docker(['logs', '--tail', '40', 'weftd']).catch((e: Error) => e.message)}`)
+    })
+    t.match(legacy, /-A POSTROUTING .*-j WEFT-POSTRTG/, 'both chains, in legacy')
+    t.notMatch(await c.exec('h1', 'iptables-nft-save', []), /WEFT-FWD/, 'and none in nf_tables, where the host would not look')
+    await until('weft0 up', async () => (await c.exec('h1', 'ip', ['link', 'show'])).includes('weft0'), 30_000)
+    t.pass('the udp backend opened its TUN through --device')
+    await d.docker(['rm', '-f', 'weftd'])
   })
-  t.match(legacy, /-A POSTROUTING .*-j WEFT-POSTRTG/, 'both chains, in legacy')
-  t.notMatch(await c.exec('h1', 'iptables-nft-save', []), /WEFT-FWD/, 'and none in nf_tables, where the host would not look')
+
+  await t.test('wireguard-go: the same privileges suffice, /dev/net/tun included and needed', async (t) => {
+    const node = { name: 'h1', hostIP: host.ip }
+    const hostPath = hostPaths(join(dir, 'wg-run-weft'), d)
+    const probe = translateDaemonSet(daemonset, configMaps, { node, name: 'wg-probe', hostPath })
+    await prepareHostPaths(probe)
+    // the same pod without its /dev/net/tun mount, run once to its end (--rm, so no --restart)
+    const withoutTun = structuredClone(daemonset)
+    const container = withoutTun.spec.template.spec.containers[0]
+    container.volumeMounts = container.volumeMounts.filter((m: { mountPath: string }) => m.mountPath !== '/dev/net/tun')
+    const once = withoutFlag(translateDaemonSet(withoutTun, configMaps, { node, name: 'wg-notun', hostPath }).flags, '--restart')
+    // wireguard-go logs its failure to stdout: sent to stderr, it is in the error
+    await t.rejects(d.docker(['run', '--rm', ...once, '--entrypoint', '/bin/sh', probe.image, '-c', 'exec wireguard-go -f weft-wgn 1>&2']), /Failed to create TUN device.*\/dev\/net\/tun/, 'without the /dev/net/tun hostPath, wireguard-go cannot start')
+    await d.docker(['run', '-d', ...probe.flags, '--env', 'WG_PROCESS_FOREGROUND=1', '--entrypoint', 'wireguard-go', probe.image, '-f', 'weft-wgp'])
+    t.teardown(() => d.docker(['rm', '-f', 'wg-probe']).catch(() => undefined))
+    await until('weft-wgp on the host', async () => (await c.exec('h1', 'ip', ['-d', 'link', 'show', 'weft-wgp'])).includes('tun'), 20_000)
+    t.match(await d.docker(['exec', 'wg-probe', 'wg', 'show', 'weft-wgp']), /listening port: \d+/, 'wg talks to it: the device is up on the host')
+  })
 })
