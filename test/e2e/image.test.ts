@@ -12,7 +12,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { BackendType } from '../../src/crds/index.js'
 import { run as runCommand } from '../../src/host/exec.js'
@@ -70,25 +70,34 @@ function withoutFlag(flags: string[], flag: string): string[] {
 async function prepareHostPaths(spec: DockerRun): Promise<void> {
   for (const v of spec.hostPaths) {
     if (v.type === 'DirectoryOrCreate') await runCommand('mkdir', ['-p', v.source])
-    else if (v.type === 'FileOrCreate' && !existsSync(v.source)) await writeFile(v.source, '')
+    else if (v.type === 'FileOrCreate' && !existsSync(v.source)) {
+      await runCommand('mkdir', ['-p', dirname(v.source)])
+      await writeFile(v.source, '')
+    }
     else if (!existsSync(v.source)) throw new Error(`hostPath ${v.path} (${v.type}) has nothing at ${v.source}`)
   }
 }
 
-/** the simulated host's own /run/weft and docker socket; the rest are the machine's (/dev/net/tun, the xtables lock) */
-function hostPaths(hostRunWeft: string, d: Dockerd): (path: string) => string {
-  return (p) => ({ '/run/weft': hostRunWeft, '/var/run/docker.sock': d.socketPath })[p] ?? p
+/**
+ * The simulated host's own /run: /run/weft, the docker socket, the xtables lock
+ * (in a dir of the test's, so the test creates nothing of the machine's); the
+ * device is the machine's /dev/net/tun.
+ */
+function hostPaths(hostRun: string, d: Dockerd): (path: string) => string {
+  const own: Record<string, string> = { '/run/weft': join(hostRun, 'weft'), '/run/xtables.lock': join(hostRun, 'xtables.lock'), '/var/run/docker.sock': d.socketPath }
+  return (p) => own[p] ?? p
 }
 
 /** The DaemonSet's pod on a simulated host's dockerd: its settings translated, its hostPaths prepared, `docker run`. */
 async function runAsDaemonSet(c: Cluster, host: SimHost, d: Dockerd, dir: string, charDevices: 'bind' | 'device' = 'bind'): Promise<{ spec: DockerRun; hostRunWeft: string }> {
-  const hostRunWeft = join(dir, `${host.name}-run-weft`)
+  const hostRun = join(dir, `${host.name}-run`)
+  const hostRunWeft = join(hostRun, 'weft')
   const spec = translateDaemonSet(daemonset, configMaps, {
     node: { name: host.name, hostIP: host.ip },
     name: 'weftd',
     charDevices,
     configOverrides: { WEFT_ETCD_ENDPOINTS: c.etcd.netnsEndpoint, WEFT_PREFIX: c.prefix },
-    hostPath: hostPaths(hostRunWeft, d),
+    hostPath: hostPaths(hostRun, d),
   })
   await prepareHostPaths(spec)
   await d.docker(['run', '-d', ...spec.flags, spec.image, ...spec.args])
@@ -241,7 +250,7 @@ t.test('one more host: legacy iptables, the docker run example, wireguard-go', a
 
   await t.test('wireguard-go: the same privileges suffice, /dev/net/tun included and needed', async (t) => {
     const node = { name: 'h1', hostIP: host.ip }
-    const hostPath = hostPaths(join(dir, 'wg-run-weft'), d)
+    const hostPath = hostPaths(join(dir, 'wg-run'), d)
     const probe = translateDaemonSet(daemonset, configMaps, { node, name: 'wg-probe', hostPath })
     await prepareHostPaths(probe)
     // the same pod without its /dev/net/tun mount, run once to its end (--rm, so no --restart)
