@@ -1,12 +1,20 @@
-// /healthz and /metrics on --healthz-addr (DESIGN.md §5). /healthz is 200
-// only when every controller of this host is converged and etcd answered the
-// last probe; otherwise 503 with the reason as plain text, so `curl` shows why.
-import { createServer, type Server } from 'node:http'
+// /livez, /readyz, /healthz and /metrics on --healthz-addr (DESIGN.md §5),
+// plain text with the reason, so `curl` shows why.
+//  - /livez: what a liveness probe or watchdog restarts the agent on. 200 while
+//    its own loops run: this answer needs the event loop, and no controller's
+//    reconcile has been running longer than STUCK_MS (every etcd, docker and
+//    command call is bounded far below that). Never etcd, peers or dockerd:
+//    restarting a whole fleet because etcd is away would only drop the udp
+//    data path on every host at once.
+//  - /readyz: 200 only when every controller of this host is converged and
+//    etcd answered the last probe (etcdprobe.ts); otherwise 503.
+//  - /healthz: the same as /readyz, for flannel-style probes.
+import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import { Gauge, collectDefaultMetrics, type Registry } from 'prom-client'
 import type { LeaseHolder } from '../lease/held.js'
-import type { HostReadiness, Runnable } from '../runtime/index.js'
+import type { Controller, HostReadiness, Runnable } from '../runtime/index.js'
 import type { EtcdProbe } from './etcdprobe.js'
 
 export interface HealthzOptions {
@@ -15,6 +23,8 @@ export interface HealthzOptions {
   readiness: HostReadiness
   probe: EtcdProbe
   holder: LeaseHolder
+  /** the agent's controllers, whose work loops /livez watches */
+  controllers: () => readonly Controller[]
   registry: Registry
   logger: Logger
 }
@@ -24,6 +34,18 @@ export interface Health {
   reason: string
 }
 
+/** A reconcile running this long is stuck (its calls all time out far sooner). */
+export const STUCK_MS = 5 * 60_000
+
+export function liveness(controllers: readonly Pick<Controller, 'name' | 'longestRunning'>[], now = Date.now()): Health {
+  for (const c of controllers) {
+    const r = c.longestRunning()
+    if (r && now - r.since > STUCK_MS) return { ok: false, reason: `controller ${c.name} stuck: reconcile of "${r.key}" running for ${Math.round((now - r.since) / 1000)} s` }
+  }
+  return { ok: true, reason: 'ok' }
+}
+
+/** /readyz (and /healthz) */
 export function health(readiness: HostReadiness, probe: EtcdProbe): Health {
   const etcd = probe.status
   if (!etcd) return { ok: false, reason: 'etcd not probed yet' }
@@ -47,21 +69,23 @@ export class HealthzServer implements Runnable {
   }
 
   async start(): Promise<void> {
-    const { readiness, probe, registry } = this.opts
+    const { readiness, probe, registry, controllers } = this.opts
+    const answer = (res: ServerResponse, h: Health) => res.writeHead(h.ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8' }).end(`${h.reason}\n`)
     const server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0]
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD' }).end()
-      } else if (path === '/healthz') {
-        const h = health(readiness, probe)
-        res.writeHead(h.ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8' }).end(`${h.reason}\n`)
+      } else if (path === '/livez') {
+        answer(res, liveness(controllers()))
+      } else if (path === '/readyz' || path === '/healthz') {
+        answer(res, health(readiness, probe))
       } else if (path === '/metrics') {
         registry.metrics().then(
           (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
           (err: Error) => res.writeHead(500).end(`${err.message}\n`),
         )
       } else {
-        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found; try /healthz or /metrics\n')
+        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found; try /livez, /readyz, /healthz or /metrics\n')
       }
     })
     this.server = server
@@ -72,7 +96,7 @@ export class HealthzServer implements Runnable {
         resolve()
       })
     })
-    this.opts.logger.info({ addr: `${this.address?.address}:${this.address?.port}` }, 'serving /healthz and /metrics')
+    this.opts.logger.info({ addr: `${this.address?.address}:${this.address?.port}` }, 'serving /livez, /readyz, /healthz and /metrics')
   }
 
   async stop(): Promise<void> {

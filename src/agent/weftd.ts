@@ -5,7 +5,7 @@ import { pino } from 'pino'
 import { LeaseHolder } from '../lease/held.js'
 import { LeaseRegistry } from '../lease/registry.js'
 import { HostReadiness, Manager } from '../runtime/index.js'
-import { Store } from '../store/index.js'
+import { Store, StoreError } from '../store/index.js'
 import type { AgentContext } from './context.js'
 import { CONTROLLERS } from './controllers.js'
 import { EtcdProbe } from './etcdprobe.js'
@@ -41,7 +41,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   // an underlay MTU change (rare) is picked up within a minute
   setInterval(() => void underlay.refresh(), 60_000).unref()
   const logger = pino({ level: flags.logLevel, base: { host: flags.hostName, overlay: flags.overlay } })
-  const store = Store.connect(flags.connection)
+  let store: Store
+  try {
+    store = Store.connect(flags.connection)
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err
+    process.stderr.write(`weftd: error: ${err.message}\n`)
+    return 2
+  }
   const manager = new Manager({ store, logger })
   const readiness = new HostReadiness()
   const holder = new LeaseHolder()
@@ -49,7 +56,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 
   const probe = new EtcdProbe(store, logger, manager.registry)
   manager.addRunnable(probe)
-  manager.addRunnable(new HealthzServer({ ...flags.healthz, readiness, probe, holder, registry: manager.registry, logger }))
+  manager.addRunnable(new HealthzServer({ ...flags.healthz, readiness, probe, holder, controllers: () => manager.controllers, registry: manager.registry, logger }))
   for (const factory of CONTROLLERS) manager.add(factory(ctx))
 
   manager.handleSignals((signal) => {

@@ -4,7 +4,7 @@
 // agents') or left alone when already equal; `--prune -l` removes objects of
 // the applied kinds that match the selector but are no longer in the input.
 import type { AnyResource, KindName } from '../crds/kinds.js'
-import { AlreadyExistsError, ConflictError, NotFoundError, parseSelector, UnavailableError, type LabelSelector, type Store } from '../store/index.js'
+import { AlreadyExistsError, ConflictError, NotFoundError, parseSelector, TlsError, UnavailableError, type LabelSelector, type Store } from '../store/index.js'
 import { bool, list, str, type OptionSpec } from './args.js'
 import type { Command, Context } from './context.js'
 import { desiredObjects, sameUserPart } from './desired.js'
@@ -76,7 +76,7 @@ export const applyCommand: Command = {
       try {
         ctx.out(`${nameOf(obj)} ${await applyOne(store, obj, dryRun)}${suffix}\n`)
       } catch (err) {
-        if (err instanceof UnavailableError) throw err // the rest would only wait out the same deadline
+        if (err instanceof UnavailableError || err instanceof TlsError) throw err // the rest would only wait out the same deadline
         // kubectl goes on with the other objects and reports failure at the end
         ctx.err(formatError(err))
         failed = true

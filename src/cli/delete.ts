@@ -2,7 +2,7 @@
 // files name. Networks go before leases before overlays, so nothing is left
 // pointing at an object already gone.
 import type { KindName } from '../crds/kinds.js'
-import { NotFoundError, parseSelector, UnavailableError, type Store } from '../store/index.js'
+import { NotFoundError, parseSelector, TlsError, UnavailableError, type Store } from '../store/index.js'
 import { bool, list, objectRefs, resolveKind, str, type OptionSpec } from './args.js'
 import type { Command, Context } from './context.js'
 import { formatError, UsageError } from './errors.js'
@@ -82,7 +82,7 @@ async function deleteAll(ctx: Context, store: Store, targets: Target[]): Promise
       ctx.out(`${nameOf({ kind: t.kind, metadata: { name: t.name } })} deleted\n`)
     } catch (err) {
       if (err instanceof NotFoundError && ignoreNotFound) continue
-      if (err instanceof UnavailableError) throw err // the rest would only wait out the same deadline
+      if (err instanceof UnavailableError || err instanceof TlsError) throw err // the rest would only wait out the same deadline
       // like kubectl: report, carry on with the rest, fail at the end
       ctx.err(formatError(err))
       failed = true

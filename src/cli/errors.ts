@@ -3,7 +3,7 @@
 // `error: ...` for everything else), never a stack trace.
 import { InvalidError } from '../crds/errors.js'
 import { KINDS, type KindName } from '../crds/kinds.js'
-import { AlreadyExistsError, ConflictError, NotFoundError, SelectorError, UnavailableError } from '../store/index.js'
+import { AlreadyExistsError, ConflictError, NotFoundError, SelectorError, StoreError } from '../store/index.js'
 
 /** A mistake on the command line or in the input: reported, exit 1. */
 export class UsageError extends Error {
@@ -21,7 +21,9 @@ export function formatError(err: unknown): string {
   if (err instanceof ConflictError) {
     return `Error from server (Conflict): Operation cannot be fulfilled on ${plural(err.kind)} "${err.objectName}": the object has been modified; please apply your changes to the latest version and try again`
   }
-  if (err instanceof UnavailableError || err instanceof InvalidError || err instanceof SelectorError || err instanceof UsageError) {
+  // the store's other errors each say what is wrong in one line: unreachable, TLS (naming the
+  // certificate problem), permission denied, compacted, another refusal by etcd
+  if (err instanceof StoreError || err instanceof InvalidError || err instanceof SelectorError || err instanceof UsageError) {
     return `error: ${oneLine(err.message)}`
   }
   // anything else is a bug or an environment failure; the message, not the stack, unless asked for

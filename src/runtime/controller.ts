@@ -149,6 +149,8 @@ export class Controller {
   private readonly failing = new Map<string, string>()
   /** a child logger per key, made once: pino children are costly, and a key is reconciled over and over */
   private readonly keyLogs = new Map<string, Logger>()
+  /** reconciles running now: key -> when it started (Date.now), for /livez to see a stuck one */
+  private readonly running = new Map<string, number>()
 
   constructor(
     readonly spec: ControllerSpec,
@@ -162,6 +164,13 @@ export class Controller {
   /** Keys whose last reconcile failed, with the error message. */
   get failures(): ReadonlyMap<string, string> {
     return this.failing
+  }
+
+  /** The reconcile running longest right now, if any: a work loop stuck in one never frees its worker. */
+  longestRunning(): { key: string; since: number } | undefined {
+    let oldest: { key: string; since: number } | undefined
+    for (const [key, since] of this.running) if (!oldest || since < oldest.since) oldest = { key, since }
+    return oldest
   }
 
   /** Reconcile `key` soon (from outside: another controller, a test). */
@@ -224,6 +233,7 @@ export class Controller {
     const { metrics } = this.deps
     const log = this.keyLog(key)
     const end = metrics.duration.startTimer({ controller: this.name })
+    this.running.set(key, Date.now())
     try {
       const result = await this.spec.reconcile(key, { signal: this.abort.signal, log })
       this.queue.forget(key)
@@ -249,6 +259,7 @@ export class Controller {
       metrics.reconciles.inc({ controller: this.name, result: 'error' })
       if (changed) log.warn({ err: message, retryInMs: delay }, 'reconcile failed; retrying with backoff')
     } finally {
+      this.running.delete(key)
       end()
     }
   }

@@ -8,8 +8,11 @@ import type { Etcd3, IKeyValue } from 'etcd3'
 import type { Observable } from 'rxjs'
 import { KINDS, type AnyResource, type KindName, type ResourceOf } from '../crds/kinds.js'
 import { byName, InvalidError, validateResource, withDefaults } from '../crds/index.js'
-import { createEtcdClient, type ConnectionOptions } from './client.js'
+import { EtcdLeaseInvalidError } from 'etcd3'
+import { createEtcdConnection, type ConnectionOptions } from './client.js'
 import { AlreadyExistsError, ConflictError, NotFoundError, StoreError, UnavailableError } from './errors.js'
+import { toStoreError } from './etcd-errors.js'
+import type { TlsSettings } from './tls.js'
 import { kindPrefix, objectKey } from './keys.js'
 import type { LabelSelector } from './selector.js'
 import { listAndWatch, type WatchEvent } from './watch.js'
@@ -33,18 +36,22 @@ export type Admission = (store: Store, next: AnyResource, current: AnyResource |
 export class Store {
   readonly prefix: string
   readonly endpoints: string[]
+  /** with TLS: the last certificate failure per member, named in errors */
+  readonly tls: TlsSettings | undefined
   private readonly admissions: Admission[] = [refuseReaddressingLiveOverlay]
 
   constructor(
     readonly etcd: Etcd3,
-    opts: { prefix: string; endpoints: string[] },
+    opts: { prefix: string; endpoints: string[]; tls?: TlsSettings | undefined },
   ) {
     this.prefix = opts.prefix
     this.endpoints = opts.endpoints
+    this.tls = opts.tls
   }
 
   static connect(opts: ConnectionOptions): Store {
-    return new Store(createEtcdClient(opts), opts)
+    const { etcd, tls } = createEtcdConnection(opts)
+    return new Store(etcd, { ...opts, tls })
   }
 
   close(): void {
@@ -154,28 +161,47 @@ export class Store {
     return Number(res.TTL)
   }
 
-  /** Renew once; returns the new TTL, or 0 when the lease no longer exists. */
-  async keepAliveOnce(leaseID: string): Promise<number> {
-    return this.call(async () => {
-      const stream = await this.etcd.leaseClient.leaseKeepAlive()
+  /**
+   * Renew once; returns the new TTL, or 0 when the lease no longer exists.
+   * A keepalive is a stream, which etcd3 neither bounds nor retries: it gets
+   * a deadline (a hung member must not hold the renewal), and a member that
+   * fails is left for the next (the failure passes it over, see members.ts).
+   */
+  async keepAliveOnce(leaseID: string, timeoutMs = 5000): Promise<number> {
+    let lastError: unknown
+    for (let attempt = 0; attempt < Math.max(1, this.endpoints.length); attempt++) {
       try {
-        const answer = new Promise<number>((resolve, reject) => {
-          stream.on('data', (res: { TTL: string }) => resolve(Number(res.TTL)))
-          stream.on('error', reject)
-        })
-        stream.write({ ID: leaseID })
-        const timeout = new Promise<number>((_, reject) => setTimeout(() => reject(new Error('lease keepalive timed out')), 5000).unref())
-        return await Promise.race([answer, timeout])
-      } finally {
-        stream.end()
+        return await this.call(() => this.keepAliveAttempt(leaseID, timeoutMs))
+      } catch (err) {
+        if (!(err instanceof UnavailableError)) throw err
+        lastError = err
       }
-    })
+    }
+    throw lastError
+  }
+
+  private async keepAliveAttempt(leaseID: string, timeoutMs: number): Promise<number> {
+    const stream = await this.etcd.leaseClient.leaseKeepAlive({ deadline: Date.now() + timeoutMs })
+    try {
+      const answer = new Promise<number>((resolve, reject) => {
+        stream.on('data', (res: { TTL: string }) => resolve(Number(res.TTL)))
+        stream.on('error', reject)
+        stream.on('end', () => reject(new UnavailableError(this.endpoints, 'the keepalive stream ended without an answer')))
+      })
+      stream.write({ ID: leaseID })
+      return await answer
+    } finally {
+      stream.end()
+    }
   }
 
   async revokeLease(leaseID: string): Promise<void> {
-    await this.call(() => this.etcd.leaseClient.leaseRevoke({ ID: leaseID })).catch((err) => {
-      if (!/requested lease not found/.test(String(err))) throw err
-    })
+    await this.call(() =>
+      this.etcd.leaseClient.leaseRevoke({ ID: leaseID }).catch((err: unknown) => {
+        if (!(err instanceof EtcdLeaseInvalidError)) throw err
+        return undefined
+      }),
+    )
   }
 
   // --- internals -----------------------------------------------------------------------
@@ -206,13 +232,17 @@ export class Store {
     return withVersion(next, txn.header.revision)
   }
 
-  /** Run an etcd call, turning transport failures into UnavailableError. */
+  /**
+   * Run an etcd call, turning etcd3's errors into the store's typed ones:
+   * UnavailableError (every member tried), TlsError, PermissionDeniedError,
+   * CompactedError, EtcdRequestError (see etcd-errors.ts).
+   */
   async call<R>(fn: () => Promise<R>): Promise<R> {
     try {
       return await fn()
     } catch (err) {
       if (err instanceof StoreError || err instanceof InvalidError) throw err
-      throw new UnavailableError(this.endpoints, err)
+      throw toStoreError(err, this)
     }
   }
 }

@@ -6,11 +6,17 @@
 //  - when etcd has compacted that revision, a relist diffed against what the
 //    subscriber was told: DELETED for objects that vanished meanwhile,
 //    ADDED/MODIFIED for the rest, then SYNCED again;
-//  - while etcd is down it waits and retries with backoff; it never errors.
+//  - while etcd is down it waits and retries with backoff; it never errors;
+//  - a member that dies or hangs is left for another: the watch stream is our
+//    own (etcd3's shared watch manager waits forever on a member that accepts
+//    TCP and answers nothing), a watch not confirmed within CREATE_TIMEOUT_MS
+//    is dropped as a failure of that member (members.ts then passes it over),
+//    and grpc's keepalive pings end a stream whose member stopped answering.
 //
-// States: listing -> watching -(disconnected)-> resuming -> watching
-//                              -(compacted / canceled)-> listing
-import type { Watcher, IKeyValue } from 'etcd3'
+// States: listing -> creating -(created)-> watching -(stream lost)-> resuming -> creating
+//         creating -(no answer in time)-> resuming    any -(compacted)-> listing
+import type { EventEmitter } from 'node:events'
+import { Range, type IDuplexStream, type IKeyValue, type IWatchRequest, type IWatchResponse } from 'etcd3'
 import { Observable } from 'rxjs'
 import type { AnyResource, KindName, ResourceOf } from '../crds/kinds.js'
 import { kindPrefix } from './keys.js'
@@ -24,7 +30,13 @@ export type WatchEvent<T extends AnyResource = AnyResource> =
   | { type: 'SYNCED'; revision: string }
 
 const RETRY_MIN_MS = 200
-const RETRY_MAX_MS = 5000
+// after the whole cluster was away, watches resume within this of it answering
+const RETRY_MAX_MS = 2000
+/** etcd confirms a watch in milliseconds; a member silent this long is taken as hung */
+const CREATE_TIMEOUT_MS = 3000
+
+/** etcd3 types the stream narrowly; it is grpc's ClientDuplexStream, an EventEmitter */
+type WatchStream = IDuplexStream<IWatchRequest, IWatchResponse> & Pick<EventEmitter, 'removeAllListeners'>
 
 export function listAndWatch<K extends KindName>(store: Store, kind: K): Observable<WatchEvent<ResourceOf<K>>> {
   type T = ResourceOf<K>
@@ -32,7 +44,9 @@ export function listAndWatch<K extends KindName>(store: Store, kind: K): Observa
     const prefix = kindPrefix(store.prefix, kind)
     const known = new Map<string, T>()
     let lastRevision = 0n
-    let watcher: Watcher | undefined
+    let stream: WatchStream | undefined
+    /** bumped by every start and stop, so callbacks of an older stream do nothing */
+    let generation = 0
     let retryTimer: NodeJS.Timeout | undefined
     let failures = 0
     let stopped = false
@@ -41,6 +55,7 @@ export function listAndWatch<K extends KindName>(store: Store, kind: K): Observa
       if (!stopped) subscriber.next(ev)
     }
     const later = (fn: () => void) => {
+      clearTimeout(retryTimer)
       const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** failures++)
       retryTimer = setTimeout(fn, delay * (0.75 + Math.random() / 2))
     }
@@ -94,36 +109,75 @@ export function listAndWatch<K extends KindName>(store: Store, kind: K): Observa
       emit({ type: 'DELETED', object: prev, revision: kv.mod_revision })
     }
 
+    /** close our stream on purpose: half-closed first, so etcd3 does not count it as the member's failure */
     const dropWatcher = () => {
-      const w = watcher
-      watcher = undefined
-      if (!w) return
-      w.removeAllListeners()
-      w.on('error', () => undefined)
-      void w.cancel().catch(() => undefined)
+      generation++
+      const s = stream
+      stream = undefined
+      if (!s) return
+      s.removeAllListeners()
+      s.on('error', () => undefined)
+      s.end()
+      s.cancel()
+    }
+
+    const onResponse = (res: IWatchResponse, lost: () => void) => {
+      if (res.canceled) {
+        // compacted: our resume revision is gone, only a relist can catch up
+        if (res.compact_revision && res.compact_revision !== '0') {
+          dropWatcher()
+          later(() => void relist())
+        } else {
+          lost()
+        }
+        return
+      }
+      if (res.created) failures = 0
+      for (const ev of res.events) {
+        if (ev.type === 'Put') onPut(ev.kv)
+        else onDelete(ev.kv)
+      }
     }
 
     const startWatch = () => {
       if (stopped) return
       dropWatcher()
-      // a Watcher attaches synchronously, so no event can slip past the handlers
-      const w = store.etcd.watch().prefix(prefix).startRevision(String(lastRevision + 1n)).watcher()
-      watcher = w
-      w.on('put', onPut)
-      w.on('delete', onDelete)
-      w.on('connected', () => {
-        failures = 0
-      })
-      w.on('disconnected', () => {
-        // resume from what we have seen, not from etcd3's own bookkeeping
-        dropWatcher()
-        later(startWatch)
-      })
-      w.on('error', () => {
-        // canceled by etcd: our resume revision was compacted away
-        dropWatcher()
-        later(() => void relist())
-      })
+      const mine = generation
+      const range = Range.prefix(prefix)
+      store.etcd.watchClient.watch().then(
+        (opened) => {
+          const s = opened as WatchStream
+          if (mine !== generation) {
+            s.on('error', () => undefined)
+            s.end()
+            s.cancel()
+            return
+          }
+          stream = s
+          // resume from what we have seen, on whichever member answers
+          const lost = () => {
+            if (mine !== generation) return
+            clearTimeout(createTimer)
+            stream = undefined
+            generation++
+            s.removeAllListeners()
+            s.on('error', () => undefined)
+            s.end()
+            s.cancel()
+            later(startWatch)
+          }
+          // cancelled while still writable: etcd3 records it as this member's failure
+          const createTimer = setTimeout(() => s.cancel(), CREATE_TIMEOUT_MS)
+          s.on('data', (res: IWatchResponse) => {
+            if (res.created) clearTimeout(createTimer)
+            onResponse(res, lost)
+          })
+          s.on('error', lost)
+          s.on('end', lost)
+          s.write({ create_request: { key: range.start, range_end: range.end, start_revision: String(lastRevision + 1n) } })
+        },
+        () => later(startWatch),
+      )
     }
 
     void relist()

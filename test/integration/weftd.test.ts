@@ -72,6 +72,8 @@ t.test('a real weftd: healthz, metrics; SIGKILL + restart keeps the subnet; SIGT
   t.match(metrics, /weft_workqueue_depth\{controller="lease"\} \d+/)
   // no dockerd on this host: not converged, and /healthz says why
   t.match(await answering('/healthz', (s) => s.startsWith('503 not converged')), /^503 not converged: .*Docker/)
+  t.match(await get('/readyz'), /^503 not converged: .*Docker/, '/readyz is /healthz')
+  t.equal(await get('/livez'), '200 ok\n', '/livez: its loops run, whatever dockerd does')
   const lease = await store.get('HostLease', 'proc-a')
   t.equal(lease.spec.publicIP, host.ip, 'public IP from --iface')
   for (const line of first.output().trim().split('\n')) t.doesNotThrow(() => JSON.parse(line), 'JSON log line')
@@ -85,6 +87,27 @@ t.test('a real weftd: healthz, metrics; SIGKILL + restart keeps the subnet; SIGT
   process.kill(second.child.pid!, 'SIGTERM')
   t.equal(await second.exited, 0, 'SIGTERM exits 0')
   t.match(second.output(), /"msg":"stopped"/)
+})
+
+t.test('etcd hung (SIGSTOP): /readyz says so within 10 s and recovers; /livez stays 200', async (t) => {
+  const p = await weftd(['--host-name', 'proc-c'])
+  t.teardown(() => cluster.etcd.signal('SIGCONT'))
+  await answering('/readyz', (s) => s.startsWith('503 not converged'))
+  const hungAt = Date.now()
+  cluster.etcd.signal('SIGSTOP')
+  const down = await answering('/readyz', (s) => s.startsWith('503 etcd unreachable'), 20_000)
+  const downMs = Date.now() - hungAt
+  t.comment(`/readyz after etcd hung: "${down.trim()}" after ${downMs} ms`)
+  t.ok(downMs < 10_000, `etcd lost shows within 10 s (${downMs} ms)`)
+  t.equal(await get('/livez'), '200 ok\n', '/livez does not depend on etcd')
+  const resumedAt = Date.now()
+  cluster.etcd.signal('SIGCONT')
+  await answering('/readyz', (s) => s.startsWith('503 not converged'), 20_000)
+  const upMs = Date.now() - resumedAt
+  t.comment(`/readyz after SIGCONT: etcd reachable again after ${upMs} ms`)
+  t.ok(upMs < 15_000, `etcd's return shows within 15 s (${upMs} ms)`)
+  process.kill(p.child.pid!, 'SIGTERM')
+  t.equal(await p.exited, 0)
 })
 
 t.test('healthz is 503 with the reason while the overlay is missing', async (t) => {
