@@ -28,7 +28,7 @@ t.test('the DaemonSet runs on the host network with the mounts and probes weftd 
   const [weftd] = pod.containers
   const mounts = weftd!.volumeMounts.map((m) => m.mountPath)
   for (const path of ['/run/weft', '/run/xtables.lock', '/var/run/docker.sock', '/dev/net/tun']) t.ok(mounts.includes(path), `mounts ${path}`)
-  t.equal(weftd!.livenessProbe.httpGet.path, '/healthz')
+  t.equal(weftd!.livenessProbe.httpGet.path, '/livez', 'liveness on /livez (DESIGN.md §5)')
   t.ok(weftd!.securityContext.capabilities.add.includes('NET_ADMIN'))
 })
 
