@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 need=()
 for cmd_pkg in etcd:etcd-server etcdctl:etcd-client dockerd:docker.io iptables-restore:iptables \
   ip:iproute2 busybox:busybox-static iperf3:iperf3 nsenter:util-linux make:make g++:g++ python3:python3 \
-  wg:wireguard-tools wireguard-go:wireguard-go strip:binutils; do
+  wg:wireguard-tools wireguard-go:wireguard-go strip:binutils openssl:openssl; do
   command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || need+=("${cmd_pkg#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
