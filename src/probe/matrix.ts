@@ -39,7 +39,7 @@ export function reachabilityMatrix(leases: readonly HostLease[], reports: Readon
       const fresh = report && !(report instanceof Error) && report.overlay === overlay ? report : undefined
       const stale =
         report === undefined
-          ? `${from} has no fresh report (its agent is down, stalled or still starting)`
+          ? `${from} has no fresh report: its agent is down, stalled or still starting`
           : report instanceof Error
             ? `${from}'s report is invalid: ${report.message}`
             : `${from}'s report is about overlay "${report.overlay}", not "${overlay}"`
