@@ -8,7 +8,7 @@
 // Exit status: 0 every pair reachable, 1 any pair unreachable or unknown,
 // 2 an error (etcd unreachable, --timeout passed, bad flags).
 import type { HostLease } from '../crds/index.js'
-import { formatProblem, formatSummary, reachabilityMatrix, type Matrix } from '../probe/matrix.js'
+import { formatProblem, formatSummary, reachabilityMatrix, unreachablePeersOf, type Matrix } from '../probe/matrix.js'
 import { decodeReport, InvalidReportError, reportPrefix, type ReachabilityReport } from '../probe/report.js'
 import type { Store } from '../store/index.js'
 import { durationFlag, type OptionSpec } from './args.js'
@@ -58,6 +58,14 @@ export async function readReports(store: Store): Promise<Map<string, Reachabilit
     }
   }
   return out
+}
+
+/**
+ * For `weftctl describe hostlease H`: the peers H's own probes cannot reach, one
+ * line each (`h3: unreachable (no reply to the last 3 probes)`), or why H's view is unknown.
+ */
+export async function unreachablePeerLines(store: Store, host: string): Promise<string[]> {
+  return unreachablePeersOf(host, await readMatrix(store)).map((p) => `${p.to}: ${p.verdict} (${p.why})`)
 }
 
 export const checkCommand: Command = {

@@ -19,7 +19,18 @@ import { livePeers } from '../backends/peers.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { formatCidr, parseCidr } from '../net/cidr.js'
 import { ProbeBindError, ProbeSocket } from '../probe/socket.js'
-import { PeerHealth, PROBE_INTERVAL_MS, PROBE_SPREAD_MS, PROBE_TIMEOUT_MS, ProbeRound, sendOffsets, type ProbePeer } from '../probe/schedule.js'
+import {
+  MISSES_TO_UNREACHABLE,
+  PeerHealth,
+  PROBE_INTERVAL_MS,
+  PROBE_SPREAD_MS,
+  PROBE_TIMEOUT_MS,
+  ProbeRound,
+  RETRY_TIMEOUT_MS,
+  retryTargets,
+  sendOffsets,
+  type ProbePeer,
+} from '../probe/schedule.js'
 import { ReportPublisher } from '../probe/publisher.js'
 import { PROBE_PORT, probeAddress } from '../probe/targets.js'
 import type { ReachabilityReport } from '../probe/report.js'
@@ -109,26 +120,18 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
       }
     }
 
-    // --- actual: one round
+    // --- actual: one round, and quick retries for peers that just went quiet
     lastRoundAt = Date.now()
     health.setPeers(targets)
-    round = new ProbeRound(targets.map((t) => t.name), PROBE_TIMEOUT_MS)
-    const current = round
-    const offsets = sendOffsets(targets.length, Math.min(PROBE_SPREAD_MS, intervalMs * 0.6))
-    for (let i = 0; i < targets.length && !signal.aborted; i++) {
-      const due = lastRoundAt + offsets[i]! - Date.now()
-      if (due > 0) await sleep(due, signal)
-      const t = targets[i]!
-      const s = (seq = (seq + 1) >>> 0)
-      current.sent(t.name, t.address, s, Date.now())
-      sent.inc()
-      socket.send(t.address, { type: 'request', nonce, seq: s }).catch((e: NodeJS.ErrnoException) => current.sendFailed(s, `cannot send from ${own} to ${t.address}: ${e.code ?? e.message}`))
+    const spread = Math.min(PROBE_SPREAD_MS, intervalMs * 0.6)
+    let results = await probe(socket, own, targets, spread, PROBE_TIMEOUT_MS, signal)
+    for (let attempt = 1; ; attempt++) {
+      if (signal.aborted) return
+      for (const [name, result] of results) health.record(name, result)
+      const again = retryTargets(targets, results, health)
+      if (attempt >= MISSES_TO_UNREACHABLE || again.length === 0) break
+      results = await probe(socket, own, again, 0, RETRY_TIMEOUT_MS, signal)
     }
-    const end = Date.now() + PROBE_TIMEOUT_MS
-    while (!current.done() && Date.now() < end && !signal.aborted) await sleep(Math.min(50, end - Date.now()), signal)
-    if (signal.aborted) return
-    for (const [name, result] of current.finish()) health.record(name, result)
-    round = undefined
 
     // --- report: metrics and log lines
     const seen = new Set(health.names())
@@ -169,6 +172,27 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
       problem(log, `cannot publish the reachability report: ${(err as Error).message}`)
     }
     return { requeueAfter: Math.max(0, lastRoundAt + intervalMs - Date.now()) }
+  }
+
+  /** One request to each target, paced over `spreadMs`; each peer's result once answered or `timeoutMs` after its send. */
+  async function probe(sock: ProbeSocket, own: string, targets: readonly ProbePeer[], spreadMs: number, timeoutMs: number, signal: AbortSignal) {
+    const current = new ProbeRound(targets.map((t) => t.name), timeoutMs)
+    round = current
+    const start = Date.now()
+    const offsets = sendOffsets(targets.length, spreadMs)
+    for (let i = 0; i < targets.length && !signal.aborted; i++) {
+      const due = start + offsets[i]! - Date.now()
+      if (due > 0) await sleep(due, signal)
+      const t = targets[i]!
+      const s = (seq = (seq + 1) >>> 0)
+      current.sent(t.name, t.address, s, Date.now())
+      sent.inc()
+      sock.send(t.address, { type: 'request', nonce, seq: s }).catch((e: NodeJS.ErrnoException) => current.sendFailed(s, `cannot send from ${own} to ${t.address}: ${e.code ?? e.message}`))
+    }
+    const end = Date.now() + timeoutMs
+    while (!current.done() && Date.now() < end && !signal.aborted) await sleep(Math.min(50, end - Date.now()), signal)
+    round = undefined
+    return current.finish()
   }
 
   /** one log line per change of trouble, not one per round */

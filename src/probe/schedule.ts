@@ -5,19 +5,24 @@
 //
 // Budget: one 16-byte request and one reply per peer per 5 s round, the sends
 // spread evenly over the first 3 s (no burst that overflows a socket buffer at
-// thousands of peers), each answered within 2 s or counted lost. At 5000 hosts
-// a host sends 1000 requests/s and 1000 replies/s and receives as many: about
-// 2000 packets/s each way, 94 bytes each on the vxlan wire (16 + UDP 8 + IP 20
-// inside, 50 of VXLAN around), about 1.5 Mbit/s each way per host.
+// thousands of peers), each answered within 2 s or counted lost. A peer that
+// stops answering gets at most 2 retries in that round, 1 s apart, until its
+// verdict is in; an unreachable one gets the one request per round. So at most
+// 3 requests per peer per round, 1 in steady state. At 5000 hosts a host sends
+// 1000 requests/s and 1000 replies/s and receives as many: about 2000 packets/s
+// each way, 94 bytes each on the vxlan wire (16 + UDP 8 + IP 20 inside, 50 of
+// VXLAN around), about 1.5 Mbit/s each way per host.
 //
-// Verdict: a reply makes a peer reachable at once; 3 rounds in a row without
+// Verdict: a reply makes a peer reachable at once; 3 requests in a row without
 // one make it unreachable (a single lost datagram on a busy link flips
-// nothing). So a break shows within 3 rounds (15-20 s) and a repair within one.
+// nothing). So a break shows within one round and its retries (at most
+// 5 + 2 + 2 x 1 s) and a repair within one round.
 
 export const PROBE_INTERVAL_MS = 5_000
 export const PROBE_SPREAD_MS = 3_000
 export const PROBE_TIMEOUT_MS = 2_000
 export const MISSES_TO_UNREACHABLE = 3
+export const RETRY_TIMEOUT_MS = 1_000
 
 export interface ProbePeer {
   /** the peer's host name */
@@ -101,6 +106,15 @@ export class PeerHealth {
     }
     return out
   }
+}
+
+/**
+ * Who gets another request in this round: peers whose last request was lost
+ * and that have no verdict of unreachable yet (an unreachable peer gets its
+ * one request per round, no more).
+ */
+export function retryTargets(targets: readonly ProbePeer[], results: ReadonlyMap<string, ProbeResult>, health: PeerHealth): ProbePeer[] {
+  return targets.filter((t) => results.get(t.name)?.ok === false && health.state(t.name) !== 'unreachable')
 }
 
 /** The requests of one round in flight, matched to replies by sequence number and source address. */

@@ -3,6 +3,7 @@
 // the lines, the summary, and exit 0 / 1 / 2.
 import t from 'tap'
 import type { HostLease } from '../../src/crds/index.js'
+import { unreachablePeerLines } from '../../src/cli/check.js'
 import { encodeReport, reportKey } from '../../src/probe/report.js'
 import { Store } from '../../src/store/index.js'
 import { startEtcd } from '../helpers/etcd.js'
@@ -55,6 +56,12 @@ t.test('an unreachable pair, a host without a report, a report written badly by 
       '',
     ].join('\n'),
   )
+})
+
+t.test("describe's hook: one host's unreachable peers, from the same matrix", async (t) => {
+  t.same(await unreachablePeerLines(store, 'h1'), ['h3: unreachable (no reply to the last 3 probes)'])
+  t.same(await unreachablePeerLines(store, 'h3'), [])
+  t.match(await unreachablePeerLines(store, 'h2'), [/^h1: unknown \(h2 has no fresh report/, /^h3: unknown/, /^h4: unknown/])
 })
 
 t.test('errors are exit 2: etcd unreachable, a bad flag, a stray argument', async (t) => {
