@@ -28,6 +28,7 @@ import {
   ProbeRound,
   RETRY_TIMEOUT_MS,
   retryTargets,
+  SEND_TICK_MS,
   sendOffsets,
   type ProbePeer,
 } from '../probe/schedule.js'
@@ -182,7 +183,7 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
     const offsets = sendOffsets(targets.length, spreadMs)
     for (let i = 0; i < targets.length && !signal.aborted; i++) {
       const due = start + offsets[i]! - Date.now()
-      if (due > 0) await sleep(due, signal)
+      if (due > 0) await sleep(Math.max(due, SEND_TICK_MS), signal)
       const t = targets[i]!
       const s = (seq = (seq + 1) >>> 0)
       current.sent(t.name, t.address, s, Date.now())

@@ -23,6 +23,8 @@ export const PROBE_SPREAD_MS = 3_000
 export const PROBE_TIMEOUT_MS = 2_000
 export const MISSES_TO_UNREACHABLE = 3
 export const RETRY_TIMEOUT_MS = 1_000
+/** sends due within this long go out together: a timer per tick, not one per peer */
+export const SEND_TICK_MS = 20
 
 export interface ProbePeer {
   /** the peer's host name */

@@ -40,7 +40,8 @@ export class ProbeSocket {
   ) {}
 
   static async open(opts: ProbeSocketOptions): Promise<ProbeSocket> {
-    const sock = createSocket({ type: 'udp4' })
+    // replies and peers' requests arrive at ~2 per peer per round: room for a stalled event loop (capped by net.core.rmem_max)
+    const sock = createSocket({ type: 'udp4', recvBufferSize: 1 << 20 })
     await new Promise<void>((resolve, reject) => {
       sock.once('error', (err) => reject(new ProbeBindError(opts.address, opts.port, err)))
       sock.bind({ address: opts.address, port: opts.port, exclusive: true }, () => resolve())
