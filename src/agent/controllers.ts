@@ -8,6 +8,7 @@ import { filesController } from '../controllers/files.js'
 import { iptablesController } from '../controllers/iptables.js'
 import { leaseController } from '../controllers/lease.js'
 import { networksController } from '../controllers/networks.js'
+import { reachabilityController } from '../controllers/reachability.js'
 import { DockerHost } from '../host/docker.js'
 import { DockerdService } from '../host/dockerd.js'
 import { subnetFromEnv } from '../lease/subnetenv.js'
@@ -67,4 +68,5 @@ export const CONTROLLERS: readonly ControllerFactory[] = [
       hostName: ctx.flags.hostName,
       ...(ctx.flags.labels ? { labels: ctx.flags.labels } : {}),
     }),
+  (ctx) => reachabilityController({ manager: ctx.manager, store: ctx.store, holder: ctx.holder, hostName: ctx.flags.hostName, overlay: ctx.flags.overlay }),
 ]

@@ -23,6 +23,8 @@ export interface Command {
   options: OptionSpec
   /** resolves to the exit code */
   run(ctx: Context): Promise<number>
+  /** the exit code of a failure before run (bad flags); default 1 */
+  errorExitCode?: number
 }
 
 /** Builds the store on first use and closes it (and grpc's handles with it) when asked. */

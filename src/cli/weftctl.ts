@@ -4,6 +4,7 @@
 // the etcd client's grpc channels would otherwise keep it alive.
 import { GLOBAL_OPTIONS, GLOBAL_USAGE, bool, parseCommandLine } from './args.js'
 import { applyCommand } from './apply.js'
+import { checkCommand } from './check.js'
 import { StoreHolder, type Command, type Context } from './context.js'
 import { deleteCommand } from './delete.js'
 import { describeCommand } from './describe.js'
@@ -13,7 +14,7 @@ import { getCommand } from './get.js'
 import { versionCommand } from './version.js'
 import { waitCommand } from './wait.js'
 
-const COMMANDS: readonly Command[] = [applyCommand, getCommand, describeCommand, deleteCommand, diffCommand, waitCommand, versionCommand]
+const COMMANDS: readonly Command[] = [applyCommand, getCommand, describeCommand, deleteCommand, diffCommand, waitCommand, checkCommand, versionCommand]
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 3
@@ -79,7 +80,7 @@ export async function main(argv: readonly string[], holder: { current?: StoreHol
     }
   } catch (e) {
     err(formatError(e))
-    return 1
+    return command.errorExitCode ?? 1
   }
 }
 

@@ -1,0 +1,170 @@
+// The probe schedule and verdicts (src/probe/schedule.ts), the wire format, the
+// target addresses, and the report/matrix `weftctl check` reads.
+import t from 'tap'
+import type { HostLease } from '../../src/crds/index.js'
+import { parseCidr } from '../../src/net/cidr.js'
+import { formatProblem, formatSummary, reachabilityMatrix, unreachablePeersOf } from '../../src/probe/matrix.js'
+import { decodeReport, encodeReport, InvalidReportError, reportKey, type ReachabilityReport } from '../../src/probe/report.js'
+import { MISSES_TO_UNREACHABLE, NO_REPLY, PeerHealth, ProbeRound, retryTargets, sendOffsets } from '../../src/probe/schedule.js'
+import { probeInputChain } from '../../src/probe/firewall.js'
+import { probeAddress } from '../../src/probe/targets.js'
+import { decodeProbe, encodeProbe, PROBE_BYTES, replyTo } from '../../src/probe/wire.js'
+
+t.test('sendOffsets: evenly over the spread, first at 0, none at or past its end', async (t) => {
+  t.same(sendOffsets(4, 3000), [0, 750, 1500, 2250])
+  t.same(sendOffsets(0, 3000), [])
+  const big = sendOffsets(5000, 3000)
+  t.equal(big.length, 5000)
+  t.ok(big.every((o, i) => o >= 0 && o < 3000 && (i === 0 || o >= big[i - 1]!)), 'monotonic inside [0, 3000)')
+})
+
+t.test('PeerHealth: a reply makes reachable at once; only 3 misses in a row make unreachable', async (t) => {
+  const h = new PeerHealth()
+  h.setPeers([{ name: 'h2', address: '10.2.2.0' }, { name: 'h3', address: '10.2.3.0' }])
+  t.equal(h.state('h2'), 'unknown')
+  t.notOk(h.settled(), 'unknown peers: not settled')
+  h.record('h2', { ok: true, rttSeconds: 0.002 })
+  t.equal(h.state('h2'), 'reachable')
+  t.equal(h.rttSeconds('h2'), 0.002)
+  for (let i = 1; i < MISSES_TO_UNREACHABLE; i++) h.record('h3', { ok: false, reason: NO_REPLY })
+  t.equal(h.state('h3'), 'unknown', `${MISSES_TO_UNREACHABLE - 1} misses decide nothing`)
+  h.record('h3', { ok: false, reason: NO_REPLY })
+  t.equal(h.state('h3'), 'unreachable')
+  t.ok(h.settled())
+  t.same(h.unreachable(), { h3: NO_REPLY })
+
+  // a reachable peer survives two lost probes, a third flips it
+  h.record('h2', { ok: false, reason: NO_REPLY })
+  h.record('h2', { ok: false, reason: NO_REPLY })
+  t.equal(h.state('h2'), 'reachable', 'two lost datagrams flip nothing')
+  t.equal(h.rttSeconds('h2'), 0.002, 'the last RTT stays while reachable')
+  h.record('h2', { ok: false, reason: 'cannot send: ENETUNREACH' })
+  t.equal(h.state('h2'), 'unreachable')
+  t.equal(h.rttSeconds('h2'), undefined, 'no RTT for an unreachable peer')
+  t.same(h.unreachable(), { h2: 'cannot send: ENETUNREACH', h3: NO_REPLY }, 'the last miss says why')
+
+  h.record('h3', { ok: true, rttSeconds: 0.001 })
+  t.same(h.unreachable(), { h2: 'cannot send: ENETUNREACH' }, 'one reply repairs')
+
+  // gone peers are forgotten; a moved address starts over
+  h.setPeers([{ name: 'h2', address: '10.2.9.0' }, { name: 'h4', address: '10.2.4.0' }])
+  t.same(h.names(), ['h2', 'h4'])
+  t.equal(h.state('h2'), 'unknown', 'a peer whose address moved is judged anew')
+  t.same(h.unreachable(), {})
+})
+
+t.test('ProbeRound: replies match by seq and source, within the timeout; the rest are lost', async (t) => {
+  const r = new ProbeRound(['h2', 'h3', 'h4'], 2000)
+  r.sent('h2', '10.2.2.0', 1, 1000)
+  r.sent('h3', '10.2.3.0', 2, 1000)
+  r.sent('h4', '10.2.4.0', 3, 1000)
+  t.notOk(r.replied(1, '10.2.3.0', 1010), 'a reply from another address does not count')
+  t.notOk(r.replied(9, '10.2.2.0', 1010), 'an unknown seq does not count')
+  t.ok(r.replied(1, '10.2.2.0', 1012))
+  t.notOk(r.replied(1, '10.2.2.0', 1013), 'a duplicate counts once')
+  t.notOk(r.replied(2, '10.2.3.0', 3001), 'past the timeout: lost')
+  r.sendFailed(3, 'cannot send: EHOSTUNREACH')
+  t.notOk(r.done(), 'h3 still outstanding')
+  const res = r.finish()
+  t.same(res.get('h2'), { ok: true, rttSeconds: 0.012 })
+  t.same(res.get('h3'), { ok: false, reason: NO_REPLY })
+  t.same(res.get('h4'), { ok: false, reason: 'cannot send: EHOSTUNREACH' })
+
+  const quick = new ProbeRound(['a'])
+  quick.sent('a', '10.2.1.0', 7, 0)
+  quick.replied(7, '10.2.1.0', 5)
+  t.ok(quick.done(), 'every request answered: the round may end early')
+})
+
+t.test('wire: a request round-trips, the reply differs only in type; anything else is ignored', async (t) => {
+  const req = encodeProbe({ type: 'request', nonce: 0xdeadbeef, seq: 42 })
+  t.equal(req.length, PROBE_BYTES)
+  t.same(decodeProbe(req), { type: 'request', nonce: 0xdeadbeef, seq: 42 })
+  t.same(decodeProbe(replyTo(req)), { type: 'reply', nonce: 0xdeadbeef, seq: 42 })
+  t.equal(decodeProbe(Buffer.from('hello world, 16b')), undefined)
+  t.equal(decodeProbe(req.subarray(0, 15)), undefined, 'short')
+  const bad = Buffer.from(req)
+  bad.writeUInt8(3, 5)
+  t.equal(decodeProbe(bad), undefined, 'unknown type')
+})
+
+t.test('probeAddress: the device address on vxlan/udp, the gateway on host-gw', async (t) => {
+  const s = parseCidr('10.2.45.0/24')
+  t.equal(probeAddress('vxlan', s), '10.2.45.0')
+  t.equal(probeAddress('udp', s), '10.2.45.0')
+  t.equal(probeAddress('host-gw', s), '10.2.45.1')
+})
+
+t.test('report: encoded in a fixed order, decoded strictly with the key and field named', async (t) => {
+  const r: ReachabilityReport = { host: 'h1', overlay: 'default', backend: 'vxlan', unreachable: { h3: NO_REPLY, h2: 'x' } }
+  const key = reportKey('/weft/', 'h1')
+  t.equal(key, '/weft/reachability/h1', 'outside every kind prefix (/weft/hostleases/, ...)')
+  t.equal(encodeReport(r), encodeReport({ ...r, unreachable: { h2: 'x', h3: NO_REPLY } }), 'the same set encodes the same: no rewrite for an order change')
+  t.same(decodeReport(key, encodeReport(r)), r)
+  const bad = (v: string, msg: RegExp) => t.throws(() => decodeReport(key, v), { name: 'InvalidReportError', message: msg })
+  bad('nope', /^\/weft\/reachability\/h1: holds no JSON$/)
+  bad('[]', /is not a JSON object/)
+  bad('{"host":"h1","overlay":"default","backend":"vxlan"}', /unreachable: must be an object/)
+  bad('{"host":"h1","overlay":"default","backend":"vxlan","unreachable":{"h2":1}}', /unreachable\.h2: must be a string/)
+  bad('{"host":"h2","overlay":"default","backend":"vxlan","unreachable":{}}', /host: "h2" is not the key's host "h1"/)
+  bad('{"host":"h1","backend":"vxlan","unreachable":{}}', /overlay: must be a non-empty string/)
+})
+
+const lease = (name: string, overlay = 'default'): HostLease => ({
+  apiVersion: 'weft.dev/v1alpha1',
+  kind: 'HostLease',
+  metadata: { name },
+  spec: { overlay, subnet: '10.2.1.0/24', publicIP: '192.168.1.1' },
+})
+const report = (host: string, unreachable: Record<string, string> = {}, overlay = 'default'): ReachabilityReport => ({ host, overlay, backend: 'vxlan', unreachable })
+
+t.test('matrix: every ordered pair of one overlay, judged by the first host; no report = unknown', async (t) => {
+  const leases = [lease('h3'), lease('h1'), lease('h2')]
+  const all = new Map([['h1', report('h1')], ['h2', report('h2')], ['h3', report('h3')]])
+  const ok = reachabilityMatrix(leases, all)
+  t.same(ok, { hosts: 3, pairs: 6, reachable: 6, problems: [] })
+  t.equal(formatSummary(ok), '3 hosts, 6/6 pairs reachable')
+
+  const broken = new Map([['h1', report('h1', { h3: NO_REPLY })], ['h3', report('h3', { h1: NO_REPLY })], ['h2', report('h2')]])
+  const m = reachabilityMatrix(leases, broken)
+  t.same(m.problems.map(formatProblem), [`h1 -> h3: unreachable (${NO_REPLY})`, `h3 -> h1: unreachable (${NO_REPLY})`])
+  t.equal(formatSummary(m), '3 hosts, 4/6 pairs reachable')
+  t.same(unreachablePeersOf('h1', m).map((p) => p.to), ['h3'], "describe's list: h1's own view")
+
+  const missing = reachabilityMatrix(leases, new Map([['h1', report('h1')], ['h3', report('h3', { gone: 'x' })]]))
+  t.same(missing.problems.map((p) => `${p.from}>${p.to} ${p.verdict}`), ['h2>h1 unknown', 'h2>h3 unknown'], 'a live host without a report: its pairs unknown; reports about non-live hosts ignored')
+  t.match(missing.problems[0]!.why, /h2 has no fresh report/)
+
+  const invalid = reachabilityMatrix([lease('h1'), lease('h2')], new Map<string, ReachabilityReport | InvalidReportError>([['h1', new InvalidReportError('/weft/reachability/h1', 'holds no JSON')], ['h2', report('h2')]]))
+  t.same(invalid.problems.map(formatProblem), ["h1 -> h2: unknown (h1's report is invalid: /weft/reachability/h1: holds no JSON)"])
+
+  const two = reachabilityMatrix([lease('a1', 'a'), lease('a2', 'a'), lease('b1', 'b'), lease('b2', 'b')], new Map([['a1', report('a1', {}, 'a')], ['a2', report('a2', {}, 'a')], ['b1', report('b1', {}, 'b')], ['b2', report('b2', {}, 'a')]]))
+  t.equal(formatSummary(two), '4 hosts, 3/4 pairs reachable', 'pairs only inside an overlay')
+  t.match(two.problems[0]!, { from: 'b2', to: 'b1', verdict: 'unknown', why: /about overlay "a", not "b"/ })
+  t.equal(formatSummary(reachabilityMatrix([], new Map())), '0 hosts, 0/0 pairs reachable')
+})
+
+t.test('probeInputChain: only UDP to the probe port of our overlay address, from the overlay', async (t) => {
+  t.same(probeInputChain('10.2.0.0/16', '10.2.45.0'), {
+    table: 'filter',
+    name: 'WEFT-INPUT',
+    jumpFrom: 'INPUT',
+    jumpComment: 'weft input',
+    rules: [['-s', '10.2.0.0/16', '-d', '10.2.45.0/32', '-p', 'udp', '-m', 'udp', '--dport', '9812', '-m', 'comment', '--comment', 'weft reachability probe', '-j', 'ACCEPT']],
+  })
+})
+
+t.test('retryTargets: only peers whose request was just lost and that have no unreachable verdict yet', async (t) => {
+  const h = new PeerHealth()
+  const targets = [{ name: 'a', address: '10.2.1.0' }, { name: 'b', address: '10.2.2.0' }, { name: 'c', address: '10.2.3.0' }]
+  h.setPeers(targets)
+  for (let i = 0; i < MISSES_TO_UNREACHABLE; i++) h.record('c', { ok: false, reason: NO_REPLY })
+  const results = new Map([
+    ['a', { ok: true as const, rttSeconds: 0.001 }],
+    ['b', { ok: false as const, reason: NO_REPLY }],
+    ['c', { ok: false as const, reason: NO_REPLY }],
+  ])
+  h.record('a', results.get('a')!)
+  h.record('b', results.get('b')!)
+  t.same(retryTargets(targets, results, h).map((p) => p.name), ['b'], 'a answered; c is already unreachable: one request per round is its budget')
+})
