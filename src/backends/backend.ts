@@ -106,6 +106,11 @@ export interface BackendDefinition<D = unknown> {
   readonly options: readonly BackendOption[]
   /** bytes of encapsulation the overlay MTU leaves for, per underlay family */
   mtuOverhead(family: UnderlayFamily): number
+  /**
+   * The overlay address this host's data path answers on for `subnet`: where peers'
+   * reachability probes go, so a probe takes the way container traffic takes
+   */
+  probeAddress(subnet: Cidr): number
   /** what is wrong with a lease's backend.data against this backend's schema; [] when nothing */
   leaseDataErrors(data: BackendData): LeaseDataError[]
   /** a peer's backend.data, typed; { ok: false } keeps the lease from being a peer */

@@ -2,6 +2,7 @@
 // `Key:  value` sections with field names turned into words (`Subnet Len`),
 // values aligned per level, and conditions as a table.
 import type { HostLease } from '../crds/index.js'
+import { unreachablePeerLines } from './check.js'
 import type { AnyResource } from '../crds/kinds.js'
 import type { Condition } from '../crds/meta.js'
 import { subnetKeyName } from '../lease/allocate.js'
@@ -59,7 +60,10 @@ export const describeCommand: Command = {
       for (const i of invalid) ctx.err(invalidWarning(i))
     }
     const described: string[] = []
-    for (const obj of objects) described.push(describeObject(obj, obj.kind === 'HostLease' ? await claimLine(store, obj) : undefined))
+    for (const obj of objects) {
+      if (obj.kind !== 'HostLease') described.push(describeObject(obj))
+      else described.push(describeObject(obj, await claimLine(store, obj), await unreachablePeerLines(store, obj.metadata.name)))
+    }
     ctx.out(described.join('\n\n'))
     return failed ? 1 : 0
   },
@@ -90,7 +94,8 @@ async function claimLine(store: Store, lease: HostLease): Promise<string> {
   return `${unowned.reason}: ${unowned.message.replace(/^HostLease "[^"]*": /, '')}; this lease is no peer on any host`
 }
 
-export function describeObject(obj: AnyResource, subnetClaim?: string): string {
+/** HostLeases also show whose claim holds their subnet and, from the reachability reports, the peers they cannot reach. */
+export function describeObject(obj: AnyResource, subnetClaim?: string, unreachablePeers?: readonly string[]): string {
   const lines: string[] = []
   const { name, labels, annotations, uid, generation, resourceVersion, creationTimestamp } = obj.metadata
   const top: [string, string[]][] = [
@@ -110,6 +115,10 @@ export function describeObject(obj: AnyResource, subnetClaim?: string): string {
   lines.push('Spec:')
   renderMap(lines, 1, obj.spec as Record<string, unknown>, 'spec')
   if (subnetClaim !== undefined) lines.push(`Subnet Claim:  ${subnetClaim}`)
+  if (unreachablePeers !== undefined) {
+    lines.push(`Unreachable Peers:${unreachablePeers.length ? '' : '  <none>'}`)
+    for (const l of unreachablePeers) lines.push(`  ${l}`)
+  }
   const status = obj.status as Record<string, unknown> | undefined
   if (status && Object.keys(status).length) {
     lines.push('Status:')

@@ -16,6 +16,7 @@ import { randomInt } from 'node:crypto'
 import { map } from 'rxjs'
 import { Counter, Gauge } from 'prom-client'
 import { livePeers } from '../backends/peers.js'
+import { backendOf } from '../backends/registry.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { formatCidr, parseCidr } from '../net/cidr.js'
 import { ProbeBindError, ProbeSocket } from '../probe/socket.js'
@@ -103,7 +104,7 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
     const backend = held.spec.backend.type
     const network = parseCidr(held.spec.network)
     const own = probeAddress(backend, held.subnet)
-    const { peers, ignored } = livePeers(leases.list(), { overlay, hostName, network, subnet: held.subnet, backend })
+    const { peers, ignored } = livePeers(leases.list(), { overlay, hostName, network, subnet: held.subnet, backend }, backendOf(backend))
     const targets: ProbePeer[] = peers.map((p) => ({ name: p.name, address: probeAddress(backend, p.subnet) }))
 
     const bindFor = `${own} ${formatCidr(network)}`

@@ -62,6 +62,11 @@ t.test("describe's hook: one host's unreachable peers, from the same matrix", as
   t.same(await unreachablePeerLines(store, 'h1'), ['h3: unreachable (no reply to the last 3 probes)'])
   t.same(await unreachablePeerLines(store, 'h3'), [])
   t.match(await unreachablePeerLines(store, 'h2'), [/^h1: unknown \(h2 has no fresh report/, /^h3: unknown/, /^h4: unknown/])
+  const describe = (host: string) => runWeftctl(['describe', 'hostlease', host, '--endpoints', etcd.endpoint, '--prefix', prefix])
+  const h1 = await describe('h1')
+  t.equal(h1.code, 0, h1.stderr)
+  t.match(h1.stdout, /\nUnreachable Peers:\n  h3: unreachable \(no reply to the last 3 probes\)\n/, 'weftctl describe hostlease lists them')
+  t.match((await describe('h3')).stdout, /\nUnreachable Peers:  <none>\n/)
 })
 
 t.test('errors are exit 2: etcd unreachable, a bad flag, a stray argument', async (t) => {

@@ -88,11 +88,12 @@ t.test('wire: a request round-trips, the reply differs only in type; anything el
   t.equal(decodeProbe(bad), undefined, 'unknown type')
 })
 
-t.test('probeAddress: the device address on vxlan/udp, the gateway on host-gw', async (t) => {
+t.test('probeAddress: the device address on vxlan/udp/wireguard, the gateway on host-gw', async (t) => {
   const s = parseCidr('10.2.45.0/24')
   t.equal(probeAddress('vxlan', s), '10.2.45.0')
   t.equal(probeAddress('udp', s), '10.2.45.0')
   t.equal(probeAddress('host-gw', s), '10.2.45.1')
+  t.equal(probeAddress('wireguard', s), '10.2.45.0')
 })
 
 t.test('report: encoded in a fixed order, decoded strictly with the key and field named', async (t) => {

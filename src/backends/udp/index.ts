@@ -12,6 +12,8 @@ export const udp: BackendDefinition<undefined> = {
   defaultPort: 8285,
   options: [],
   mtuOverhead: (family) => (family === 'ipv6' ? UDP_OVERHEAD + 20 : UDP_OVERHEAD),
+  // the device holds the subnet's network address, routed by every peer through the overlay
+  probeAddress: (subnet) => subnet.ip,
   ...NO_LEASE_DATA,
   create({ links, sysctl, metrics }) {
     const backend = new UdpBackend(links, sysctl)

@@ -12,6 +12,8 @@ export const vxlan: BackendDefinition<VxlanLeaseData> = {
   defaultPort: 8472,
   options: ['vni'],
   mtuOverhead: (family) => (family === 'ipv6' ? VXLAN_OVERHEAD + 20 : VXLAN_OVERHEAD),
+  // the device holds the subnet's network address, routed by every peer through the overlay
+  probeAddress: (subnet) => subnet.ip,
   leaseDataErrors(data) {
     const errors: LeaseDataError[] = []
     const mac = data.vtepMAC

@@ -16,6 +16,8 @@ export const wireguard: BackendDefinition<WireguardLeaseData> = {
   defaultPort: 51820,
   options: ['persistentKeepalive'],
   mtuOverhead: (family) => WIREGUARD_OVERHEAD[family],
+  // the device holds the subnet's network address, routed by every peer through the overlay
+  probeAddress: (subnet) => subnet.ip,
   leaseDataErrors,
   parseLeaseData,
   create({ links, metrics, wireguardKeyFile }) {
