@@ -39,4 +39,6 @@ t.test('the docker drop-in starts dockerd with the options weftd writes', async 
   const unit = readFileSync(`${MANIFESTS}systemd/weftd.service`, 'utf8')
   t.match(unit, /ExecStart=\/usr\/local\/bin\/weftd /)
   t.match(unit, /Before=docker\.service/)
+  // systemd's default (control-group) would kill a wireguard-go daemon with every agent restart
+  t.match(unit, /^KillMode=process$/m)
 })
