@@ -20,6 +20,9 @@ export function resolveOverlaySpec(spec: OverlayConfigSpec, name = ''): Resolved
     // host-gw has no port and udp/host-gw no VNI: 0 stands for "none"
     backend: { type: backend.type!, port: backend.port ?? 0, vni: backend.vni ?? 0 },
     mtu: d.mtu!,
+    ...(d.ipv6Network === undefined
+      ? {}
+      : { ipv6: { network: d.ipv6Network, subnetLen: d.ipv6SubnetLen!, subnetMin: d.ipv6SubnetMin!, subnetMax: d.ipv6SubnetMax! } }),
     ipMasq: d.ipMasq!,
     leaseTTL: d.leaseTTL!,
   }
