@@ -49,6 +49,10 @@ export interface DefaultBridge {
   name: string
   subnet?: string
   gateway?: string
+  /** dockerd runs with --ipv6 */
+  enableIPv6: boolean
+  /** --fixed-cidr-v6, as the bridge network's IPAM reports it (docker0 holds its ::1) */
+  ipv6Subnet?: string
   /** the MTU dockerd was configured with (--mtu), from the bridge network's driver option */
   mtu: number | null
   /** the bridge link's MTU; the kernel lowers it to its ports', so it matches only once containers attach */
@@ -74,6 +78,10 @@ export interface NetworkInfo {
   subnet?: string
   gateway?: string
   ipRange?: string
+  /** `docker network create --ipv6`; absent reads as false */
+  enableIPv6?: boolean
+  ipv6Subnet?: string
+  ipv6Gateway?: string
   options: Record<string, string>
   internal: boolean
   labels: Record<string, string>
@@ -119,10 +127,12 @@ function typed(err: unknown, what: string): DockerError {
 
 function toInfo(raw: Docker.NetworkInspectInfo): NetworkInfo {
   const ipam = raw.IPAM?.Config?.find((c) => c.Subnet && !c.Subnet.includes(':'))
+  const ipam6 = raw.IPAM?.Config?.find((c) => c.Subnet?.includes(':'))
   const info: NetworkInfo = {
     id: raw.Id,
     name: raw.Name,
     driver: raw.Driver,
+    enableIPv6: raw.EnableIPv6 === true,
     options: raw.Options ?? {},
     internal: raw.Internal,
     labels: raw.Labels ?? {},
@@ -130,6 +140,8 @@ function toInfo(raw: Docker.NetworkInspectInfo): NetworkInfo {
   if (ipam?.Subnet) info.subnet = ipam.Subnet
   if (ipam?.Gateway) info.gateway = ipam.Gateway
   if (ipam?.IPRange) info.ipRange = ipam.IPRange
+  if (ipam6?.Subnet) info.ipv6Subnet = ipam6.Subnet
+  if (ipam6?.Gateway) info.ipv6Gateway = ipam6.Gateway
   return info
 }
 
@@ -230,9 +242,10 @@ export class DockerHost {
     const info = toInfo(raw)
     const name = info.options[BRIDGE_NAME_OPTION] ?? 'docker0'
     const mtu = info.options[MTU_OPTION]
-    const bridge: DefaultBridge = { name, mtu: mtu ? Number(mtu) : null, linkMtu: (await this.links.getLink(name))?.mtu ?? null }
+    const bridge: DefaultBridge = { name, mtu: mtu ? Number(mtu) : null, linkMtu: (await this.links.getLink(name))?.mtu ?? null, enableIPv6: info.enableIPv6 === true }
     if (info.subnet) bridge.subnet = info.subnet
     if (info.gateway) bridge.gateway = info.gateway
+    if (info.ipv6Subnet) bridge.ipv6Subnet = info.ipv6Subnet
     return bridge
   }
 
