@@ -65,6 +65,10 @@ export interface NetworkSpec {
   subnet?: string
   gateway?: string
   ipRange?: string
+  /** docker network create --ipv6 with ipv6Subnet (and ipv6Gateway) */
+  enableIPv6?: boolean
+  ipv6Subnet?: string
+  ipv6Gateway?: string
   options?: Record<string, string>
   internal?: boolean
   /** weft's managed label is always added */
@@ -92,6 +96,7 @@ export interface AttachedContainer {
   name: string
   /** without prefix length */
   ipv4Address?: string
+  ipv6Address?: string
   macAddress?: string
 }
 
@@ -265,6 +270,7 @@ export class DockerHost {
       if (spec.ipRange) entry.IPRange = spec.ipRange
       config.push(entry)
     }
+    if (spec.ipv6Subnet) config.push({ Subnet: spec.ipv6Subnet, ...(spec.ipv6Gateway ? { Gateway: spec.ipv6Gateway } : {}) })
     const network = await this.call(`create network ${spec.name}`, (d) =>
       d.createNetwork({
         Name: spec.name,
@@ -274,6 +280,7 @@ export class DockerHost {
         IPAM: { Driver: 'default', Config: config },
         Options: spec.options ?? {},
         Internal: spec.internal ?? false,
+        EnableIPv6: spec.enableIPv6 ?? false,
         Labels: { ...spec.labels, [MANAGED_LABEL]: 'true' },
       }),
     )
@@ -285,6 +292,7 @@ export class DockerHost {
     const containers = Object.entries(raw.Containers ?? {}).map(([id, c]) => {
       const attached: AttachedContainer = { id, name: c.Name }
       if (c.IPv4Address) attached.ipv4Address = c.IPv4Address.split('/')[0]!
+      if (c.IPv6Address) attached.ipv6Address = c.IPv6Address.split('/')[0]!
       if (c.MacAddress) attached.macAddress = c.MacAddress
       return attached
     })
@@ -297,9 +305,11 @@ export class DockerHost {
   }
 
   /** `docker network connect [--ip]`; Conflict when already connected or the address is taken. */
-  async connect(network: string, container: string, opts: { ipv4Address?: string } = {}): Promise<void> {
+  async connect(network: string, container: string, opts: { ipv4Address?: string; ipv6Address?: string } = {}): Promise<void> {
     const endpoint: Docker.EndpointSettings = {}
-    if (opts.ipv4Address) endpoint.IPAMConfig = { IPv4Address: opts.ipv4Address }
+    if (opts.ipv4Address || opts.ipv6Address) {
+      endpoint.IPAMConfig = { ...(opts.ipv4Address ? { IPv4Address: opts.ipv4Address } : {}), ...(opts.ipv6Address ? { IPv6Address: opts.ipv6Address } : {}) }
+    }
     await this.call(`connect ${container} to ${network}`, (d) => d.getNetwork(network).connect({ Container: container, EndpointConfig: endpoint }))
   }
 
