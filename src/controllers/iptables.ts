@@ -63,7 +63,7 @@ export function iptablesController(opts: IptablesControllerOptions): ControllerS
     if (!overlays.get(overlay)) {
       // the overlay is gone (the informer has synced before the first reconcile): so are its rules
       if (await ipt.remove(OWN_CHAINS)) log.info({ overlay }, `OverlayConfig deleted; removed ${FORWARD_CHAIN} and ${MASQ_CHAIN}`)
-      if (await ip6t.remove(OWN_CHAINS)) log.info({ overlay }, `OverlayConfig deleted; removed ${FORWARD_CHAIN} and ${MASQ_CHAIN} from ip6tables`)
+      if (await ip6t.remove(OWN_CHAINS).catch(() => false)) log.info({ overlay }, `OverlayConfig deleted; removed ${FORWARD_CHAIN} and ${MASQ_CHAIN} from ip6tables`)
       report(false, 'OverlayMissing', `OverlayConfig "${overlay}" not found; weft has no rules on this host`)
       return
     }
@@ -101,7 +101,9 @@ export function iptablesController(opts: IptablesControllerOptions): ControllerS
   const convergeIPv6 = async (held: NonNullable<LeaseHolder['current']>, ipMasq: boolean, log: ReconcileContext['log']) => {
     if (!held.spec.ipv6 || !held.ipv6Subnet) {
       if (ipv6Clear) return
-      if (await ip6t.remove(OWN_CHAINS)) log.info('overlay is IPv4 only; removed weft chains from ip6tables')
+      // a host without ip6tables (binary or kernel tables) cannot hold weft chains there either: not an IPv4 failure
+      const removed = await ip6t.remove(OWN_CHAINS).catch((err: Error) => (log.debug({ err: err.message }, 'ip6tables unusable; nothing of weft can be there'), false))
+      if (removed) log.info('overlay is IPv4 only; removed weft chains from ip6tables')
       ipv6Clear = true
       return
     }
