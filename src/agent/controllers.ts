@@ -11,7 +11,7 @@ import { networksController } from '../controllers/networks.js'
 import { reachabilityController } from '../controllers/reachability.js'
 import { DockerHost } from '../host/docker.js'
 import { DockerdService } from '../host/dockerd.js'
-import { subnetFromEnv } from '../lease/subnetenv.js'
+import { ipv6SubnetFromEnv, subnetFromEnv } from '../lease/subnetenv.js'
 import type { ControllerSpec } from '../runtime/index.js'
 import type { AgentContext } from './context.js'
 import { readFile } from 'node:fs/promises'
@@ -31,6 +31,7 @@ export const CONTROLLERS: readonly ControllerFactory[] = [
       underlayMtu: ctx.underlay.mtu,
       ...(ctx.flags.labels ? { labels: ctx.flags.labels } : {}),
       previousSubnet: async () => subnetFromEnv(await readFile(ctx.flags.subnetFile, 'utf8')),
+      previousIPv6Subnet: async () => ipv6SubnetFromEnv(await readFile(ctx.flags.subnetFile, 'utf8')),
     }),
   (ctx) =>
     filesController({

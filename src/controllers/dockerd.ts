@@ -2,7 +2,7 @@
 // the overlay MTU (DESIGN.md §5), the tutorial's "edit docker.service, add
 // $DOCKER_NETWORK_OPTIONS, restart docker" step. Key: "dockerd".
 //
-//   observe desired: the held lease → --bip, --mtu (src/docker/bridge-plan.ts)
+//   observe desired: the held lease → --bip, --mtu, dual-stack: --ipv6 --fixed-cidr-v6 (src/docker/bridge-plan.ts)
 //   observe actual:  the default bridge through the Engine API
 //   act:             with --dockerd-restart-command: once the docker opts file says
 //                    the same, run the command, wait for the daemon, verify; repeats
@@ -53,7 +53,7 @@ interface Outcome {
 const ABSENT_POLL_MAX_MS = 30_000
 
 /** The desired docker0 as `10.2.45.1/24 mtu 1472`, as describeBridge puts the actual one. */
-const describeDesired = (want: DesiredBridge): string => `${want.bip} mtu ${want.mtu}`
+const describeDesired = (want: DesiredBridge): string => `${want.bip} mtu ${want.mtu}${want.ipv6Subnet ? ` ipv6 ${want.ipv6Subnet}` : ''}`
 
 export function dockerdController(opts: DockerdControllerOptions): ControllerSpec {
   const { holder, docker, service, optsFile } = opts
@@ -79,7 +79,13 @@ export function dockerdController(opts: DockerdControllerOptions): ControllerSpe
     // --- observe desired
     const held = holder.current
     if (!held) return { ready: false, reason: 'NoLease', message: 'no lease held yet; docker0 is left as it is' }
-    const want = desiredBridge({ network: held.spec.network, subnet: held.subnet, mtu: held.mtu, ipMasq: held.spec.ipMasq })
+    const want = desiredBridge({
+      network: held.spec.network,
+      subnet: held.subnet,
+      mtu: held.mtu,
+      ipMasq: held.spec.ipMasq,
+      ...(held.spec.ipv6 && held.ipv6Subnet ? { ipv6: { network: held.spec.ipv6.network, subnet: held.ipv6Subnet } } : {}),
+    })
     const wantText = describeDesired(want)
     const restartAnnounced = announced === want.key
     announced = undefined
@@ -123,6 +129,7 @@ export function dockerdController(opts: DockerdControllerOptions): ControllerSpe
         DOCKER_OPT_BIP: `--bip=${want.bip}`,
         DOCKER_OPT_MTU: `--mtu=${want.mtu}`,
         DOCKER_OPT_IPMASQ: `--ip-masq=${!ipMasq}`,
+        ...(want.ipv6Subnet ? { DOCKER_OPT_IPV6: `--ipv6 --fixed-cidr-v6=${want.ipv6Subnet}` } : {}),
       })
     } catch (err) {
       const error = (err as Error).message

@@ -33,6 +33,7 @@ export function filesController(opts: FilesControllerOptions): ControllerSpec {
       return
     }
     const facts: SubnetFacts = { network: held.spec.network, subnet: held.subnet, mtu: held.mtu, ipMasq: held.spec.ipMasq }
+    if (held.spec.ipv6 && held.ipv6Subnet) facts.ipv6 = { network: held.spec.ipv6.network, subnet: held.ipv6Subnet }
     // actual vs desired: writeFileAtomic compares and writes only on difference
     for (const [path, content] of [
       [subnetFile, renderSubnetEnv(facts)],

@@ -13,6 +13,11 @@
 // simply "no lease held" on the next look, and is claimed again, the same
 // subnet while it is free; the agent never exits over it.
 //
+// A dual-stack overlay's lease holds an IPv6 subnet too, claimed in the same
+// transaction with its own claim key; an overlay that gains ipv6Network gives
+// the held lease one in place (and one that loses it takes it away), so the
+// IPv4 subnet and everything built on it stay put.
+//
 // Acting on cached state is safe because every write is guarded in etcd: the
 // claim is create-if-absent on both the HostLease and the subnet's claim key
 // (a stale view costs a lost transaction, which returns the fresh state),
@@ -21,9 +26,11 @@
 import { filter, map, merge } from 'rxjs'
 import { InvalidError, parseDuration, resolveOverlaySpec, type HostLease, type OverlayConfig, type HostLeaseStatus, type ResolvedOverlaySpec } from '../crds/index.js'
 import { formatCidr, tryParseCidr, type Cidr } from '../net/cidr.js'
+import { formatCidr6, tryParseCidr6, type Cidr6 } from '../net/cidr.js'
 import { claimable, exhaustedMessage, fitsOverlay, pickSubnet, subnetRange, type SubnetRange, type Taken } from '../lease/allocate.js'
+import { claimable6, exhaustedMessage6, fitsOverlay6, pickSubnet6, subnetRange6, type SubnetRange6, type Taken6 } from '../lease/allocate.js'
 import type { LeaseHolder } from '../lease/held.js'
-import type { Claim, LeaseRegistry } from '../lease/registry.js'
+import type { Claim, Claim6, LeaseRegistry } from '../lease/registry.js'
 import { renewInMs, ttlSeconds } from '../lease/timing.js'
 import { overlayMtu } from '../backends/registry.js'
 import { conditionsEqual, removeCondition, setCondition, timestamp, watchOne, type ComponentState, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
@@ -52,6 +59,10 @@ export interface LeaseControllerOptions {
   labels?: Record<string, string>
   /** the subnet a previous run wrote to the subnet file, tried first after a restart */
   previousSubnet?: () => Promise<Cidr | undefined>
+  /** the IPv6 subnet a previous run wrote (FLANNEL_IPV6_SUBNET), tried first for a dual-stack overlay */
+  previousIPv6Subnet?: () => Promise<Cidr6 | undefined>
+  /** this host's IPv6 address on the underlay segment, published as spec.publicIPv6; undefined leaves the field alone */
+  publicIPv6?: () => string | undefined
   random?: () => number
   exhaustedRetryMs?: number
 }
@@ -65,6 +76,11 @@ interface Held {
 /** The claim key this agent last wrote: its subnet, tried first when claiming again, at its mod revision. */
 interface OwnClaim {
   subnet: Cidr
+  modRevision: string
+}
+
+interface OwnClaim6 {
+  subnet: Cidr6
   modRevision: string
 }
 
@@ -83,6 +99,25 @@ const leaseHolders =
     for (const l of leases) {
       if (l.spec.overlay !== overlay) continue
       const subnet = subnetOf(l)
+      if (subnet && subnet.len === len) out.set(subnet.ip, l.metadata.name)
+    }
+    return out
+  }
+
+const parsedSubnets6 = new WeakMap<HostLease, Cidr6 | undefined>()
+function subnet6Of(lease: HostLease): Cidr6 | undefined {
+  if (!parsedSubnets6.has(lease)) parsedSubnets6.set(lease, lease.spec.ipv6Subnet === undefined ? undefined : tryParseCidr6(lease.spec.ipv6Subnet))
+  return parsedSubnets6.get(lease)
+}
+
+/** IPv6 subnet address -> holding host, as leaseHolders. */
+const leaseHolders6 =
+  (overlay: string, len: number) =>
+  (leases: Iterable<HostLease>): Map<bigint, string> => {
+    const out = new Map<bigint, string>()
+    for (const l of leases) {
+      if (l.spec.overlay !== overlay) continue
+      const subnet = subnet6Of(l)
       if (subnet && subnet.len === len) out.set(subnet.ip, l.metadata.name)
     }
     return out
@@ -131,6 +166,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
   let ownClaim: OwnClaim | undefined
   /** the reserved subnet whose claim this agent has made sure of */
   let reservedClaimFor: string | undefined
+  let ownClaim6: OwnClaim6 | undefined
 
   /** the informer showing exactly what this agent last wrote */
   const isOwnEcho = (obj: HostLease): boolean =>
@@ -158,6 +194,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
       return
     }
     const range = subnetRange(spec)
+    const range6 = subnetRange6(spec)
     ttlMs = parseDuration(spec.leaseTTL)
     const publicIP = opts.publicIP()
 
@@ -173,6 +210,13 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
       await release(current)
       current = undefined
     }
+    if (current?.lease.spec.reserved && range6 && current.lease.spec.ipv6Subnet !== undefined && !usable6(current.lease, range6)) {
+      // an unreserved lease's IPv6 subnet is re-claimed in place below; a reservation's is the user's to fix
+      const why = `HostLease "${host}" holds IPv6 ${current.lease.spec.ipv6Subnet}, not a /${range6.len} of overlay ${overlay}'s ipv6Network ${formatCidr6(range6.network)}`
+      report(false, 'ReservationMismatch', `${why}; it is reserved, so fix or delete it by hand`, log)
+      await publishStatus(current)
+      return
+    }
 
     // --- act: hold a lease, renewed in time
     let renewIn: number | undefined
@@ -184,16 +228,26 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
       }
     }
     if (!current) {
-      const claimed = await claim(spec, range, publicIP, log)
+      const claimed = await claim(spec, range, range6, publicIP, log)
       if (claimed === 'exists') return { requeueAfter: 0 } // our view was stale: look again at what the claim found
-      if (!claimed) {
-        report(false, 'SubnetsExhausted', exhaustedMessage(overlay, range), log)
+      if (!claimed || claimed === 'exhausted6') {
+        report(false, 'SubnetsExhausted', claimed ? exhaustedMessage6(overlay, range6!) : exhaustedMessage(overlay, range), log)
         holder.set(undefined)
         return { requeueAfter: opts.exhaustedRetryMs ?? EXHAUSTED_RETRY_MS }
       }
       current = claimed
       renewIn = renewInMs(ttlSeconds(ttlMs), ttlMs)
     }
+    // an overlay that became dual-stack, or stopped being so, or moved its ipv6Network
+    const dual = await convergeIPv6(current, range6, log)
+    if (dual === 'conflict') {
+      // the informer may not show the write that beat us yet: read it, so the next look acts on it
+      mine = await registry.hostLease(host)
+      return { requeueAfter: 0 }
+    }
+    let ipv6Exhausted = false
+    if (dual === 'exhausted') ipv6Exhausted = true
+    else current = dual
     current = mine = await converge(current, spec, publicIP)
     if (current.lease.spec.reserved) expireAt = undefined
     // a reservation applied before claims were written with it gets its claim, or it would be no peer
@@ -204,11 +258,15 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
 
     // --- report
     const { lease } = current
-    report(true, lease.spec.reserved ? 'Reserved' : 'Acquired', heldMessage(lease.spec.subnet, lease.spec.reserved === true), log)
+    const subnet6 = range6 && usable6(lease, range6) ? subnet6Of(lease) : undefined
+    if (ipv6Exhausted) report(false, 'SubnetsExhausted', `${exhaustedMessage6(overlay, range6!)}; holding ${lease.spec.subnet} (IPv4 only) meanwhile`, log)
+    else report(true, lease.spec.reserved ? 'Reserved' : 'Acquired', heldMessage(subnet6 ? `${lease.spec.subnet} and ${formatCidr6(subnet6)}` : lease.spec.subnet, lease.spec.reserved === true), log)
     holder.set({
       overlay,
       spec,
       subnet: tryParseCidr(lease.spec.subnet)!,
+      ...(subnet6 ? { ipv6Subnet: subnet6 } : {}),
+      ...(lease.spec.publicIPv6 !== undefined ? { publicIPv6: lease.spec.publicIPv6 } : {}),
       publicIP: lease.spec.publicIP,
       reserved: lease.spec.reserved === true,
       // the backend decides its encapsulation's cost, over the underlay's family
@@ -216,6 +274,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
       lease,
     })
     await publishStatus(current)
+    if (ipv6Exhausted) return { requeueAfter: Math.min(renewIn ?? Infinity, opts.exhaustedRetryMs ?? EXHAUSTED_RETRY_MS) }
     return lease.spec.reserved ? undefined : { requeueAfter: renewIn ?? 0 }
   }
 
@@ -250,6 +309,61 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     return lease.spec.overlay === overlay && subnet !== undefined && fitsOverlay(subnet, range)
   }
 
+  /** An IPv6 subnet this lease may go on using: one of this overlay's ipv6Network, of its length. */
+  const usable6 = (lease: HostLease, range6: SubnetRange6): boolean => {
+    const subnet = subnet6Of(lease)
+    return subnet !== undefined && fitsOverlay6(subnet, range6)
+  }
+
+  /**
+   * The held lease's IPv6 subnet brought in line with the overlay: claimed
+   * in place when missing or outside ipv6Network (the old claim dropped
+   * after), removed when the overlay is IPv4 only (a reservation keeps what
+   * it was given by hand). 'conflict': the HostLease changed meanwhile, look
+   * again; 'exhausted': no IPv6 subnet free.
+   */
+  const convergeIPv6 = async (held: Held, range6: SubnetRange6 | undefined, log: ReconcileContext['log']): Promise<Held | 'conflict' | 'exhausted'> => {
+    const { lease } = held
+    const old = subnet6Of(lease)
+    if (range6 ? usable6(lease, range6) : old === undefined || lease.spec.reserved) return held
+    if (range6 && lease.spec.reserved && lease.spec.ipv6Subnet !== undefined) return held // reported as ReservationMismatch
+    if (!range6) {
+      const out = await registry.setIPv6(lease, held.leaseID, undefined)
+      if (!out.ok) return 'conflict'
+      log.info({ ipv6Subnet: lease.spec.ipv6Subnet }, `overlay ${overlay} is IPv4 only now; released the IPv6 subnet`)
+      if (old) await registry.releaseClaim6(lease.spec.overlay, old, host)
+      ownClaim6 = undefined
+      return (mine = { lease: { ...out.lease, status: lease.status }, leaseID: held.leaseID })
+    }
+    const known6 = new Map<bigint, Claim6>()
+    if (ownClaim6) known6.set(ownClaim6.subnet.ip, { ...ownClaim6, host, leaseID: '' })
+    const previous6 = await opts.previousIPv6Subnet?.().catch(() => undefined)
+    for (let lost = 0; lost < MAX_CLAIM_ATTEMPTS; lost++) {
+      const subnet6 = pick6(range6, known6, previous6, lost)
+      if (!subnet6) return 'exhausted'
+      const seen = known6.get(subnet6.ip)
+      const out = await registry.setIPv6(lease, held.leaseID, { subnet: subnet6, modRevision: seen?.host === host ? seen.modRevision : '0' })
+      if (out.ok) {
+        log.info({ ipv6Subnet: out.lease.spec.ipv6Subnet, attempts: lost + 1 }, 'claimed IPv6 subnet')
+        ownClaim6 = { subnet: subnet6, modRevision: out.lease.metadata.resourceVersion! }
+        if (old) await registry.releaseClaim6(lease.spec.overlay, old, host)
+        return (mine = { lease: { ...out.lease, status: lease.status }, leaseID: held.leaseID })
+      }
+      if (out.reason === 'Conflict') return 'conflict'
+      if (out.holder6) known6.set(subnet6.ip, out.holder6)
+      else known6.delete(subnet6.ip)
+    }
+    throw new Error(`lost ${MAX_CLAIM_ATTEMPTS} IPv6 claim races in a row on overlay ${overlay}`)
+  }
+
+  /** The IPv6 subnet to try: this host's own claim key, then the one it last held or its previous run's, else a random pick. */
+  const pick6 = (range6: SubnetRange6, known6: ReadonlyMap<bigint, Claim6>, previous6: Cidr6 | undefined, lost: number): Cidr6 | undefined => {
+    const taken = takenView6(range6, known6)
+    const own = [...known6.values()].find((c) => c.host === host && claimable6(c.subnet, range6) && !taken.has(c.subnet.ip))
+    const prev = [ownClaim6?.subnet, previous6].find((p) => p && claimable6(p, range6) && !taken.has(p.ip))
+    return own?.subnet ?? prev ?? pickSubnet6(range6, taken, lost, random)
+  }
+
   /**
    * Renew the etcd lease when its renewal is due. Returns ms until the next
    * renewal, or undefined when the etcd lease is gone (its keys with it).
@@ -279,6 +393,9 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     })
     const subnet = tryParseCidr(held.lease.spec.subnet)
     if (subnet) await registry.releaseClaim(held.lease.spec.overlay, subnet, host)
+    ownClaim6 = undefined
+    const subnet6 = subnet6Of(held.lease)
+    if (subnet6) await registry.releaseClaim6(held.lease.spec.overlay, subnet6, host)
     if (held.leaseID !== '0') await store.revokeLease(held.leaseID)
   }
 
@@ -290,10 +407,19 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
    * from etcd up front. undefined = none free; 'exists' = a HostLease of this
    * host turned up (now in `mine`).
    */
-  const claim = async (spec: ResolvedOverlaySpec, range: SubnetRange, publicIP: string, log: ReconcileContext['log']): Promise<Held | 'exists' | undefined> => {
+  const claim = async (
+    spec: ResolvedOverlaySpec,
+    range: SubnetRange,
+    range6: SubnetRange6 | undefined,
+    publicIP: string,
+    log: ReconcileContext['log'],
+  ): Promise<Held | 'exists' | 'exhausted6' | undefined> => {
     /** claim keys we know of that the informer may not show: ours, and those that beat us, by subnet address */
     const known = new Map<number, Claim>()
     if (ownClaim) known.set(ownClaim.subnet.ip, { ...ownClaim, host, leaseID: '' })
+    const known6 = new Map<bigint, Claim6>()
+    if (ownClaim6) known6.set(ownClaim6.subnet.ip, { ...ownClaim6, host, leaseID: '' })
+    const previous6 = range6 && (await opts.previousIPv6Subnet?.().catch(() => undefined))
     // validated once, before anything is granted: the attempts below only change its subnet
     const template = registry.prepare(newLease({ ip: range.min, len: range.len }, spec, publicIP))
     const [previous, leaseID] = await Promise.all([opts.previousSubnet?.().catch(() => undefined), store.grantLease(ttlSeconds(ttlMs))])
@@ -303,19 +429,23 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
         const own = [...known.values()].find((c) => c.host === host && claimable(c.subnet, range) && !taken.has(c.subnet.ip))
         const prev = [ownClaim?.subnet, previous].find((p) => p && claimable(p, range) && !taken.has(p.ip))
         const subnet = own?.subnet ?? prev ?? pickSubnet(range, taken, lost, random)
-        if (!subnet) {
+        const subnet6 = range6 && pick6(range6, known6, previous6, lost)
+        if (!subnet || (range6 && !subnet6)) {
           await store.revokeLease(leaseID)
-          return undefined
+          return subnet ? 'exhausted6' : undefined
         }
+        const seen6 = subnet6 && known6.get(subnet6.ip)
+        const ipv6 = subnet6 && { subnet: subnet6, modRevision: seen6?.host === host ? seen6.modRevision : '0' }
         const seen = known.get(subnet.ip)
         expireAt = Date.now() + ttlSeconds(ttlMs) * 1000
         expireFor = leaseID
         // the status written with the lease already says it is held
         const status = statusFor(template, undefined, { type: LEASE_HELD, status: 'True', reason: 'Acquired', message: heldMessage(formatCidr(subnet), false) })
-        const outcome = await registry.claim(template, subnet, leaseID, seen?.host === host ? seen.modRevision : '0', status)
+        const outcome = await registry.claim(template, subnet, leaseID, seen?.host === host ? seen.modRevision : '0', status, ipv6)
         if (outcome.ok) {
-          log.info({ subnet: outcome.lease.spec.subnet, attempts: lost + 1 }, 'claimed subnet')
+          log.info({ subnet: outcome.lease.spec.subnet, ...(ipv6 ? { ipv6Subnet: outcome.lease.spec.ipv6Subnet } : {}), attempts: lost + 1 }, 'claimed subnet')
           ownClaim = { subnet, modRevision: outcome.claimRevision }
+          if (ipv6) ownClaim6 = { subnet: ipv6.subnet, modRevision: outcome.claimRevision }
           return (mine = { lease: outcome.lease, leaseID })
         }
         if (outcome.reason === 'HostLeaseExists') {
@@ -326,6 +456,8 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
         // the subnet's claim key as it is now: another host's (taken), ours at another revision, or gone (free again)
         if (outcome.holder) known.set(subnet.ip, outcome.holder)
         else known.delete(subnet.ip)
+        if (subnet6 && outcome.holder6) known6.set(subnet6.ip, outcome.holder6)
+        else if (subnet6) known6.delete(subnet6.ip)
       }
       throw new Error(`lost ${MAX_CLAIM_ATTEMPTS} claim races in a row on overlay ${overlay}`)
     } catch (err) {
@@ -350,6 +482,18 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     }
   }
 
+  /** As takenView, for IPv6 subnets. */
+  const takenView6 = (range6: SubnetRange6, known6: ReadonlyMap<bigint, Claim6>): Taken6 => {
+    const leased = hostLeases.view(`subnets6/${overlay}/${range6.len}`, leaseHolders6(overlay, range6.len))
+    return {
+      has: (ip) => {
+        const lessee = leased.get(ip)
+        const claimant = known6.get(ip)?.host
+        return (lessee !== undefined && lessee !== host) || (claimant !== undefined && claimant !== host)
+      },
+    }
+  }
+
   const newLease = (subnet: Cidr, spec: ResolvedOverlaySpec, publicIP: string): HostLease => ({
     apiVersion: 'weft.dev/v1alpha1',
     kind: 'HostLease',
@@ -366,16 +510,21 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     const backend = { type: spec.backend.type, data: keepData ? (lease.spec.backend?.data ?? {}) : holder.backendData }
     const labels = opts.labels ?? lease.metadata.labels
     const detach = lease.spec.reserved === true && held.leaseID !== '0'
+    const publicIPv6 = opts.publicIPv6 ? opts.publicIPv6() : lease.spec.publicIPv6
     const same =
+      lease.spec.publicIPv6 === publicIPv6 &&
       lease.spec.publicIP === publicIP &&
       JSON.stringify(lease.spec.backend ?? {}) === JSON.stringify(backend) &&
       JSON.stringify(lease.metadata.labels ?? {}) === JSON.stringify(labels ?? {})
     if (same && !detach) return held
-    const next: HostLease = { ...lease, metadata: { ...lease.metadata, labels }, spec: { ...lease.spec, publicIP, backend } }
+    const { publicIPv6: _old, ...rest } = lease.spec
+    const next: HostLease = { ...lease, metadata: { ...lease.metadata, labels }, spec: { ...rest, publicIP, ...(publicIPv6 !== undefined ? { publicIPv6 } : {}), backend } }
     const written = await store.update(next, detach ? { leaseID: '0' } : {})
     if (detach) {
       const subnet = tryParseCidr(lease.spec.subnet)
       if (subnet) await registry.bindClaim(overlay, subnet, host, '0')
+      const subnet6 = subnet6Of(lease)
+      if (subnet6) await registry.bindClaim6(overlay, subnet6, host, '0')
       await store.revokeLease(held.leaseID)
     }
     return { lease: { ...written, status: lease.status }, leaseID: detach ? '0' : held.leaseID }

@@ -150,8 +150,9 @@ export function networksController(opts: NetworksControllerOptions): ControllerS
     for (const s of planAttachments(actual, attachments, former)) {
       try {
         if (s.action === 'disconnect' || s.action === 'reconnect') await docker.disconnect(id, s.container, { force: true }).catch(ignore(NotFound))
-        if (s.action === 'connect' || s.action === 'reconnect') await docker.connect(id, s.container, s.ipv4Address ? { ipv4Address: s.ipv4Address } : {})
-        log.info({ container: s.container, ...(s.action !== 'disconnect' && s.ipv4Address ? { ipv4Address: s.ipv4Address } : {}) }, `${s.action}ed container`)
+        const addresses = s.action === 'disconnect' ? {} : { ...(s.ipv4Address ? { ipv4Address: s.ipv4Address } : {}), ...(s.ipv6Address ? { ipv6Address: s.ipv6Address } : {}) }
+        if (s.action === 'connect' || s.action === 'reconnect') await docker.connect(id, s.container, addresses)
+        log.info({ container: s.container, ...addresses }, `${s.action}ed container`)
       } catch (err) {
         if (err instanceof NotFound && s.action !== 'disconnect') missing.push(s.container)
         else if (err instanceof Conflict || err instanceof NotFound) failed.push(`${s.container}: ${err.message}`)

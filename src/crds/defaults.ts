@@ -5,10 +5,10 @@
 // Defaults that are constants are a table the generated CRDs share; the ones
 // computed from other fields (subnet bounds, per-backend port) are code here.
 import type { TSchema } from '@sinclair/typebox'
-import { blockSize, broadcastOf, formatIPv4, isCanonical, tryParseCidr, type Cidr } from '../net/cidr.js'
+import { blockSize, blockSize6, broadcastOf, formatIPv4, formatIPv6, isCanonical, isCanonical6, lastOf6, tryParseCidr, tryParseCidr6, type Cidr, type Cidr6 } from '../net/cidr.js'
 import { KINDS, type AnyResource, type KindName } from './kinds.js'
 import { BACKENDS } from '../backends/registry.js'
-import { BACKEND_TYPES, DEFAULT_SUBNET_LEN_CAP, type BackendType, type OverlayConfigSpec } from './overlayconfig.js'
+import { BACKEND_TYPES, DEFAULT_IPV6_SUBNET_LEN, DEFAULT_SUBNET_LEN_CAP, type BackendType, type OverlayConfigSpec } from './overlayconfig.js'
 
 export const DEFAULT_BACKEND_TYPE: BackendType = 'vxlan'
 /** each backend's own (src/backends/<type>/index.ts); undefined: it sends no encapsulated traffic */
@@ -67,6 +67,7 @@ export function defaultOverlaySpec(input: OverlayConfigSpec): OverlayConfigSpec 
     if (backend.persistentKeepalive === undefined && options.includes('persistentKeepalive')) backend.persistentKeepalive = DEFAULT_PERSISTENT_KEEPALIVE
   }
 
+  defaultIPv6(spec)
   const network = typeof spec.network === 'string' ? tryParseCidr(spec.network) : undefined
   if (!network || !isCanonical(network)) return spec
   spec.subnetLen ??= defaultSubnetLen(network.len)
@@ -77,6 +78,24 @@ export function defaultOverlaySpec(input: OverlayConfigSpec): OverlayConfigSpec 
     spec.subnetMax ??= formatIPv4(bounds.max)
   }
   return spec
+}
+
+/** ipv6SubnetLen/Min/Max for a dual-stack spec, as for IPv4 (the length a constant: 64, what SLAAC and Docker expect). */
+function defaultIPv6(spec: OverlayConfigSpec): void {
+  const network = typeof spec.ipv6Network === 'string' ? tryParseCidr6(spec.ipv6Network) : undefined
+  if (!network || !isCanonical6(network)) return
+  spec.ipv6SubnetLen ??= DEFAULT_IPV6_SUBNET_LEN
+  const len = spec.ipv6SubnetLen
+  if (Number.isInteger(len) && len > network.len && len <= 128) {
+    const bounds = defaultSubnetBounds6(network, len)
+    spec.ipv6SubnetMin ??= formatIPv6(bounds.min)
+    spec.ipv6SubnetMax ??= formatIPv6(bounds.max)
+  }
+}
+
+/** ipv6SubnetMin and ipv6SubnetMax when unset: the second subnet and the last, as for IPv4. */
+export function defaultSubnetBounds6(network: Cidr6, subnetLen: number): { min: bigint; max: bigint } {
+  return { min: network.ip + blockSize6(subnetLen), max: lastOf6(network) - blockSize6(subnetLen) + 1n }
 }
 
 /** subnetMin and subnetMax when unset: the second subnet (the first holds the network's own address, so flannel skips it) and the last. */

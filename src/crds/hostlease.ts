@@ -8,6 +8,10 @@ export const HostLeaseSpecSchema = Type.Object(
     overlay: Type.String({ description: 'Name of the OverlayConfig this lease belongs to.' }),
     subnet: Type.String({ description: "The host's subnet in CIDR notation, e.g. 10.2.45.0/24; its .1 is docker0's address." }),
     publicIP: Type.String({ description: 'Underlay address peers send overlay traffic to.' }),
+    ipv6Subnet: Type.Optional(Type.String({ description: "Dual-stack overlays only: the host's IPv6 subnet, e.g. fd10:2:0:2d::/64; its ::1 is docker0's IPv6 address." })),
+    publicIPv6: Type.Optional(
+      Type.String({ description: "Optional IPv6 address on the underlay segment (global or link-local); host-gw dual-stack routes peers' IPv6 traffic via it." }),
+    ),
     backend: Type.Optional(
       Type.Object(
         {

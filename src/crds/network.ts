@@ -14,6 +14,8 @@ export const NetworkSpecSchema = Type.Object(
     subnet: Type.Optional(Type.String({ description: 'Subnet in CIDR notation; omitted lets Docker choose.' })),
     gateway: Type.Optional(Type.String({ description: "Gateway address inside subnet; omitted lets Docker take the subnet's first address." })),
     ipRange: Type.Optional(Type.String({ description: 'Part of subnet (CIDR) Docker allocates container addresses from.' })),
+    ipv6Subnet: Type.Optional(Type.String({ description: 'IPv6 subnet in CIDR notation for a dual-stack network (docker network create --ipv6); omitted: IPv4 only.' })),
+    ipv6Gateway: Type.Optional(Type.String({ description: "IPv6 gateway inside ipv6Subnet; omitted lets Docker take the subnet's first address." })),
     options: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Driver options, e.g. com.docker.network.driver.mtu. Default: {}.' })),
     internal: Type.Optional(Type.Boolean({ description: 'Restrict external access to the network. Default: false.' })),
     hosts: Type.Optional(
@@ -31,6 +33,7 @@ export const NetworkSpecSchema = Type.Object(
           {
             container: Type.String({ description: 'Name or ID of an existing container.' }),
             ipv4Address: Type.Optional(Type.String({ description: 'Static address inside subnet; omitted lets Docker choose.' })),
+            ipv6Address: Type.Optional(Type.String({ description: 'Static IPv6 address inside ipv6Subnet; omitted lets Docker choose.' })),
           },
           { additionalProperties: false },
         ),

@@ -20,6 +20,9 @@ export const VNI = { min: 1, max: 16_777_215 } as const
 /** 68 is IPv4's minimum MTU (RFC 791); 0 means derive it from the underlay link. */
 export const MTU = { min: 68, max: 65535 } as const
 export const MTU_DETAIL = `must be 0 (derive from the underlay link) or between ${MTU.min} and ${MTU.max}`
+/** IPv6 host subnets: /124 still leaves room for 13 containers, as IPv4's /28 does. */
+export const IPV6_SUBNET_LEN = { min: 8, max: 124 } as const
+export const DEFAULT_IPV6_SUBNET_LEN = 64
 /** Shorter leases would spend more time renewing than holding. */
 export const MIN_LEASE_TTL = '10s'
 
@@ -67,6 +70,18 @@ export const OverlayConfigSpecSchema = Type.Object(
         description: 'MTU of the overlay; 0 derives it from the underlay link (udp -28, vxlan -50, host-gw -0, wireguard -60). Otherwise 68 to 65535.',
       }),
     ),
+    ipv6Network: Type.Optional(
+      Type.String({ description: 'Optional IPv6 overlay network in CIDR notation, e.g. fd10:2::/48, for dual-stack; every host also gets an IPv6 subnet of it. Absent: IPv4 only.' }),
+    ),
+    ipv6SubnetLen: Type.Optional(
+      Type.Integer({
+        minimum: IPV6_SUBNET_LEN.min,
+        maximum: IPV6_SUBNET_LEN.max,
+        description: `Prefix length of each host's IPv6 subnet. Default: ${DEFAULT_IPV6_SUBNET_LEN}. At least the ipv6Network prefix length + 2, at most ${IPV6_SUBNET_LEN.max}.`,
+      }),
+    ),
+    ipv6SubnetMin: Type.Optional(Type.String({ description: 'Lowest IPv6 subnet address a host may lease. Default: the second subnet of ipv6Network.' })),
+    ipv6SubnetMax: Type.Optional(Type.String({ description: 'Highest IPv6 subnet address a host may lease. Default: the last subnet of ipv6Network.' })),
     ipMasq: Type.Optional(Type.Boolean({ description: 'Masquerade overlay traffic leaving the overlay. Default: true.' })),
     leaseTTL: Type.Optional(Type.String({ description: `Lifetime of a host lease as a duration, e.g. 24h or 1h30m; at least ${MIN_LEASE_TTL}. Default: 24h.` })),
   },
@@ -96,6 +111,15 @@ export interface ResolvedOverlaySpec {
   /** persistentKeepalive in seconds (0: off, and for every backend but wireguard) */
   backend: { type: BackendType; port: number; vni: number; persistentKeepalive: number }
   mtu: number
+  /** dual-stack overlays only: the IPv6 counterparts of network, subnetLen, subnetMin, subnetMax */
+  ipv6?: ResolvedIPv6Spec
   ipMasq: boolean
   leaseTTL: string
+}
+
+export interface ResolvedIPv6Spec {
+  network: string
+  subnetLen: number
+  subnetMin: string
+  subnetMax: string
 }

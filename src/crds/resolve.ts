@@ -26,6 +26,9 @@ export function resolveOverlaySpec(spec: OverlayConfigSpec, name = ''): Resolved
       persistentKeepalive: backend.persistentKeepalive === undefined ? 0 : parseDuration(backend.persistentKeepalive) / 1000,
     },
     mtu: d.mtu!,
+    ...(d.ipv6Network === undefined
+      ? {}
+      : { ipv6: { network: d.ipv6Network, subnetLen: d.ipv6SubnetLen!, subnetMin: d.ipv6SubnetMin!, subnetMax: d.ipv6SubnetMax! } }),
     ipMasq: d.ipMasq!,
     leaseTTL: d.leaseTTL!,
   }

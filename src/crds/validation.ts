@@ -20,7 +20,8 @@ import {
   type Cidr,
 } from '../net/cidr.js'
 import { BACKENDS } from '../backends/registry.js'
-import { DEFAULT_BACKEND_TYPE, defaultSubnetBounds, defaultSubnetLen } from './defaults.js'
+import * as v6 from '../net/cidr.js'
+import { DEFAULT_BACKEND_TYPE, defaultSubnetBounds, defaultSubnetBounds6, defaultSubnetLen } from './defaults.js'
 import { tryParseDuration } from './duration.js'
 import { Collector, Path } from './collector.js'
 import { fieldError, InvalidError, type FieldError } from './errors.js'
@@ -28,7 +29,7 @@ import { KINDS, type AnyResource, type KindInfo, type KindName } from './kinds.j
 import { API_VERSION } from './meta.js'
 import { HostLeaseSpecSchema } from './hostlease.js'
 import { DOCKER_BUILTIN_NETWORKS, NETWORK_DRIVERS, NetworkSpecSchema } from './network.js'
-import { BACKEND_OPTIONS, BACKEND_TYPES, KEEPALIVE_MAX_SECONDS, MIN_LEASE_TTL, MTU, MTU_DETAIL, OverlayConfigSpecSchema, SUBNET_LEN, type BackendType } from './overlayconfig.js'
+import { BACKEND_OPTIONS, BACKEND_TYPES, DEFAULT_IPV6_SUBNET_LEN, IPV6_SUBNET_LEN, KEEPALIVE_MAX_SECONDS, MIN_LEASE_TTL, MTU, MTU_DETAIL, OverlayConfigSpecSchema, SUBNET_LEN, type BackendType } from './overlayconfig.js'
 
 const SPEC_SCHEMAS: Record<KindName, TSchema> = {
   OverlayConfig: OverlayConfigSpecSchema,
@@ -206,6 +207,8 @@ function checkOverlaySpec(spec: Obj, p: Path, c: Collector): void {
     }
   }
 
+  checkOverlayIPv6(spec, p, c)
+
   if (isObject(spec.backend)) {
     const bp = p.child('backend')
     const type = BACKEND_TYPES.includes(spec.backend.type as BackendType) ? (spec.backend.type as BackendType) : spec.backend.type === undefined ? DEFAULT_BACKEND_TYPE : undefined
@@ -273,6 +276,72 @@ function checkSubnetBound(value: unknown, p: Path, network: Cidr | undefined, su
   return ip
 }
 
+/** The dual-stack fields, with the IPv4 rules: a usable network, a length leaving 4 subnets, aligned bounds inside it. */
+function checkOverlayIPv6(spec: Obj, p: Path, c: Collector): void {
+  const np = p.child('ipv6Network')
+  const fields = ['ipv6SubnetLen', 'ipv6SubnetMin', 'ipv6SubnetMax'] as const
+  if (spec.ipv6Network === undefined) {
+    for (const f of fields) if (spec[f] !== undefined) c.add(p.child(f), fieldError.forbidden(p.child(f).text, 'may only be set together with spec.ipv6Network'))
+    return
+  }
+  let network = checkCidr6(spec.ipv6Network, np, c, 'fd10:2::/48')
+  const maxPrefix = IPV6_SUBNET_LEN.max - 2
+  if (network && network.len > maxPrefix) {
+    c.add(np, fieldError.invalid(np.text, spec.ipv6Network, `prefix length must be at most ${maxPrefix}, so that the network holds at least 4 subnets of at most /${IPV6_SUBNET_LEN.max}`))
+    network = undefined
+  }
+
+  let subnetLen: number | undefined
+  const lp = p.child('ipv6SubnetLen')
+  if (spec.ipv6SubnetLen === undefined) {
+    subnetLen = DEFAULT_IPV6_SUBNET_LEN
+    if (network && subnetLen < network.len + 2) {
+      c.add(lp, fieldError.required(lp.text, `a /${network.len} ipv6Network needs an explicit ipv6SubnetLen ${rangeText(network.len + 2, IPV6_SUBNET_LEN.max)}: the default, /${subnetLen}, would leave it fewer than 4 subnets`))
+      subnetLen = undefined
+    }
+  } else if (isInt(spec.ipv6SubnetLen) && spec.ipv6SubnetLen >= IPV6_SUBNET_LEN.min && spec.ipv6SubnetLen <= IPV6_SUBNET_LEN.max) {
+    subnetLen = spec.ipv6SubnetLen
+    if (network && subnetLen < network.len + 2) {
+      c.add(lp, fieldError.invalid(lp.text, subnetLen, `must be at least ${network.len + 2} (the ipv6Network's prefix length + 2) so that the network holds at least 4 subnets`))
+      subnetLen = undefined
+    }
+  }
+
+  const min = checkSubnetBound6(spec.ipv6SubnetMin, p.child('ipv6SubnetMin'), network, subnetLen, c)
+  const max = checkSubnetBound6(spec.ipv6SubnetMax, p.child('ipv6SubnetMax'), network, subnetLen, c)
+  if (!network || subnetLen === undefined) return
+  const defaults = defaultSubnetBounds6(network, subnetLen)
+  const effMin = min ?? (spec.ipv6SubnetMin === undefined ? defaults.min : undefined)
+  const effMax = max ?? (spec.ipv6SubnetMax === undefined ? defaults.max : undefined)
+  if (effMin === undefined || effMax === undefined || effMin <= effMax) return
+  if (spec.ipv6SubnetMax !== undefined) {
+    const mp = p.child('ipv6SubnetMax')
+    c.add(mp, fieldError.invalid(mp.text, spec.ipv6SubnetMax, `must not be below ipv6SubnetMin (${v6.formatIPv6(effMin)}${spec.ipv6SubnetMin === undefined ? ', the default' : ''})`))
+  } else {
+    const mp = p.child('ipv6SubnetMin')
+    c.add(mp, fieldError.invalid(mp.text, spec.ipv6SubnetMin, `must not be above ipv6SubnetMax (${v6.formatIPv6(effMax)}, the default)`))
+  }
+}
+
+function checkSubnetBound6(value: unknown, p: Path, network: v6.Cidr6 | undefined, subnetLen: number | undefined, c: Collector): bigint | undefined {
+  if (typeof value !== 'string') return undefined
+  const ip = v6.tryParseIPv6(value)
+  if (ip === undefined) {
+    c.add(p, fieldError.invalid(p.text, value, 'must be an IPv6 address such as fd10:2:0:1::'))
+    return undefined
+  }
+  if (!network || subnetLen === undefined) return undefined
+  if (!v6.contains6(network, ip)) {
+    c.add(p, fieldError.invalid(p.text, value, `must be inside spec.ipv6Network (${v6.formatCidr6(network)})`))
+    return undefined
+  }
+  if (!v6.isAligned6(ip, subnetLen)) {
+    c.add(p, fieldError.invalid(p.text, value, `must be the first address of a /${subnetLen} subnet, e.g. ${v6.formatIPv6(ip & v6.mask6(subnetLen))}`))
+    return undefined
+  }
+  return ip
+}
+
 // --- HostLease -----------------------------------------------------------------------------------
 
 function checkHostLeaseSpec(spec: Obj, p: Path, c: Collector): void {
@@ -293,6 +362,19 @@ function checkHostLeaseSpec(spec: Obj, p: Path, c: Collector): void {
     else if (!isUnicast(addr)) c.add(ip, fieldError.invalid(ip.text, spec.publicIP, 'must be a unicast address'))
   }
 
+  const s6 = p.child('ipv6Subnet')
+  const subnet6 = checkCidr6(spec.ipv6Subnet, s6, c, 'fd10:2:0:2d::/64')
+  if (subnet6 && (subnet6.len < IPV6_SUBNET_LEN.min || subnet6.len > IPV6_SUBNET_LEN.max)) {
+    c.add(s6, fieldError.invalid(s6.text, spec.ipv6Subnet, `prefix length must be between ${IPV6_SUBNET_LEN.min} and ${IPV6_SUBNET_LEN.max}, as an overlay's ipv6SubnetLen is`))
+  }
+
+  const ip6 = p.child('publicIPv6')
+  if (typeof spec.publicIPv6 === 'string') {
+    const addr = v6.tryParseIPv6(spec.publicIPv6)
+    if (addr === undefined) c.add(ip6, fieldError.invalid(ip6.text, spec.publicIPv6, 'must be an IPv6 address such as fe80::a8c1:abff:fe12:3456 (no %zone)'))
+    else if (!isUnicast6(addr)) c.add(ip6, fieldError.invalid(ip6.text, spec.publicIPv6, 'must be a unicast address'))
+  }
+
   // backend.data is the lease's backend's schema (src/backends/<type>/index.ts)
   if (isObject(spec.backend) && isObject(spec.backend.data) && BACKEND_TYPES.includes(spec.backend.type as BackendType)) {
     const dp = p.child('backend').child('data')
@@ -304,6 +386,7 @@ function checkHostLeaseSpec(spec: Obj, p: Path, c: Collector): void {
 
 const CONTAINER_REF = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
 const MAX_NETWORK_PREFIX = 30
+const MAX_NETWORK_PREFIX6 = 126
 
 function checkNetworkSpec(spec: Obj, p: Path, c: Collector): void {
   const dp = p.child('driver')
@@ -345,6 +428,8 @@ function checkNetworkSpec(spec: Obj, p: Path, c: Collector): void {
     }
   }
 
+  const subnet6 = checkNetworkIPv6(spec, p, c)
+
   if (isObject(spec.options) && Object.hasOwn(spec.options, '')) {
     const op = p.child('options')
     c.add(op, fieldError.invalid(op.text, '', 'option names must not be empty'))
@@ -369,8 +454,10 @@ function checkNetworkSpec(spec: Obj, p: Path, c: Collector): void {
   if (Array.isArray(spec.attachments)) {
     // Docker gives a network without an explicit gateway the subnet's first address.
     const effGateway = gateway ?? (subnet ? gatewayOf(subnet) : undefined)
+    const effGateway6 = subnet6 ? (typeof spec.ipv6Gateway === 'string' ? v6.tryParseIPv6(spec.ipv6Gateway) : v6.gatewayOf6(subnet6)) : undefined
     const containers = new Set<string>()
     const addresses = new Set<number>()
+    const addresses6 = new Set<bigint>()
     spec.attachments.forEach((a, i) => {
       if (!isObject(a)) return
       const ap = p.child('attachments').index(i)
@@ -382,6 +469,7 @@ function checkNetworkSpec(spec: Obj, p: Path, c: Collector): void {
         else if (containers.has(ref)) c.add(cp, fieldError.duplicate(cp.text, a.container))
         containers.add(ref)
       }
+      checkAttachmentIPv6(a.ipv6Address, ap.child('ipv6Address'), spec.ipv6Subnet !== undefined, subnet6, effGateway6, addresses6, c)
       const ip = ap.child('ipv4Address')
       if (typeof a.ipv4Address !== 'string') return
       const addr = tryParseIPv4(a.ipv4Address)
@@ -395,6 +483,46 @@ function checkNetworkSpec(spec: Obj, p: Path, c: Collector): void {
       }
     })
   }
+}
+
+/** ipv6Subnet and ipv6Gateway; returns the subnet when usable. */
+function checkNetworkIPv6(spec: Obj, p: Path, c: Collector): v6.Cidr6 | undefined {
+  const sp = p.child('ipv6Subnet')
+  let subnet = checkCidr6(spec.ipv6Subnet, sp, c, 'fd20:1::/64')
+  if (subnet && subnet.len > MAX_NETWORK_PREFIX6) {
+    c.add(sp, fieldError.invalid(sp.text, spec.ipv6Subnet, `prefix length must be at most ${MAX_NETWORK_PREFIX6}, to leave room for a gateway and a container`))
+    subnet = undefined
+  }
+  const gp = p.child('ipv6Gateway')
+  if (typeof spec.ipv6Gateway !== 'string') return subnet
+  const gateway = v6.tryParseIPv6(spec.ipv6Gateway)
+  if (gateway === undefined) c.add(gp, fieldError.invalid(gp.text, spec.ipv6Gateway, 'must be an IPv6 address such as fd20:1::1'))
+  else if (spec.ipv6Subnet === undefined) c.add(gp, fieldError.forbidden(gp.text, 'requires spec.ipv6Subnet: Docker only takes an IPv6 gateway on a network whose IPv6 subnet is given'))
+  else if (subnet) {
+    const why = hostAddressProblem6(subnet, gateway)
+    if (why) c.add(gp, fieldError.invalid(gp.text, spec.ipv6Gateway, why))
+  }
+  return subnet
+}
+
+function checkAttachmentIPv6(value: unknown, p: Path, hasSubnet: boolean, subnet: v6.Cidr6 | undefined, gateway: bigint | undefined, seen: Set<bigint>, c: Collector): void {
+  if (typeof value !== 'string') return
+  const addr = v6.tryParseIPv6(value)
+  if (addr === undefined) c.add(p, fieldError.invalid(p.text, value, 'must be an IPv6 address such as fd20:1::100'))
+  else if (!hasSubnet) c.add(p, fieldError.forbidden(p.text, 'requires spec.ipv6Subnet: Docker only takes static IPv6 container addresses on a network whose IPv6 subnet is given'))
+  else if (subnet) {
+    const why = hostAddressProblem6(subnet, addr) ?? (addr === gateway ? `must not be the network's IPv6 gateway (${v6.formatIPv6(addr)})` : undefined)
+    if (why) c.add(p, fieldError.invalid(p.text, value, why))
+    else if (seen.has(addr)) c.add(p, fieldError.duplicate(p.text, value))
+    seen.add(addr)
+  }
+}
+
+/** IPv6 has no broadcast; its subnet's first address is the Subnet-Router anycast (RFC 4291), no host's own. */
+function hostAddressProblem6(subnet: v6.Cidr6, ip: bigint): string | undefined {
+  if (!v6.contains6(subnet, ip)) return `must be inside spec.ipv6Subnet (${v6.formatCidr6(subnet)})`
+  if (ip === v6.networkOf6(subnet).ip) return "must not be the subnet's first address (its Subnet-Router anycast address)"
+  return undefined
 }
 
 /** Why `ip` cannot be a host's address in `subnet`, or undefined when it can. */
@@ -437,6 +565,39 @@ function checkCidr(value: unknown, p: Path, c: Collector, example: string): Cidr
     return undefined
   }
   const clash = UNUSABLE.find((u) => overlaps(u.cidr, cidr))
+  if (clash) {
+    c.add(p, fieldError.invalid(p.text, value, `must not overlap ${clash.what}`))
+    return undefined
+  }
+  return cidr
+}
+
+// IPv6 ranges no overlay or Docker network can use (RFC 4291): the reserved ::/8 (unspecified, loopback,
+// IPv4-mapped), link-local (every link has its own) and multicast.
+const UNUSABLE6: readonly { cidr: v6.Cidr6; what: string }[] = [
+  { cidr: v6.parseCidr6('::/8'), what: '::/8 (reserved: unspecified, loopback, IPv4-mapped)' },
+  { cidr: v6.parseCidr6('fe80::/10'), what: 'fe80::/10 (link-local)' },
+  { cidr: v6.parseCidr6('ff00::/8'), what: 'ff00::/8 (multicast)' },
+]
+
+/** Link-local is fine for a host's own address (host-gw next hops), unspecified, loopback and multicast are not. */
+function isUnicast6(ip: bigint): boolean {
+  return ip !== 0n && ip !== 1n && !v6.contains6(UNUSABLE6[2]!.cidr, ip)
+}
+
+/** A canonical, usable IPv6 CIDR, or undefined after recording why not. */
+function checkCidr6(value: unknown, p: Path, c: Collector, example: string): v6.Cidr6 | undefined {
+  if (typeof value !== 'string') return undefined
+  const cidr = v6.tryParseCidr6(value)
+  if (!cidr) {
+    c.add(p, fieldError.invalid(p.text, value, `must be an IPv6 CIDR such as ${example}`))
+    return undefined
+  }
+  if (!v6.isCanonical6(cidr)) {
+    c.add(p, fieldError.invalid(p.text, value, `must have no host bits set: did you mean ${v6.formatCidr6(v6.networkOf6(cidr))}?`))
+    return undefined
+  }
+  const clash = UNUSABLE6.find((u) => v6.overlaps6(u.cidr, cidr))
   if (clash) {
     c.add(p, fieldError.invalid(p.text, value, `must not overlap ${clash.what}`))
     return undefined

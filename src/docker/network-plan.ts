@@ -10,6 +10,7 @@
 // means remove and create again, which is done only when every container on
 // the network is one weft attached itself (else: InUse, left alone).
 import { createHash } from 'node:crypto'
+import { tryParseIPv6 } from '../net/cidr.js'
 import type { Network, NetworkSpec } from '../crds/network.js'
 import { MANAGED_LABEL } from '../crds/network.js'
 import { compareStrings } from '../crds/meta.js'
@@ -42,6 +43,8 @@ export function specHash(spec: NetworkSpec): string {
     ipRange: spec.ipRange ?? null,
     options,
     internal: spec.internal ?? false,
+    // only when set: networks made before dual-stack keep their hash, so an upgrade recreates nothing
+    ...(spec.ipv6Subnet ? { ipv6Subnet: spec.ipv6Subnet, ipv6Gateway: spec.ipv6Gateway ?? null } : {}),
   }
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 16)
 }
@@ -66,6 +69,11 @@ export function desiredNetwork(net: Network, prefix: string): DesiredNetwork {
   if (spec.subnet) desired.subnet = spec.subnet
   if (spec.gateway) desired.gateway = spec.gateway
   if (spec.ipRange) desired.ipRange = spec.ipRange
+  if (spec.ipv6Subnet) {
+    desired.enableIPv6 = true
+    desired.ipv6Subnet = spec.ipv6Subnet
+    if (spec.ipv6Gateway) desired.ipv6Gateway = spec.ipv6Gateway
+  }
   return desired
 }
 
@@ -147,9 +155,9 @@ export function planNetwork(input: NetworkPlanInput): NetworkStep {
 }
 
 export type AttachmentStep =
-  | { action: 'connect'; container: string; ipv4Address?: string }
-  /** attached at another address than asked: disconnect, connect again */
-  | { action: 'reconnect'; container: string; ipv4Address: string; was: string | undefined }
+  | { action: 'connect'; container: string; ipv4Address?: string; ipv6Address?: string }
+  /** attached at another address than asked (either family): disconnect, connect again */
+  | { action: 'reconnect'; container: string; ipv4Address?: string; ipv6Address?: string; was: string | undefined }
   /** weft attached it once, the spec no longer lists it */
   | { action: 'disconnect'; container: string }
 
@@ -162,8 +170,10 @@ export function planAttachments(actual: NetworkDetail, attachments: readonly Att
   const steps: AttachmentStep[] = []
   for (const a of attachments) {
     const on = actual.containers.find((c) => isContainer(c, a.container))
-    if (!on) steps.push({ action: 'connect', container: a.container, ...(a.ipv4Address ? { ipv4Address: a.ipv4Address } : {}) })
-    else if (a.ipv4Address && on.ipv4Address !== a.ipv4Address) steps.push({ action: 'reconnect', container: a.container, ipv4Address: a.ipv4Address, was: on.ipv4Address })
+    const addresses = { ...(a.ipv4Address ? { ipv4Address: a.ipv4Address } : {}), ...(a.ipv6Address ? { ipv6Address: a.ipv6Address } : {}) }
+    if (!on) steps.push({ action: 'connect', container: a.container, ...addresses })
+    else if (a.ipv4Address && on.ipv4Address !== a.ipv4Address) steps.push({ action: 'reconnect', container: a.container, ...addresses, was: on.ipv4Address })
+    else if (a.ipv6Address && !sameIPv6(on.ipv6Address, a.ipv6Address)) steps.push({ action: 'reconnect', container: a.container, ...addresses, was: on.ipv6Address })
   }
   for (const p of previous) {
     if (attachments.some((a) => a.container === p.container)) continue
@@ -171,4 +181,9 @@ export function planAttachments(actual: NetworkDetail, attachments: readonly Att
     if (on) steps.push({ action: 'disconnect', container: p.container })
   }
   return steps
+}
+
+/** IPv6 addresses compared as addresses: Docker reports fd20:1::5 for a spec's FD20:1:0::5. */
+function sameIPv6(have: string | undefined, want: string): boolean {
+  return have !== undefined && tryParseIPv6(have) === tryParseIPv6(want)
 }

@@ -1,7 +1,10 @@
 // The firewall weft wants on a host, as plain data: which rules its own chains
 // hold, in iptables-save's canonical argument order so they compare equal to
-// what the kernel reports. Applying them is host/iptables.ts's job.
-import type { OwnChain, RuleSpec } from '../host/iptables.js'
+// what the kernel reports. Applying them is host/iptables.ts's job. One plan
+// for both families: given IPv6 prefixes the same chains, with the same
+// decisions, are what ip6tables must hold on a dual-stack host.
+import { tryParseCidr6 } from '../net/cidr.js'
+import type { OwnChain, RuleSpec } from './plan.js'
 
 export const FORWARD_CHAIN = 'WEFT-FWD'
 export const MASQ_CHAIN = 'WEFT-POSTRTG'
@@ -13,15 +16,15 @@ export const OWN_CHAINS = [
 ] as const satisfies readonly Pick<OwnChain, 'table' | 'name'>[]
 
 export interface FirewallInput {
-  /** the whole overlay, e.g. 10.2.0.0/16 */
+  /** the whole overlay, e.g. 10.2.0.0/16, or its ipv6Network (fd10:2::/48) for ip6tables */
   network: string
-  /** this host's lease, e.g. 10.2.45.0/24 */
+  /** this host's lease, e.g. 10.2.45.0/24, or its ipv6Subnet */
   subnet: string
   ipMasq: boolean
   randomFully: boolean
 }
 
-const MULTICAST = '224.0.0.0/4'
+const MULTICAST = { ipv4: '224.0.0.0/4', ipv6: 'ff00::/8' } as const
 
 function commented(match: string[], comment: string, target: string[]): RuleSpec {
   return [...match, '-m', 'comment', '--comment', `weft ${comment}`, '-j', ...target]
@@ -56,7 +59,7 @@ function masqChain(network: string, subnet: string, randomFully: boolean): OwnCh
       // clients outside the overlay reaching this host's containers keep their address
       commented(['!', '-s', network, '-d', subnet], 'outside to local subnet keeps source', ['RETURN']),
       // containers reaching the outside world leave with the host's address (not multicast)
-      commented(['-s', network, '!', '-d', MULTICAST], 'overlay to outside', masquerade),
+      commented(['-s', network, '!', '-d', MULTICAST[tryParseCidr6(network) ? 'ipv6' : 'ipv4']], 'overlay to outside', masquerade),
       // the host itself reaching remote containers gets an overlay source, which
       // the peer's forwarder accepts and the reply can be routed back to
       commented(['!', '-s', network, '-d', network], 'host to overlay', masquerade),

@@ -49,6 +49,10 @@ export interface DefaultBridge {
   name: string
   subnet?: string
   gateway?: string
+  /** dockerd runs with --ipv6 */
+  enableIPv6: boolean
+  /** --fixed-cidr-v6, as the bridge network's IPAM reports it (docker0 holds its ::1) */
+  ipv6Subnet?: string
   /** the MTU dockerd was configured with (--mtu), from the bridge network's driver option */
   mtu: number | null
   /** the bridge link's MTU; the kernel lowers it to its ports', so it matches only once containers attach */
@@ -61,6 +65,10 @@ export interface NetworkSpec {
   subnet?: string
   gateway?: string
   ipRange?: string
+  /** docker network create --ipv6 with ipv6Subnet (and ipv6Gateway) */
+  enableIPv6?: boolean
+  ipv6Subnet?: string
+  ipv6Gateway?: string
   options?: Record<string, string>
   internal?: boolean
   /** weft's managed label is always added */
@@ -74,6 +82,10 @@ export interface NetworkInfo {
   subnet?: string
   gateway?: string
   ipRange?: string
+  /** `docker network create --ipv6`; absent reads as false */
+  enableIPv6?: boolean
+  ipv6Subnet?: string
+  ipv6Gateway?: string
   options: Record<string, string>
   internal: boolean
   labels: Record<string, string>
@@ -84,6 +96,7 @@ export interface AttachedContainer {
   name: string
   /** without prefix length */
   ipv4Address?: string
+  ipv6Address?: string
   macAddress?: string
 }
 
@@ -119,10 +132,12 @@ function typed(err: unknown, what: string): DockerError {
 
 function toInfo(raw: Docker.NetworkInspectInfo): NetworkInfo {
   const ipam = raw.IPAM?.Config?.find((c) => c.Subnet && !c.Subnet.includes(':'))
+  const ipam6 = raw.IPAM?.Config?.find((c) => c.Subnet?.includes(':'))
   const info: NetworkInfo = {
     id: raw.Id,
     name: raw.Name,
     driver: raw.Driver,
+    enableIPv6: raw.EnableIPv6 === true,
     options: raw.Options ?? {},
     internal: raw.Internal,
     labels: raw.Labels ?? {},
@@ -130,6 +145,8 @@ function toInfo(raw: Docker.NetworkInspectInfo): NetworkInfo {
   if (ipam?.Subnet) info.subnet = ipam.Subnet
   if (ipam?.Gateway) info.gateway = ipam.Gateway
   if (ipam?.IPRange) info.ipRange = ipam.IPRange
+  if (ipam6?.Subnet) info.ipv6Subnet = ipam6.Subnet
+  if (ipam6?.Gateway) info.ipv6Gateway = ipam6.Gateway
   return info
 }
 
@@ -230,9 +247,10 @@ export class DockerHost {
     const info = toInfo(raw)
     const name = info.options[BRIDGE_NAME_OPTION] ?? 'docker0'
     const mtu = info.options[MTU_OPTION]
-    const bridge: DefaultBridge = { name, mtu: mtu ? Number(mtu) : null, linkMtu: (await this.links.getLink(name))?.mtu ?? null }
+    const bridge: DefaultBridge = { name, mtu: mtu ? Number(mtu) : null, linkMtu: (await this.links.getLink(name))?.mtu ?? null, enableIPv6: info.enableIPv6 === true }
     if (info.subnet) bridge.subnet = info.subnet
     if (info.gateway) bridge.gateway = info.gateway
+    if (info.ipv6Subnet) bridge.ipv6Subnet = info.ipv6Subnet
     return bridge
   }
 
@@ -252,6 +270,7 @@ export class DockerHost {
       if (spec.ipRange) entry.IPRange = spec.ipRange
       config.push(entry)
     }
+    if (spec.ipv6Subnet) config.push({ Subnet: spec.ipv6Subnet, ...(spec.ipv6Gateway ? { Gateway: spec.ipv6Gateway } : {}) })
     const network = await this.call(`create network ${spec.name}`, (d) =>
       d.createNetwork({
         Name: spec.name,
@@ -261,6 +280,7 @@ export class DockerHost {
         IPAM: { Driver: 'default', Config: config },
         Options: spec.options ?? {},
         Internal: spec.internal ?? false,
+        EnableIPv6: spec.enableIPv6 ?? false,
         Labels: { ...spec.labels, [MANAGED_LABEL]: 'true' },
       }),
     )
@@ -272,6 +292,7 @@ export class DockerHost {
     const containers = Object.entries(raw.Containers ?? {}).map(([id, c]) => {
       const attached: AttachedContainer = { id, name: c.Name }
       if (c.IPv4Address) attached.ipv4Address = c.IPv4Address.split('/')[0]!
+      if (c.IPv6Address) attached.ipv6Address = c.IPv6Address.split('/')[0]!
       if (c.MacAddress) attached.macAddress = c.MacAddress
       return attached
     })
@@ -284,9 +305,11 @@ export class DockerHost {
   }
 
   /** `docker network connect [--ip]`; Conflict when already connected or the address is taken. */
-  async connect(network: string, container: string, opts: { ipv4Address?: string } = {}): Promise<void> {
+  async connect(network: string, container: string, opts: { ipv4Address?: string; ipv6Address?: string } = {}): Promise<void> {
     const endpoint: Docker.EndpointSettings = {}
-    if (opts.ipv4Address) endpoint.IPAMConfig = { IPv4Address: opts.ipv4Address }
+    if (opts.ipv4Address || opts.ipv6Address) {
+      endpoint.IPAMConfig = { ...(opts.ipv4Address ? { IPv4Address: opts.ipv4Address } : {}), ...(opts.ipv6Address ? { IPv6Address: opts.ipv6Address } : {}) }
+    }
     await this.call(`connect ${container} to ${network}`, (d) => d.getNetwork(network).connect({ Container: container, EndpointConfig: endpoint }))
   }
 

@@ -1,216 +1,47 @@
-// iptables adapter: reads tables with iptables-save and converges weft's own
-// chains with one `iptables-restore --noflush` transaction per apply, the way
-// kube-proxy and flannel do, so rules are never half-applied and the hot path
-// costs one process spawn (one iptables-save of every table) however many
-// rules there are. Chains and rules owned by anyone else (Docker, the user)
-// are never flushed or rewritten.
+// iptables adapter: reads tables with iptables-save (ip6tables-save for
+// IPv6) and converges weft's own chains with one `iptables-restore --noflush`
+// transaction per apply, the way kube-proxy and flannel do, so rules are
+// never half-applied and the hot path costs one process spawn however many
+// rules there are. What to restore is planned in src/firewall/plan.ts; this
+// file only runs the commands. Chains and rules owned by anyone else (Docker,
+// the user) are never flushed or rewritten.
 import { release } from 'node:os'
+import { parseSave, planEnsure, planRemove, randomFullySupported, type OwnChain, type Table, type TableState } from '../firewall/plan.js'
 import { runnerFor, type Runner } from './exec.js'
 
-export type Table = 'filter' | 'nat' | 'mangle' | 'raw'
+// the planner's names, where callers have always found them
+export * from '../firewall/plan.js'
 
-/** One rule as iptables-save prints it after `-A <chain>`, split into arguments. */
-export type RuleSpec = readonly string[]
+/** Which of the kernel's two tables: iptables or ip6tables. */
+export type IpFamily = 'ipv4' | 'ipv6'
 
-/** A chain weft owns entirely, reached from a builtin chain by one jump rule. */
-export interface OwnChain {
-  table: Table
-  name: string
-  /** the chain holding the jump, e.g. FORWARD or POSTROUTING */
-  jumpFrom: string
-  /** comment on the jump rule, so `iptables-save` readers know who put it there */
-  jumpComment: string
-  /** the exact, ordered rule list the chain must hold */
-  rules: readonly RuleSpec[]
-}
-
-export interface ChainState {
-  /** ACCEPT/DROP for builtin chains, null for user chains */
-  policy: string | null
-  rules: RuleSpec[]
-}
-
-export type TableState = Map<string, ChainState>
-
-export interface Plan {
-  /** iptables-restore input; empty when nothing needs doing */
-  restore: string
-  /** why each change is needed, for logs and status conditions ("drift") */
-  reasons: string[]
-}
-
-/** Split one iptables-save line into arguments, honouring its double quotes and backslash escapes. */
-export function splitArgs(line: string): string[] {
-  const args: string[] = []
-  let current = ''
-  let inToken = false
-  let quoted = false
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!
-    if (ch === '\\' && i + 1 < line.length) {
-      current += line[++i]
-      inToken = true
-    } else if (ch === '"') {
-      quoted = !quoted
-      inToken = true
-    } else if (!quoted && (ch === ' ' || ch === '\t')) {
-      if (inToken) args.push(current)
-      current = ''
-      inToken = false
-    } else {
-      current += ch
-      inToken = true
-    }
-  }
-  if (inToken) args.push(current)
-  return args
-}
-
-/** Quote an argument for iptables-restore input the way iptables-save does. */
-export function quoteArg(arg: string): string {
-  if (arg !== '' && !/[\s"\\]/.test(arg)) return arg
-  return `"${arg.replace(/[\\"]/g, (c) => `\\${c}`)}"`
-}
-
-export function formatRule(spec: RuleSpec): string {
-  return spec.map(quoteArg).join(' ')
-}
-
-/** Parse iptables-save output into tables of chains. */
-export function parseSave(text: string): Map<Table, TableState> {
-  const tables = new Map<Table, TableState>()
-  let current: TableState | undefined
-  for (const raw of text.split('\n')) {
-    const line = raw.trim()
-    if (line === '' || line.startsWith('#')) continue
-    if (line.startsWith('*')) {
-      current = new Map()
-      tables.set(line.slice(1) as Table, current)
-    } else if (line === 'COMMIT') {
-      current = undefined
-    } else if (current && line.startsWith(':')) {
-      const [name, policy] = line.slice(1).split(/\s+/)
-      current.set(name!, { policy: policy === '-' || policy === undefined ? null : policy, rules: [] })
-    } else if (current && line.startsWith('-A ')) {
-      const [, chain, ...spec] = splitArgs(line)
-      const state = current.get(chain!) ?? { policy: null, rules: [] }
-      state.rules.push(spec)
-      current.set(chain!, state)
-    }
-  }
-  return tables
-}
-
-export function jumpRule(chain: Pick<OwnChain, 'name' | 'jumpComment'>): RuleSpec {
-  return ['-m', 'comment', '--comment', chain.jumpComment, '-j', chain.name]
-}
-
-function sameRule(a: RuleSpec, b: RuleSpec): boolean {
-  return a.length === b.length && a.every((arg, i) => arg === b[i])
-}
-
-function jumpsTo(spec: RuleSpec, chain: string): boolean {
-  const j = spec.indexOf('-j')
-  return j >= 0 && spec[j + 1] === chain
-}
-
-function tableBlocks(lines: Map<Table, string[]>): string {
-  let out = ''
-  for (const [table, body] of lines) if (body.length > 0) out += `*${table}\n${body.join('\n')}\nCOMMIT\n`
-  return out
-}
-
-/**
- * What to restore so each chain holds exactly its rules and is jumped to once
- * from its builtin chain. A missing jump is inserted first in that chain; an
- * existing one is left where it is (dockerd re-inserts its own jumps at the
- * top on every start; chasing the first slot would only fight it).
- */
-export function planEnsure(desired: readonly OwnChain[], current: ReadonlyMap<Table, TableState>): Plan {
-  const lines = new Map<Table, string[]>()
-  const reasons: string[] = []
-  for (const chain of desired) {
-    const table = current.get(chain.table) ?? new Map<string, ChainState>()
-    const body = lines.get(chain.table) ?? []
-    lines.set(chain.table, body)
-
-    const have = table.get(chain.name)
-    const rulesMatch = have !== undefined && have.rules.length === chain.rules.length && have.rules.every((r, i) => sameRule(r, chain.rules[i]!))
-    if (!rulesMatch) {
-      reasons.push(have ? `${chain.table}/${chain.name}: rules differ` : `${chain.table}/${chain.name}: chain missing`)
-      // declaring a user chain in --noflush mode creates it or empties it
-      body.push(`:${chain.name} - [0:0]`)
-      for (const rule of chain.rules) body.push(`-A ${chain.name} ${formatRule(rule)}`)
-    }
-
-    const wanted = jumpRule(chain)
-    const jumps = (table.get(chain.jumpFrom)?.rules ?? []).filter((r) => jumpsTo(r, chain.name))
-    const keep = jumps.findIndex((r) => sameRule(r, wanted))
-    jumps.forEach((r, i) => {
-      if (i === keep) return
-      reasons.push(`${chain.table}/${chain.jumpFrom}: stray jump to ${chain.name}`)
-      body.push(`-D ${chain.jumpFrom} ${formatRule(r)}`)
-    })
-    if (keep < 0) {
-      reasons.push(`${chain.table}/${chain.jumpFrom}: jump to ${chain.name} missing`)
-      body.push(`-I ${chain.jumpFrom} 1 ${formatRule(wanted)}`)
-    }
-  }
-  return { restore: tableBlocks(lines), reasons }
-}
-
-/** What to restore so the named chains, and every rule jumping to them, are gone. */
-export function planRemove(chains: readonly Pick<OwnChain, 'table' | 'name'>[], current: ReadonlyMap<Table, TableState>): Plan {
-  const lines = new Map<Table, string[]>()
-  const reasons: string[] = []
-  for (const chain of chains) {
-    const table = current.get(chain.table)
-    if (!table?.has(chain.name)) continue
-    const body = lines.get(chain.table) ?? []
-    lines.set(chain.table, body)
-    for (const [from, state] of table) {
-      if (from === chain.name) continue
-      for (const rule of state.rules) if (jumpsTo(rule, chain.name)) body.push(`-D ${from} ${formatRule(rule)}`)
-    }
-    body.push(`-F ${chain.name}`, `-X ${chain.name}`)
-    reasons.push(`${chain.table}/${chain.name}: removed`)
-  }
-  return { restore: tableBlocks(lines), reasons }
-}
-
-function versionAtLeast(version: string, minimum: readonly number[]): boolean {
-  const parts = version.split('.').map((p) => Number.parseInt(p, 10))
-  for (let i = 0; i < minimum.length; i++) {
-    const have = parts[i] ?? 0
-    if (Number.isNaN(have)) return false
-    if (have !== minimum[i]) return have > minimum[i]!
-  }
-  return true
-}
-
-/** MASQUERADE --random-fully needs iptables >= 1.6.2 (the option) and Linux >= 3.14 (NF_NAT_RANGE_PROTO_RANDOM_FULLY). */
-export function randomFullySupported(iptablesVersionOutput: string, kernelRelease: string): boolean {
-  const m = /v(\d+\.\d+\.\d+)/.exec(iptablesVersionOutput)
-  const kernel = /^(\d+\.\d+)/.exec(kernelRelease)
-  return m !== null && kernel !== null && versionAtLeast(m[1]!, [1, 6, 2]) && versionAtLeast(kernel[1]!, [3, 14])
+const COMMANDS: Record<IpFamily, { save: string; restore: string; version: string }> = {
+  ipv4: { save: 'iptables-save', restore: 'iptables-restore', version: 'iptables' },
+  ipv6: { save: 'ip6tables-save', restore: 'ip6tables-restore', version: 'ip6tables' },
 }
 
 export interface IptablesOptions {
   /** network namespace name under /run/netns; production runs in the host's own */
   netns?: string
   runner?: Runner
+  /** default ipv4 */
+  family?: IpFamily
 }
 
 export class Iptables {
   private readonly run: Runner
   private randomFully: Promise<boolean> | undefined
+  readonly family: IpFamily
+  private readonly cmd: (typeof COMMANDS)[IpFamily]
 
   constructor(opts: IptablesOptions = {}) {
     this.run = opts.runner ?? runnerFor(opts.netns)
+    this.family = opts.family ?? 'ipv4'
+    this.cmd = COMMANDS[this.family]
   }
 
   async save(table: Table): Promise<TableState> {
-    const text = await this.run('iptables-save', ['-t', table])
+    const text = await this.run(this.cmd.save, ['-t', table])
     return parseSave(text).get(table) ?? new Map()
   }
 
@@ -220,14 +51,14 @@ export class Iptables {
     const state = new Map<Table, TableState>()
     if (wanted.length === 1) state.set(wanted[0]!, await this.save(wanted[0]!))
     else if (wanted.length > 1) {
-      const all = parseSave(await this.run('iptables-save', []))
+      const all = parseSave(await this.run(this.cmd.save, []))
       for (const table of wanted) state.set(table, all.get(table) ?? new Map())
     }
     return state
   }
 
   private async restore(input: string): Promise<void> {
-    await this.run('iptables-restore', ['--noflush', '-w'], { input })
+    await this.run(this.cmd.restore, ['--noflush', '-w'], { input })
   }
 
   /** Differences between the host and the desired chains; empty when converged. */
@@ -253,7 +84,7 @@ export class Iptables {
 
   /** Asked once per adapter: the answer cannot change while the host runs. */
   supportsRandomFully(): Promise<boolean> {
-    this.randomFully ??= this.run('iptables', ['--version'])
+    this.randomFully ??= this.run(this.cmd.version, ['--version'])
       .then((out) => randomFullySupported(out, release()))
       .catch(() => false)
     return this.randomFully

@@ -6,6 +6,8 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { runnerFor, type Runner } from './exec.js'
 
 export const IP_FORWARD = 'net.ipv4.ip_forward'
+/** IPv6's counterpart, for dual-stack overlays (note: with it on, the kernel ignores router advertisements where accept_ra is 1) */
+export const IPV6_FORWARD = 'net.ipv6.conf.all.forwarding'
 
 /** net.ipv4.ip_forward -> /proc/sys/net/ipv4/ip_forward; refuses anything that could escape /proc/sys. */
 export function sysctlPath(key: string): string {

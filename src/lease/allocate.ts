@@ -16,6 +16,7 @@
 // than the window (a /16 of /24s holds 255) is simply picked from whole.
 import type { ResolvedOverlaySpec } from '../crds/index.js'
 import { blockSize, contains, formatCidr, formatIPv4, isCanonical, networkOf, parseCidr, parseIPv4, subnetCount, subnetIndexRange, tryParseCidr, type Cidr } from '../net/cidr.js'
+import { blockSize6, contains6, formatCidr6, formatIPv6, isCanonical6, networkOf6, parseCidr6, parseIPv6, subnetIndexRange6, tryParseCidr6, type Cidr6 } from '../net/cidr.js'
 
 /** how many of the first free subnets a host picks among (flannel: 100; see above) */
 export const PICK_WINDOW = 4096
@@ -119,4 +120,68 @@ export function subnetKeyName(subnet: Cidr): string {
 
 export function parseSubnetKeyName(name: string): Cidr | undefined {
   return tryParseCidr(name.replace(/-(\d+)$/, '/$1'))
+}
+
+// --- IPv6: the same choices for a dual-stack overlay's second subnet ----------------------------
+//
+// The address space is BigInt (a /48 of /64s holds 65536, a /64 of /124s 2^60),
+// the window and probes as above: only its indexes go through doubles, and a
+// window never exceeds PICK_WINDOW * 64.
+
+export interface SubnetRange6 {
+  network: Cidr6
+  len: number
+  min: bigint
+  max: bigint
+}
+
+/** The IPv6 range of a dual-stack overlay, undefined for an IPv4-only one. */
+export function subnetRange6(spec: ResolvedOverlaySpec): SubnetRange6 | undefined {
+  const v6 = spec.ipv6
+  return v6 && { network: parseCidr6(v6.network), len: v6.subnetLen, min: parseIPv6(v6.subnetMin), max: parseIPv6(v6.subnetMax) }
+}
+
+export function fitsOverlay6(subnet: Cidr6, range: SubnetRange6): boolean {
+  return subnet.len === range.len && isCanonical6(subnet) && contains6(range.network, subnet)
+}
+
+export function claimable6(subnet: Cidr6, range: SubnetRange6): boolean {
+  return fitsOverlay6(subnet, range) && subnet.ip >= range.min && subnet.ip <= range.max
+}
+
+export interface Taken6 {
+  has(ip: bigint): boolean
+}
+
+/** As pickSubnet, over an IPv6 range. */
+export function pickSubnet6(range: SubnetRange6, taken: Taken6, lostRaces = 0, random: () => number = Math.random): Cidr6 | undefined {
+  const { first, last } = subnetIndexRange6(range.network, range.len, range.min, range.max)
+  if (last < first) return undefined
+  const window = BigInt(PICK_WINDOW * 2 ** Math.min(lostRaces, 6))
+  const span = last - first + 1n < window ? last - first + 1n : window
+  const base = networkOf6(range.network).ip
+  const step = blockSize6(range.len)
+  const at = (i: bigint) => base + (first + i) * step
+  for (let probe = 0; probe < PROBES; probe++) {
+    const ip = at(BigInt(Math.floor(random() * Number(span))))
+    if (!taken.has(ip)) return { ip, len: range.len }
+  }
+  // as freeAddresses: the first `window` free ones, however many taken ones lie before them
+  const free: bigint[] = []
+  for (let i = 0n; first + i <= last && free.length < Number(window); i++) if (!taken.has(at(i))) free.push(at(i))
+  return free.length ? { ip: free[Math.floor(random() * free.length)]!, len: range.len } : undefined
+}
+
+/** "overlay default has no free IPv6 /64 between fd10:2:0:1:: and fd10:2:0:ffff::" */
+export function exhaustedMessage6(overlay: string, range: SubnetRange6): string {
+  return `overlay ${overlay} has no free IPv6 /${range.len} between ${formatIPv6(range.min)} and ${formatIPv6(range.max)}`
+}
+
+/** fd10:2:0:2d::/64 -> fd10:2:0:2d::-64 (flannel's lease keys name IPv6 subnets so) */
+export function subnetKeyName6(subnet: Cidr6): string {
+  return formatCidr6(subnet).replace('/', '-')
+}
+
+export function parseSubnetKeyName6(name: string): Cidr6 | undefined {
+  return tryParseCidr6(name.replace(/-(\d+)$/, '/$1'))
 }

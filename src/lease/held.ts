@@ -4,14 +4,18 @@
 import { isDeepStrictEqual } from 'node:util'
 import { BehaviorSubject, Subject, distinctUntilChanged, map, type Observable } from 'rxjs'
 import type { HostLease, ResolvedOverlaySpec } from '../crds/index.js'
-import type { Cidr } from '../net/cidr.js'
+import type { Cidr, Cidr6 } from '../net/cidr.js'
 
 export interface HeldLease {
   overlay: string
   /** the overlay's spec, every default filled in */
   spec: ResolvedOverlaySpec
   subnet: Cidr
+  /** dual-stack overlays only: this host's IPv6 subnet (its ::1 is docker0's IPv6 gateway) */
+  ipv6Subnet?: Cidr6
   publicIP: string
+  /** the lease's spec.publicIPv6, when it has one (host-gw dual-stack next hop) */
+  publicIPv6?: string
   reserved: boolean
   /** the overlay MTU: spec.mtu, else the underlay link MTU minus the backend overhead */
   mtu: number

@@ -10,6 +10,10 @@
 // lease. The claim is what makes a lease a peer (src/lease/ownership.ts): a
 // HostLease written into etcd without one is never trusted with traffic.
 //
+// A dual-stack lease has a second claim key, for its IPv6 subnet, beside the
+// first (`.../subnets/<overlay>/fd10:2:0:2d::-64`), written in the same
+// transaction and bound to the same etcd lease, with the same guards.
+//
 // A claim key whose HostLease was deleted by hand outlives it until its etcd
 // lease expires: the subnet stays with the host that held it (so a running
 // agent re-claims the same one), and frees up for others at expiry, as the
@@ -18,15 +22,31 @@ import { randomUUID } from 'node:crypto'
 import type { IKeyValue } from 'etcd3'
 import { validateResource, withDefaults, type HostLease, type HostLeaseStatus } from '../crds/index.js'
 import { formatCidr, type Cidr } from '../net/cidr.js'
+import { formatCidr6, type Cidr6 } from '../net/cidr.js'
 import { normalizePrefix, objectKey, type Store } from '../store/index.js'
 import { decode } from '../store/codec.js'
 import { parseSubnetKeyName, subnetKeyName } from './allocate.js'
+import { parseSubnetKeyName6, subnetKeyName6 } from './allocate.js'
 
 export interface Claim {
   subnet: Cidr
   host: string
   modRevision: string
   leaseID: string
+}
+
+/** A dual-stack lease's IPv6 claim key. */
+export interface Claim6 {
+  subnet: Cidr6
+  host: string
+  modRevision: string
+  leaseID: string
+}
+
+/** The IPv6 half of a claim: the subnet, and the revision its claim key must be at ('0' = absent). */
+export interface IPv6Claim {
+  subnet: Cidr6
+  modRevision: string
 }
 
 export type ClaimOutcome =
@@ -36,7 +56,7 @@ export type ClaimOutcome =
    * the subnet's claim key is not at the revision expected: `holder` is it as read in the same
    * transaction (another host's, or this host's at another revision), undefined when it is gone
    */
-  | { ok: false; reason: 'SubnetTaken'; holder?: Claim }
+  | { ok: false; reason: 'SubnetTaken'; holder?: Claim; holder6?: Claim6 }
   /** a HostLease of this host's name exists (the caller's view was stale); `current` is it, read in the same transaction */
   | { ok: false; reason: 'HostLeaseExists'; current: { lease: HostLease; leaseID: string } }
 
@@ -59,6 +79,16 @@ export class LeaseRegistry {
     return this.claimPrefix(overlay) + subnetKeyName(subnet)
   }
 
+  claimKey6(overlay: string, subnet: Cidr6): string {
+    return this.claimPrefix(overlay) + subnetKeyName6(subnet)
+  }
+
+  /** The IPv6 claim keys of an overlay (claims() lists the IPv4 ones). */
+  async claims6(overlay: string): Promise<Claim6[]> {
+    const res = await this.store.call(() => this.store.etcd.getAll().prefix(this.claimPrefix(overlay)).exec())
+    return parseClaims6(this.claimPrefix(overlay), res.kvs)
+  }
+
   async claims(overlay: string): Promise<Claim[]> {
     const res = await this.store.call(() => this.store.etcd.getAll().prefix(this.claimPrefix(overlay)).exec())
     return parseClaims(this.claimPrefix(overlay), res.kvs)
@@ -74,11 +104,13 @@ export class LeaseRegistry {
    * subnet's claim key in one transaction, both bound to `leaseID` ('0' =
    * none), if the HostLease does not exist and the claim key is still at
    * `claimModRevision` ('0' = absent; a stale claim of this same host is
-   * taken over at its revision).
+   * taken over at its revision). A dual-stack claim (`ipv6`) adds the IPv6
+   * subnet and its claim key, under the same guards, to the same transaction.
    */
-  async claim(prepared: HostLease, subnet: Cidr, leaseID: string, claimModRevision: string, status?: HostLeaseStatus): Promise<ClaimOutcome> {
+  async claim(prepared: HostLease, subnet: Cidr, leaseID: string, claimModRevision: string, status?: HostLeaseStatus, ipv6?: IPv6Claim): Promise<ClaimOutcome> {
     const { store } = this
-    const obj: HostLease = { ...prepared, spec: { ...prepared.spec, subnet: formatCidr(subnet) }, ...(status ? { status } : {}) }
+    const spec = { ...prepared.spec, subnet: formatCidr(subnet), ...(ipv6 ? { ipv6Subnet: formatCidr6(ipv6.subnet) } : {}) }
+    const obj: HostLease = { ...prepared, spec, ...(status ? { status } : {}) }
     // as store.create does; repeated here because the store has no multi-key create
     const stored: HostLease = {
       ...obj,
@@ -98,25 +130,87 @@ export class LeaseRegistry {
       putLease.lease(leaseID)
       putClaim.lease(leaseID)
     }
+    const claimKey6 = ipv6 && this.claimKey6(obj.spec.overlay, ipv6.subnet)
+    const putClaim6 = claimKey6 && store.etcd.put(claimKey6).value(obj.metadata.name)
+    if (putClaim6 && leaseID !== '0') putClaim6.lease(leaseID)
     this.attempts++
-    const res = await store.call(() =>
-      store.etcd
-        .if(hostKey, 'Create', '==', 0)
-        .and(claimKey, 'Mod', '==', claimModRevision)
-        .then(putLease, putClaim)
-        // only the two contested keys: a lost race costs one small answer, not every claim of the overlay
-        .else(store.etcd.get(hostKey), store.etcd.get(claimKey))
-        .commit(),
-    )
+    const res = await store.call(() => {
+      const txn = store.etcd.if(hostKey, 'Create', '==', 0).and(claimKey, 'Mod', '==', claimModRevision)
+      if (claimKey6) txn.and(claimKey6, 'Mod', '==', ipv6.modRevision)
+      return (
+        txn
+          .then(putLease, putClaim, ...(putClaim6 ? [putClaim6] : []))
+          // only the contested keys: a lost race costs one small answer, not every claim of the overlay
+          .else(store.etcd.get(hostKey), store.etcd.get(claimKey), ...(claimKey6 ? [store.etcd.get(claimKey6)] : []))
+          .commit()
+      )
+    })
     if (res.succeeded) {
       const revision = res.header.revision
       return { ok: true, lease: { ...stored, metadata: { ...stored.metadata, resourceVersion: revision } }, claimRevision: revision }
     }
-    const [hostRange, claimRange] = res.responses.map((r) => r.response_range?.kvs ?? [])
+    const [hostRange, claimRange, claimRange6] = res.responses.map((r) => r.response_range?.kvs ?? [])
     const hostKv = hostRange?.[0]
     if (hostKv) return { ok: false, reason: 'HostLeaseExists', current: { lease: decode(store.prefix, 'HostLease', hostKv) as HostLease, leaseID: hostKv.lease } }
     const [holder] = parseClaims(this.claimPrefix(obj.spec.overlay), claimRange ?? [])
-    return holder ? { ok: false, reason: 'SubnetTaken', holder } : { ok: false, reason: 'SubnetTaken' }
+    const [holder6] = parseClaims6(this.claimPrefix(obj.spec.overlay), claimRange6 ?? [])
+    return { ok: false, reason: 'SubnetTaken', ...(holder ? { holder } : {}), ...(holder6 ? { holder6 } : {}) }
+  }
+
+  /**
+   * Give a held lease (an overlay that became dual-stack) an IPv6 subnet, or
+   * take it away (`ipv6` undefined: one that stopped being so), in one
+   * transaction with its claim key: only while the HostLease is still at
+   * its resourceVersion and the claim key at `ipv6.modRevision`. Claim keys
+   * are bound to `leaseID`, the HostLease keeps its own etcd lease.
+   */
+  async setIPv6(lease: HostLease, leaseID: string, ipv6: IPv6Claim | undefined): Promise<
+    { ok: true; lease: HostLease } | { ok: false; reason: 'Conflict' } | { ok: false; reason: 'SubnetTaken'; holder6?: Claim6 }
+  > {
+    const { store } = this
+    const { ipv6Subnet: _old, ...rest } = lease.spec
+    const spec = ipv6 ? { ...rest, ipv6Subnet: formatCidr6(ipv6.subnet) } : rest
+    const { resourceVersion, ...metadata } = lease.metadata
+    const next: HostLease = { ...lease, metadata: { ...metadata, generation: (metadata.generation ?? 1) + 1 }, spec }
+    const hostKey = objectKey(store.prefix, 'HostLease', lease.metadata.name)
+    const putLease = store.etcd.put(hostKey).value(JSON.stringify(next))
+    if (leaseID !== '0') putLease.lease(leaseID)
+    const claimKey6 = ipv6 && this.claimKey6(lease.spec.overlay, ipv6.subnet)
+    const putClaim6 = claimKey6 && store.etcd.put(claimKey6).value(lease.metadata.name)
+    if (putClaim6 && leaseID !== '0') putClaim6.lease(leaseID)
+    const res = await store.call(() => {
+      const txn = store.etcd.if(hostKey, 'Mod', '==', resourceVersion ?? '0')
+      if (claimKey6) txn.and(claimKey6, 'Mod', '==', ipv6.modRevision)
+      return txn
+        .then(putLease, ...(putClaim6 ? [putClaim6] : []))
+        .else(store.etcd.get(hostKey), ...(claimKey6 ? [store.etcd.get(claimKey6)] : []))
+        .commit()
+    })
+    if (res.succeeded) return { ok: true, lease: { ...next, metadata: { ...next.metadata, resourceVersion: res.header.revision } } }
+    const [hostRange, claimRange6] = res.responses.map((r) => r.response_range?.kvs ?? [])
+    if (hostRange?.[0]?.mod_revision !== resourceVersion) return { ok: false, reason: 'Conflict' }
+    const [holder6] = parseClaims6(this.claimPrefix(lease.spec.overlay), claimRange6 ?? [])
+    return holder6 ? { ok: false, reason: 'SubnetTaken', holder6 } : { ok: false, reason: 'SubnetTaken' }
+  }
+
+  /** Re-bind this host's IPv6 claim to another etcd lease, as bindClaim. */
+  async bindClaim6(overlay: string, subnet: Cidr6, host: string, leaseID: string): Promise<void> {
+    await this.bindKey(this.claimKey6(overlay, subnet), host, leaseID)
+  }
+
+  /** Drop this host's IPv6 claim (never another host's). */
+  async releaseClaim6(overlay: string, subnet: Cidr6, host: string): Promise<void> {
+    const key = this.claimKey6(overlay, subnet)
+    await this.store.call(() => this.store.etcd.if(key, 'Value', '==', host).then(this.store.etcd.delete().key(key)).commit())
+  }
+
+  private async bindKey(key: string, host: string, leaseID: string): Promise<void> {
+    const put = this.store.etcd.put(key).value(host)
+    if (leaseID !== '0') put.lease(leaseID)
+    const current = await this.store.call(() => this.store.etcd.get(key).exec())
+    const kv = current.kvs[0]
+    if (kv && kv.value.toString() !== host) return
+    await this.store.call(() => this.store.etcd.if(key, 'Mod', '==', kv?.mod_revision ?? '0').then(put).commit())
   }
 
   /** Re-bind this host's claim to another etcd lease ('0' = none, for a reserved lease), creating it if missing. */
@@ -154,6 +248,15 @@ function parseClaims(prefix: string, kvs: IKeyValue[]): Claim[] {
   const out: Claim[] = []
   for (const kv of kvs) {
     const subnet = parseSubnetKeyName(kv.key.toString().slice(prefix.length))
+    if (subnet) out.push({ subnet, host: kv.value.toString(), modRevision: kv.mod_revision, leaseID: kv.lease })
+  }
+  return out
+}
+
+function parseClaims6(prefix: string, kvs: IKeyValue[]): Claim6[] {
+  const out: Claim6[] = []
+  for (const kv of kvs) {
+    const subnet = parseSubnetKeyName6(kv.key.toString().slice(prefix.length))
     if (subnet) out.push({ subnet, host: kv.value.toString(), modRevision: kv.mod_revision, leaseID: kv.lease })
   }
   return out

@@ -9,7 +9,7 @@ import { pino, type Logger } from 'pino'
 import { filter, firstValueFrom, map, race, take, timer } from 'rxjs'
 import { filesController } from '../../src/controllers/files.js'
 import { leaseController } from '../../src/controllers/lease.js'
-import type { Cidr } from '../../src/net/cidr.js'
+import type { Cidr, Cidr6 } from '../../src/net/cidr.js'
 import type { HeldLease } from '../../src/lease/held.js'
 import { LeaseHolder } from '../../src/lease/held.js'
 import { LeaseRegistry } from '../../src/lease/registry.js'
@@ -25,6 +25,7 @@ export interface LeaseAgentOptions {
   publicIP?: string
   labels?: Record<string, string>
   previousSubnet?: Cidr
+  previousIPv6Subnet?: Cidr6
   files?: { subnetFile: string; dockerOptsFile: string; resyncMs?: number }
   exhaustedRetryMs?: number
   underlayMtu?: number
@@ -77,6 +78,7 @@ export async function startLeaseAgent(o: LeaseAgentOptions): Promise<LeaseAgent>
       underlayMtu: () => o.underlayMtu ?? 1500,
       ...(o.labels ? { labels: o.labels } : {}),
       previousSubnet: async () => o.previousSubnet,
+      previousIPv6Subnet: async () => o.previousIPv6Subnet,
       ...(o.exhaustedRetryMs !== undefined ? { exhaustedRetryMs: o.exhaustedRetryMs } : {}),
     }),
   )

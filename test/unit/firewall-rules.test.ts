@@ -1,6 +1,6 @@
 import t from 'tap'
 import { firewallRules, FORWARD_CHAIN, MASQ_CHAIN, OWN_CHAINS } from '../../src/firewall/rules.js'
-import { formatRule } from '../../src/host/iptables.js'
+import { formatRule } from '../../src/firewall/plan.js'
 
 const base = { network: '10.2.0.0/16', subnet: '10.2.45.0/24' }
 
