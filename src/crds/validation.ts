@@ -173,22 +173,7 @@ function checkQualifiedName(key: string, p: Path, c: Collector, what: 'label' | 
 function checkOverlaySpec(spec: Obj, p: Path, c: Collector): void {
   const network = checkOverlayNetwork(spec.network, p.child('network'), c)
 
-  // The subnet length the overlay will use: the user's when valid, else the default's.
-  let subnetLen: number | undefined
-  const lp = p.child('subnetLen')
-  if (network && spec.subnetLen === undefined) {
-    subnetLen = defaultSubnetLen(network.len)
-    if (subnetLen < network.len + 2) {
-      c.add(lp, fieldError.required(lp.text, `a /${network.len} network needs an explicit subnetLen ${rangeText(network.len + 2, SUBNET_LEN.max)}: the default, /${subnetLen}, would leave it fewer than 4 subnets`))
-      subnetLen = undefined
-    }
-  } else if (isInt(spec.subnetLen) && spec.subnetLen >= SUBNET_LEN.min && spec.subnetLen <= SUBNET_LEN.max) {
-    subnetLen = spec.subnetLen
-    if (network && subnetLen < network.len + 2) {
-      c.add(lp, fieldError.invalid(lp.text, subnetLen, `must be at least ${network.len + 2} (the network's prefix length + 2) so that the network holds at least 4 subnets`))
-      subnetLen = undefined
-    }
-  }
+  const subnetLen = checkSubnetLen(spec.subnetLen, p.child('subnetLen'), network?.len, network ? defaultSubnetLen(network.len) : undefined, SUBNET_LEN, 'network', c)
 
   const min = checkSubnetBound(spec.subnetMin, p.child('subnetMin'), network, subnetLen, c)
   const max = checkSubnetBound(spec.subnetMax, p.child('subnetMax'), network, subnetLen, c)
@@ -245,6 +230,32 @@ function checkOverlaySpec(spec: Obj, p: Path, c: Collector): void {
   }
 }
 
+/**
+ * The subnet length an overlay will use, for either family: the user's when valid, else the
+ * default (undefined when no default applies); undefined, with an error, when it would leave
+ * the network fewer than 4 subnets. Out-of-range values are the schema's to report.
+ */
+function checkSubnetLen(
+  value: unknown,
+  lp: Path,
+  networkLen: number | undefined,
+  defaultLen: number | undefined,
+  range: { min: number; max: number },
+  networkField: 'network' | 'ipv6Network',
+  c: Collector,
+): number | undefined {
+  if (value === undefined) {
+    if (defaultLen === undefined || networkLen === undefined || defaultLen >= networkLen + 2) return defaultLen
+    const field = lp.text.slice(lp.text.lastIndexOf('.') + 1)
+    c.add(lp, fieldError.required(lp.text, `a /${networkLen} ${networkField} needs an explicit ${field} ${rangeText(networkLen + 2, range.max)}: the default, /${defaultLen}, would leave it fewer than 4 subnets`))
+    return undefined
+  }
+  if (!isInt(value) || value < range.min || value > range.max) return undefined
+  if (networkLen === undefined || value >= networkLen + 2) return value
+  c.add(lp, fieldError.invalid(lp.text, value, `must be at least ${networkLen + 2} (the ${networkField}'s prefix length + 2) so that the network holds at least 4 subnets`))
+  return undefined
+}
+
 function checkOverlayNetwork(value: unknown, p: Path, c: Collector): Cidr | undefined {
   const network = checkCidr(value, p, c, '10.2.0.0/16')
   if (!network) return undefined
@@ -291,21 +302,7 @@ function checkOverlayIPv6(spec: Obj, p: Path, c: Collector): void {
     network = undefined
   }
 
-  let subnetLen: number | undefined
-  const lp = p.child('ipv6SubnetLen')
-  if (spec.ipv6SubnetLen === undefined) {
-    subnetLen = DEFAULT_IPV6_SUBNET_LEN
-    if (network && subnetLen < network.len + 2) {
-      c.add(lp, fieldError.required(lp.text, `a /${network.len} ipv6Network needs an explicit ipv6SubnetLen ${rangeText(network.len + 2, IPV6_SUBNET_LEN.max)}: the default, /${subnetLen}, would leave it fewer than 4 subnets`))
-      subnetLen = undefined
-    }
-  } else if (isInt(spec.ipv6SubnetLen) && spec.ipv6SubnetLen >= IPV6_SUBNET_LEN.min && spec.ipv6SubnetLen <= IPV6_SUBNET_LEN.max) {
-    subnetLen = spec.ipv6SubnetLen
-    if (network && subnetLen < network.len + 2) {
-      c.add(lp, fieldError.invalid(lp.text, subnetLen, `must be at least ${network.len + 2} (the ipv6Network's prefix length + 2) so that the network holds at least 4 subnets`))
-      subnetLen = undefined
-    }
-  }
+  const subnetLen = checkSubnetLen(spec.ipv6SubnetLen, p.child('ipv6SubnetLen'), network?.len, DEFAULT_IPV6_SUBNET_LEN, IPV6_SUBNET_LEN, 'ipv6Network', c)
 
   const min = checkSubnetBound6(spec.ipv6SubnetMin, p.child('ipv6SubnetMin'), network, subnetLen, c)
   const max = checkSubnetBound6(spec.ipv6SubnetMax, p.child('ipv6SubnetMax'), network, subnetLen, c)
