@@ -5,10 +5,10 @@ import type { HostLease } from '../crds/index.js'
 import { unreachablePeerLines } from './check.js'
 import type { AnyResource } from '../crds/kinds.js'
 import type { Condition } from '../crds/meta.js'
-import { subnetKeyName } from '../lease/allocate.js'
+import { subnetKeyName, subnetKeyName6 } from '../lease/allocate.js'
 import { claimedLeases } from '../lease/ownership.js'
 import { claimPrefixOf } from '../lease/registry.js'
-import { tryParseCidr } from '../net/cidr.js'
+import { formatCidr6, tryParseCidr, tryParseCidr6, type Cidr6 } from '../net/cidr.js'
 import { InvalidStoredObjectError, NotFoundError, parseSelector, type Store } from '../store/index.js'
 import { objectRefs, resolveKind, str, type OptionSpec } from './args.js'
 import type { Command } from './context.js'
@@ -62,7 +62,7 @@ export const describeCommand: Command = {
     const described: string[] = []
     for (const obj of objects) {
       if (obj.kind !== 'HostLease') described.push(describeObject(obj))
-      else described.push(describeObject(obj, await claimLine(store, obj), await unreachablePeerLines(store, obj.metadata.name)))
+      else described.push(describeObject(obj, await claimLines(store, obj), await unreachablePeerLines(store, obj.metadata.name)))
     }
     ctx.out(described.join('\n\n'))
     return failed ? 1 : 0
@@ -72,9 +72,15 @@ export const describeCommand: Command = {
 // Maps whose keys are data (driver options, label keys, host names), printed as typed.
 const DATA_MAPS = new Set(['spec.options', 'spec.hosts.matchLabels', 'spec.backend.data', 'status.hosts'])
 
-/** `subnetLen` -> `Subnet Len`, `publicIP` -> `Public IP`, `networkID` -> `Network ID`. */
+/** `subnetLen` -> `Subnet Len`, `publicIP` -> `Public IP`, `networkID` -> `Network ID`, `publicIPv6` -> `Public IPv6`, `ipMasq` -> `IP Masq`. */
 export function fieldLabel(key: string): string {
-  const words = key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+  // "IPv4", "IPv6" and "IP" are written as users write them, not "Ipv6", "I Pv6" or "Ip"
+  const words = key
+    .replace(/^ipv([46])/, 'IPv$1')
+    .replace(/^ip(?=[A-Z])/, 'IP')
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+    .replace(/\bI Pv([46])/g, 'IPv$1')
   return words.charAt(0).toUpperCase() + words.slice(1)
 }
 
@@ -83,6 +89,22 @@ export function fieldLabel(key: string): string {
  * gets the subnet's traffic (src/lease/ownership.ts), so a lease without it is
  * said to be no peer, with why.
  */
+async function claimLines(store: Store, lease: HostLease): Promise<[string, string][]> {
+  const lines: [string, string][] = [['Subnet Claim', await claimLine(store, lease)]]
+  const subnet6 = lease.spec.ipv6Subnet === undefined ? undefined : tryParseCidr6(lease.spec.ipv6Subnet)
+  if (subnet6) lines.push(['IPv6 Subnet Claim', await claimLine6(store, lease, subnet6)])
+  return lines
+}
+
+/** The IPv6 claim is written in the same transaction as the IPv4 one; it keeps the subnet for the host, traffic follows the IPv4 claim. */
+async function claimLine6(store: Store, lease: HostLease, subnet: Cidr6): Promise<string> {
+  const key = claimPrefixOf(store.prefix, lease.spec.overlay) + subnetKeyName6(subnet)
+  const holder = (await store.call(() => store.etcd.get(key).exec())).kvs[0]?.value.toString()
+  if (holder === lease.metadata.name) return `${key} (held by this lease's host)`
+  if (holder === undefined) return `NoClaim: no host claims ${formatCidr6(subnet)}`
+  return `ClaimedByOther: ${formatCidr6(subnet)} is claimed by host "${holder}", not by this lease`
+}
+
 async function claimLine(store: Store, lease: HostLease): Promise<string> {
   const subnet = tryParseCidr(lease.spec.subnet)
   if (!subnet) return '<none>'
@@ -95,7 +117,7 @@ async function claimLine(store: Store, lease: HostLease): Promise<string> {
 }
 
 /** HostLeases also show whose claim holds their subnet and, from the reachability reports, the peers they cannot reach. */
-export function describeObject(obj: AnyResource, subnetClaim?: string, unreachablePeers?: readonly string[]): string {
+export function describeObject(obj: AnyResource, subnetClaims: readonly [label: string, text: string][] = [], unreachablePeers?: readonly string[]): string {
   const lines: string[] = []
   const { name, labels, annotations, uid, generation, resourceVersion, creationTimestamp } = obj.metadata
   const top: [string, string[]][] = [
@@ -114,7 +136,7 @@ export function describeObject(obj: AnyResource, subnetClaim?: string, unreachab
   renderMap(lines, 1, { creationTimestamp, generation, resourceVersion, uid }, 'metadata', { UID: 'uid' })
   lines.push('Spec:')
   renderMap(lines, 1, obj.spec as Record<string, unknown>, 'spec')
-  if (subnetClaim !== undefined) lines.push(`Subnet Claim:  ${subnetClaim}`)
+  for (const [label, text] of subnetClaims) lines.push(`${label}:  ${text}`)
   if (unreachablePeers !== undefined) {
     lines.push(`Unreachable Peers:${unreachablePeers.length ? '' : '  <none>'}`)
     for (const l of unreachablePeers) lines.push(`  ${l}`)

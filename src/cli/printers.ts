@@ -93,7 +93,7 @@ interface Columns {
 
 const overlayColumns: Columns = {
   headers: ['NAME', 'NETWORK', 'BACKEND', 'SUBNETLEN', 'AGE'],
-  wideHeaders: ['MTU', 'IPMASQ', 'LEASETTL'],
+  wideHeaders: ['MTU', 'IPMASQ', 'LEASETTL', 'IPV6NETWORK'],
   row: (o, now) => {
     if (o.kind !== 'OverlayConfig') return []
     return [o.metadata.name, cell(o.spec.network), cell(o.spec.backend?.type), cell(o.spec.subnetLen), age(o.metadata.creationTimestamp, now)]
@@ -101,13 +101,13 @@ const overlayColumns: Columns = {
   wideRow: (o) => {
     if (o.kind !== 'OverlayConfig') return []
     // 0 is a setting, not an absence: derive the MTU from the underlay link
-    return [o.spec.mtu === 0 ? 'auto' : cell(o.spec.mtu), cell(o.spec.ipMasq), cell(o.spec.leaseTTL)]
+    return [o.spec.mtu === 0 ? 'auto' : cell(o.spec.mtu), cell(o.spec.ipMasq), cell(o.spec.leaseTTL), cell(o.spec.ipv6Network)]
   },
 }
 
 const leaseColumns: Columns = {
   headers: ['NAME', 'OVERLAY', 'SUBNET', 'PUBLICIP', 'BACKEND', 'READY', 'AGE'],
-  wideHeaders: ['EXPIRES', 'LABELS'],
+  wideHeaders: ['IPV6SUBNET', 'EXPIRES', 'LABELS'],
   row: (o, now) => {
     if (o.kind !== 'HostLease') return []
     const ready = conditionStatus(o.status?.conditions, 'Ready') ?? 'Unknown'
@@ -115,7 +115,7 @@ const leaseColumns: Columns = {
   },
   wideRow: (o, now) => {
     if (o.kind !== 'HostLease') return []
-    return [expires(o.spec.reserved, o.status?.expireTime, now), formatLabels(o.metadata.labels)]
+    return [cell(o.spec.ipv6Subnet), expires(o.spec.reserved, o.status?.expireTime, now), formatLabels(o.metadata.labels)]
   },
 }
 
@@ -129,7 +129,7 @@ function expires(reserved: boolean | undefined, expireTime: string | undefined, 
 
 const networkColumns: Columns = {
   headers: ['NAME', 'DRIVER', 'SUBNET', 'HOSTS', 'AGE'],
-  wideHeaders: ['GATEWAY', 'READY'],
+  wideHeaders: ['GATEWAY', 'IPV6SUBNET', 'READY'],
   row: (o, now) => {
     if (o.kind !== 'Network') return []
     return [o.metadata.name, cell(o.spec.driver), cell(o.spec.subnet), hostSelection(o.spec.hosts), age(o.metadata.creationTimestamp, now)]
@@ -138,7 +138,7 @@ const networkColumns: Columns = {
     if (o.kind !== 'Network') return []
     const hosts = Object.values(o.status?.hosts ?? {})
     const ready = hosts.filter((h) => conditionStatus(h.conditions, 'Ready') === 'True').length
-    return [cell(o.spec.gateway), `${ready}/${hosts.length}`]
+    return [cell(o.spec.gateway), cell(o.spec.ipv6Subnet), `${ready}/${hosts.length}`]
   },
 }
 

@@ -10,10 +10,12 @@ import type { HostLease } from '../../src/crds/hostlease.js'
 import type { OverlayConfig } from '../../src/crds/overlayconfig.js'
 import { formatCidr, formatCidr6, overlaps6, parseCidr6 } from '../../src/net/cidr.js'
 import type { HeldLease } from '../../src/lease/held.js'
+import { subnetKeyName6 } from '../../src/lease/allocate.js'
 import { LeaseRegistry } from '../../src/lease/registry.js'
 import { NotFoundError, Store } from '../../src/store/index.js'
 import { startEtcd } from '../helpers/etcd.js'
 import { startLeaseAgent, type LeaseAgent, type LeaseAgentOptions } from '../helpers/lease-agent.js'
+import { runWeftctl } from '../helpers/weftctl.js'
 
 const etcd = await startEtcd()
 t.teardown(() => etcd.destroy())
@@ -119,7 +121,24 @@ t.test('a lease deleted by hand is claimed again with the same pair', async (t) 
   })
   const after = await e.store.get('HostLease', 'del-a')
   t.same([after.spec.subnet, after.spec.ipv6Subnet], [formatCidr(before.subnet), v6(before)], 'same pair')
+
+  // what a user reads of the pair: weftctl shows both halves and both claims
+  const flags = ['--endpoints', etcd.endpoint, '--prefix', e.prefix]
+  const wide = await runWeftctl(['get', 'hl', 'del-a', '-o', 'wide', ...flags])
+  t.match(wide.stdout, new RegExp(`^NAME .* IPV6SUBNET .*\ndel-a .* ${escape(v6(before)!)} `), 'get -o wide: the IPv6 subnet column')
+  const described = await runWeftctl(['describe', 'hl', 'del-a', ...flags])
+  t.match(described.stdout, new RegExp(`\n  IPv6 Subnet: +${escape(v6(before)!)}\n`))
+  t.match(described.stdout, new RegExp(`\nSubnet Claim: +${escape(e.prefix)}/subnets/default/10\\.5\\.\\d+\\.0-24 \\(held by this lease's host\\)\n`))
+  t.match(described.stdout, new RegExp(`\nIPv6 Subnet Claim: +${escape(e.prefix)}/subnets/default/\\S+ \\(held by this lease's host\\)\n`), 'describe: the IPv6 claim')
+  await a.stop() // so no agent answers the hand-written claim below
+  await e.store.etcd.put(`${e.prefix}/subnets/default/${subnetKeyName6(parseCidr6(v6(before)!))}`).value('someone-else').exec()
+  const stolen = await runWeftctl(['describe', 'hl', 'del-a', ...flags])
+  t.match(stolen.stdout, /\nIPv6 Subnet Claim: +ClaimedByOther: \S+ is claimed by host "someone-else", not by this lease\n/, 'the same line names another holder')
 })
+
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
+}
 
 t.test('reservations: an IPv6 subnet reserved by hand is never claimed by another host', async (t) => {
   const e = env(t)

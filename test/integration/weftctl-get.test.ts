@@ -22,16 +22,16 @@ t.test('get: tables, wide, name, json, yaml, selectors, kinds by any name, error
   t.equal(lines.length, 3)
 
   const wide = await s.run(['get', 'hl', '-o', 'wide', '-l', 'zone=b'])
-  t.match(wide.stdout, /^NAME .* AGE {3}EXPIRES {3}LABELS\nhost-b .* <never> {3}zone=b\n$/)
+  t.match(wide.stdout, /^NAME .* AGE {3}IPV6SUBNET {3}EXPIRES {3}LABELS\nhost-b .* <none> {7}<never> {3}zone=b\n$/)
 
   t.equal((await s.run(['get', 'hl', '-o', 'name', '-l', 'zone in (a,b)'])).stdout, 'hostlease/host-a\nhostlease/host-b\n')
   t.equal((await s.run(['get', 'hostlease/host-b', 'net/mynet_01', '-o', 'name'])).stdout, 'hostlease/host-b\nnetwork/mynet_01\n')
 
   const oc = await s.run(['get', 'overlayconfig', '-o', 'wide'])
-  t.match(oc.stdout, /^NAME {6}NETWORK {7}BACKEND {3}SUBNETLEN {3}AGE {3}MTU {4}IPMASQ {3}LEASETTL\ndefault {3}10\.2\.0\.0\/16 {3}udp {7}24 {10}\d+s +auto {3}true {5}24h\n$/)
+  t.match(oc.stdout, /^NAME {6}NETWORK {7}BACKEND {3}SUBNETLEN {3}AGE {3}MTU {4}IPMASQ {3}LEASETTL {3}IPV6NETWORK\ndefault {3}10\.2\.0\.0\/16 {3}udp {7}24 {10}\d+s +auto {3}true {5}24h +<none>\n$/)
 
   const net = await s.run(['get', 'networks', '-o', 'wide'])
-  t.match(net.stdout, /^NAME +DRIVER +SUBNET +HOSTS +AGE +GATEWAY +READY\nmynet_01 +bridge +10\.1\.1\.0\/24 +host-a;zone=a +\d+s +10\.1\.1\.254 +0\/0\n$/)
+  t.match(net.stdout, /^NAME +DRIVER +SUBNET +HOSTS +AGE +GATEWAY +IPV6SUBNET +READY\nmynet_01 +bridge +10\.1\.1\.0\/24 +host-a;zone=a +\d+s +10\.1\.1\.254 +<none> +0\/0\n$/)
 
   const one = JSON.parse((await s.run(['get', 'net', 'mynet_01', '-o', 'json'])).stdout)
   t.match(one, { kind: 'Network', metadata: { name: 'mynet_01' } }, 'one named object prints bare')
@@ -86,7 +86,7 @@ t.test('describe: sections, nested spec, conditions table, per-host network stat
   t.match(out, /\nMetadata:\n {2}Creation Timestamp: {2}\S+\n {2}Generation: {10}1\n {2}Resource Version: {4}\d+\n {2}UID: {17}[0-9a-f-]{36}\n/)
   t.match(out, /\nSpec:\n {2}Driver: +bridge\n/)
   t.match(out, /\n {2}Hosts:\n {4}Names:\n {6}host-a\n {4}Match Labels:\n {6}zone: +a\n/)
-  t.match(out, /\n {2}Attachments:\n {4}Container: +web1\n {4}Ipv4 Address: +10\.1\.1\.100\n/)
+  t.match(out, /\n {2}Attachments:\n {4}Container: +web1\n {4}IPv4 Address: +10\.1\.1\.100\n/)
   t.match(out, /\nStatus:\n {2}Hosts:\n {4}host-a:\n {6}Network ID: +abc123\n {6}Conditions:\n {8}Type +Status +Reason +Message +LastTransitionTime +ObservedGeneration\n {8}---- +------ +------ +------- +-+ +-+\n {8}Ready +True +Created +network exists +2024-01-01T00:00:00Z +1\n/)
 
   const missing = await s.run(['describe', 'oc', 'nope'])

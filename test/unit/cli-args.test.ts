@@ -81,7 +81,12 @@ t.test('describe: field names as words, data keys as typed', async (t) => {
   t.equal(fieldLabel('publicIP'), 'Public IP')
   t.equal(fieldLabel('leaseTTL'), 'Lease TTL')
   t.equal(fieldLabel('networkID'), 'Network ID')
-  t.equal(fieldLabel('ipv4Address'), 'Ipv4 Address')
+  t.equal(fieldLabel('ipv4Address'), 'IPv4 Address')
+  t.equal(fieldLabel('ipv6Subnet'), 'IPv6 Subnet')
+  t.equal(fieldLabel('publicIPv6'), 'Public IPv6')
+  t.equal(fieldLabel('ipv6SubnetLen'), 'IPv6 Subnet Len')
+  t.equal(fieldLabel('ipMasq'), 'IP Masq')
+  t.equal(fieldLabel('ipRange'), 'IP Range')
   const out = describeObject({
     apiVersion: 'weft.dev/v1alpha1',
     kind: 'HostLease',

@@ -76,10 +76,10 @@ t.test('printObjects: a single named object bare, several as a List, names, wide
   t.match(parse(printObjects(info, [lease('a')], 'yaml', { single: false, now })), { kind: 'List', items: [{ metadata: { name: 'a' } }] })
   t.match(JSON.parse(printObjects(info, [], 'json', { single: false, now })), { kind: 'List', items: [] })
   t.equal(printObjects(info, [lease('a'), lease('b')], 'name', { single: false, now }), 'hostlease/a\nhostlease/b\n')
-  const wide = printObjects(info, [lease('a'), lease('long-name', { reserved: true })], 'wide', { single: false, now }).split('\n')
-  t.equal(wide[0], 'NAME        OVERLAY   SUBNET         PUBLICIP      BACKEND   READY   AGE   EXPIRES   LABELS')
-  t.equal(wide[1], 'a           default   10.2.45.0/24   192.168.1.1   vxlan     True    60m   23h       rack=1,zone=a')
-  t.equal(wide[2], 'long-name   default   10.2.45.0/24   192.168.1.1   vxlan     True    60m   <never>   rack=1,zone=a')
+  const wide = printObjects(info, [lease('a'), lease('long-name', { reserved: true, ipv6Subnet: 'fd00:2:0:2d::/64' })], 'wide', { single: false, now }).split('\n')
+  t.equal(wide[0], 'NAME        OVERLAY   SUBNET         PUBLICIP      BACKEND   READY   AGE   IPV6SUBNET         EXPIRES   LABELS')
+  t.equal(wide[1], 'a           default   10.2.45.0/24   192.168.1.1   vxlan     True    60m   <none>             23h       rack=1,zone=a')
+  t.equal(wide[2], 'long-name   default   10.2.45.0/24   192.168.1.1   vxlan     True    60m   fd00:2:0:2d::/64   <never>   rack=1,zone=a')
 })
 
 t.test('a network host selection reads as names, labels, or all', async (t) => {
@@ -87,4 +87,17 @@ t.test('a network host selection reads as names, labels, or all', async (t) => {
   t.equal(hostSelection({ names: ['a', 'b'] }), 'a,b')
   t.equal(hostSelection({ matchLabels: { zone: 'a' } }), 'zone=a')
   t.equal(hostSelection({ names: ['a'], matchLabels: { zone: 'a' } }), 'a;zone=a')
+})
+
+t.test('wide columns show the IPv6 half of a dual-stack overlay and network', async (t) => {
+  const now = Date.parse('2024-05-01T12:00:00Z')
+  const meta = { name: 'default', creationTimestamp: '2024-05-01T11:00:00Z' }
+  const overlay = { apiVersion: 'weft.dev/v1alpha1', kind: 'OverlayConfig', metadata: meta, spec: { network: '10.2.0.0/16', ipv6Network: 'fd00:2::/48', backend: { type: 'vxlan' } } } as const
+  const [head, row] = printObjects(KINDS.OverlayConfig, [overlay as never], 'wide', { single: false, now }).split('\n')
+  t.match(head, / {3}IPV6NETWORK$/)
+  t.match(row, / {3}fd00:2::\/48$/)
+  const net = { apiVersion: 'weft.dev/v1alpha1', kind: 'Network', metadata: { ...meta, name: 'n6' }, spec: { subnet: '10.1.1.0/24', ipv6Subnet: 'fd00:1::/64' } } as const
+  const [nhead, nrow] = printObjects(KINDS.Network, [net as never], 'wide', { single: false, now }).split('\n')
+  t.match(nhead, / {3}GATEWAY {3}IPV6SUBNET {4}READY$/)
+  t.match(nrow, / {3}<none> {4}fd00:1::\/64 {3}0\/0$/)
 })
