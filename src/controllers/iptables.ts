@@ -6,6 +6,7 @@
 //   observe actual:  iptables-save of the filter and nat tables
 //   act:             one iptables-restore --noflush for the difference; weft's
 //                    unwanted chains removed; Docker's and the user's rules untouched
+//                    (and WEFT-INPUT for the reachability probes)
 //   report:          Firewall into the host readiness
 //
 // A dual-stack lease gets the same chains in ip6tables, from the same plan
@@ -19,12 +20,13 @@
 // resync is the backstop. The rules stay when the agent stops or restarts, so
 // traffic keeps flowing; they go only when the overlay itself is deleted.
 import { map, type Observable } from 'rxjs'
-import { firewallRules, FORWARD_CHAIN, MASQ_CHAIN, OWN_CHAINS } from '../firewall/rules.js'
+import { firewallRules, FORWARD_CHAIN, MASQ_CHAIN, OWN_CHAINS, PROBE_INPUT_CHAIN } from '../firewall/rules.js'
 import { Iptables, type OwnChain } from '../host/iptables.js'
 import { IPV6_FORWARD, Sysctl } from '../host/sysctl.js'
 import { firewallChanges } from '../host/monitor.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { formatCidr, formatCidr6 } from '../net/cidr.js'
+import { probeAddress } from '../probe/targets.js'
 import { watch, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext } from '../runtime/index.js'
 
 export const FIREWALL = 'Firewall'
@@ -73,7 +75,13 @@ export function iptablesController(opts: IptablesControllerOptions): ControllerS
       report(false, 'NoLease', 'no lease held yet; rules of a previous run, if any, are left in place')
       return
     }
-    const input = { network: held.spec.network, subnet: formatCidr(held.subnet), ipMasq: held.spec.ipMasq, randomFully: await ipt.supportsRandomFully() }
+    const input = {
+      network: held.spec.network,
+      subnet: formatCidr(held.subnet),
+      ipMasq: held.spec.ipMasq,
+      randomFully: await ipt.supportsRandomFully(),
+      probeAddress: probeAddress(held.spec.backend.type, held.subnet),
+    }
     const chains = firewallRules(input)
     const unwanted = OWN_CHAINS.filter((c) => !chains.some((d: OwnChain) => d.table === c.table && d.name === c.name))
 
@@ -94,7 +102,7 @@ export function iptablesController(opts: IptablesControllerOptions): ControllerS
     // --- report
     const masq = input.ipMasq ? `; ${MASQ_CHAIN} masquerades traffic leaving it${input.randomFully ? ' (--random-fully)' : ''}` : ''
     const v6 = held.spec.ipv6 && held.ipv6Subnet ? ` (and ${held.spec.ipv6.network} in ip6tables)` : ''
-    report(true, 'Applied', `${FORWARD_CHAIN} accepts ${input.network}${v6} in FORWARD whatever its policy${masq}`)
+    report(true, 'Applied', `${FORWARD_CHAIN} accepts ${input.network}${v6} in FORWARD whatever its policy${masq}; ${PROBE_INPUT_CHAIN} lets peers' probes in`)
   }
 
   /** The same chains in ip6tables for a dual-stack lease, IPv6 forwarding on; none for an IPv4-only one. */

@@ -4,15 +4,18 @@
 // for both families: given IPv6 prefixes the same chains, with the same
 // decisions, are what ip6tables must hold on a dual-stack host.
 import { tryParseCidr6 } from '../net/cidr.js'
+import { PROBE_PORT } from '../probe/targets.js'
 import type { OwnChain, RuleSpec } from './plan.js'
 
 export const FORWARD_CHAIN = 'WEFT-FWD'
 export const MASQ_CHAIN = 'WEFT-POSTRTG'
+export const PROBE_INPUT_CHAIN = 'WEFT-INPUT'
 
 /** Every chain weft may own, so a reconciler can remove the ones not wanted right now. */
 export const OWN_CHAINS = [
   { table: 'filter', name: FORWARD_CHAIN },
   { table: 'nat', name: MASQ_CHAIN },
+  { table: 'filter', name: PROBE_INPUT_CHAIN },
 ] as const satisfies readonly Pick<OwnChain, 'table' | 'name'>[]
 
 export interface FirewallInput {
@@ -22,6 +25,8 @@ export interface FirewallInput {
   subnet: string
   ipMasq: boolean
   randomFully: boolean
+  /** this host's overlay address that answers reachability probes (src/probe); none: no probe opening */
+  probeAddress?: string
 }
 
 const MULTICAST = { ipv4: '224.0.0.0/4', ipv6: 'ff00::/8' } as const
@@ -67,9 +72,25 @@ function masqChain(network: string, subnet: string, randomFully: boolean): OwnCh
   }
 }
 
-/** The chains weft wants; the masquerade chain only when ipMasq is on. */
+// A decapsulated probe is addressed to the host itself, so it crosses INPUT,
+// not FORWARD: on a host whose INPUT policy is DROP (with the backend's port
+// opened) every peer would look unreachable while containers talk fine.
+// Narrow on purpose: UDP to the probe port of this host's overlay address, from the overlay.
+function probeInputChain(network: string, ownAddress: string): OwnChain {
+  const own = tryParseCidr6(network) ? `${ownAddress}/128` : `${ownAddress}/32`
+  return {
+    table: 'filter',
+    name: PROBE_INPUT_CHAIN,
+    jumpFrom: 'INPUT',
+    jumpComment: 'weft input',
+    rules: [commented(['-s', network, '-d', own, '-p', 'udp', '-m', 'udp', '--dport', String(PROBE_PORT)], 'reachability probe', ['ACCEPT'])],
+  }
+}
+
+/** The chains weft wants; the masquerade chain only when ipMasq is on, the probe opening only with a probe address. */
 export function firewallRules(input: FirewallInput): OwnChain[] {
   const chains = [forwardChain(input.network)]
   if (input.ipMasq) chains.push(masqChain(input.network, input.subnet, input.randomFully))
+  if (input.probeAddress !== undefined) chains.push(probeInputChain(input.network, input.probeAddress))
   return chains
 }

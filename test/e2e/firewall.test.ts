@@ -83,6 +83,10 @@ t.test('FORWARD DROP on both hosts, weft rules pass container traffic, drift rep
     t.ok(rules.includes('-A POSTROUTING -s 198.51.100.0/24 -j MASQUERADE'), `${h}: the user's nat rule is untouched`)
     t.ok(rules.some((l) => l.startsWith('-A FORWARD -j DOCKER-USER')), `${h}: Docker's jumps are untouched`)
     t.match(await chain(h, 'nat', 'WEFT-POSTRTG'), /MASQUERADE --random-fully/, `${h}: masquerade with --random-fully`)
+    // host-gw answers probes on its docker0 gateway, the .1 of its lease
+    const gateway = (await c.lease(h))!.spec.subnet.replace(/0\/24$/, '1')
+    t.match(await chain(h, 'filter', 'WEFT-INPUT'), new RegExp(`-A WEFT-INPUT -s 10\\.2\\.0\\.0/16 -d ${gateway.replace(/\./g, '\\.')}/32 -p udp -m udp --dport 9812 .*-j ACCEPT`), `${h}: peers' probes may reach ${gateway} whatever INPUT's policy`)
+    t.ok(rules.some((l) => l.startsWith('-A INPUT') && l.endsWith('-j WEFT-INPUT')), `${h}: jumped to from INPUT`)
   }
 
   // drift: a deleted rule, a deleted jump, a deleted chain, each back within 5 s (the monitor: well under a second)
@@ -124,7 +128,7 @@ t.test('FORWARD DROP on both hosts, weft rules pass container traffic, drift rep
   await c.store.delete('OverlayConfig', 'default')
   for (const h of HOSTS) {
     await until(`${h}: weft chains removed`, async () => !(await save(h)).some((l) => /WEFT-/.test(l)), 15_000, 100)
-    t.pass(`${h}: WEFT-FWD and WEFT-POSTRTG removed with the overlay`)
+    t.pass(`${h}: WEFT-FWD, WEFT-POSTRTG and WEFT-INPUT removed with the overlay`)
     t.same(await userOnly(h), before.get(h), `${h}: every other rule and policy is as it was`)
   }
   await condition(c, 'h1', 'Firewall', 'False', 'OverlayMissing')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { firewallRules, FORWARD_CHAIN, MASQ_CHAIN, OWN_CHAINS } from '../../src/firewall/rules.js'
+import { firewallRules, FORWARD_CHAIN, MASQ_CHAIN, OWN_CHAINS, PROBE_INPUT_CHAIN } from '../../src/firewall/rules.js'
 import { formatRule } from '../../src/firewall/plan.js'
 
 const base = { network: '10.2.0.0/16', subnet: '10.2.45.0/24' }
@@ -41,8 +41,17 @@ t.test('random-fully is added to every MASQUERADE and nothing else', async (t) =
   }
 })
 
+t.test('the probe opening: only UDP to the probe port of our overlay address, from the overlay, jumped to from INPUT', async (t) => {
+  const input = firewallRules({ ...base, ipMasq: false, randomFully: false, probeAddress: '10.2.45.0' }).find((c) => c.name === PROBE_INPUT_CHAIN)!
+  t.same([input.table, input.jumpFrom], ['filter', 'INPUT'])
+  t.same(input.rules.map(formatRule), ['-s 10.2.0.0/16 -d 10.2.45.0/32 -p udp -m udp --dport 9812 -m comment --comment "weft reachability probe" -j ACCEPT'])
+  const input6 = firewallRules({ network: 'fd10:2::/48', subnet: 'fd10:2:0:2d::/64', ipMasq: false, randomFully: false, probeAddress: 'fd10:2:0:2d::' }).find((c) => c.name === PROBE_INPUT_CHAIN)!
+  t.match(formatRule(input6.rules[0]!), /^-s fd10:2::\/48 -d fd10:2:0:2d::\/128 -p udp/, 'a host prefix of the family')
+  t.notOk(firewallRules({ ...base, ipMasq: true, randomFully: false }).some((c) => c.name === PROBE_INPUT_CHAIN), 'no probe address: no INPUT chain')
+})
+
 t.test('every rule and jump carries a weft comment', async (t) => {
-  for (const chain of firewallRules({ ...base, ipMasq: true, randomFully: true })) {
+  for (const chain of firewallRules({ ...base, ipMasq: true, randomFully: true, probeAddress: '10.2.45.0' })) {
     t.match(chain.jumpComment, /^weft /)
     for (const rule of chain.rules) t.match(rule[rule.indexOf('--comment') + 1], /^weft /)
   }
@@ -50,5 +59,5 @@ t.test('every rule and jump carries a weft comment', async (t) => {
 
 t.test('OWN_CHAINS names every chain firewallRules can return', async (t) => {
   const own = new Set(OWN_CHAINS.map((c) => `${c.table}/${c.name}`))
-  for (const chain of firewallRules({ ...base, ipMasq: true, randomFully: true })) t.ok(own.has(`${chain.table}/${chain.name}`))
+  for (const chain of firewallRules({ ...base, ipMasq: true, randomFully: true, probeAddress: '10.2.45.0' })) t.ok(own.has(`${chain.table}/${chain.name}`))
 })

@@ -6,7 +6,6 @@ import { parseCidr } from '../../src/net/cidr.js'
 import { formatProblem, formatSummary, reachabilityMatrix, unreachablePeersOf } from '../../src/probe/matrix.js'
 import { decodeReport, encodeReport, InvalidReportError, reportKey, type ReachabilityReport } from '../../src/probe/report.js'
 import { MISSES_TO_UNREACHABLE, NO_REPLY, PeerHealth, ProbeRound, retryTargets, sendOffsets } from '../../src/probe/schedule.js'
-import { probeInputChain } from '../../src/probe/firewall.js'
 import { probeAddress } from '../../src/probe/targets.js'
 import { decodeProbe, encodeProbe, PROBE_BYTES, replyTo } from '../../src/probe/wire.js'
 
@@ -143,16 +142,6 @@ t.test('matrix: every ordered pair of one overlay, judged by the first host; no 
   t.equal(formatSummary(two), '4 hosts, 3/4 pairs reachable', 'pairs only inside an overlay')
   t.match(two.problems[0]!, { from: 'b2', to: 'b1', verdict: 'unknown', why: /about overlay "a", not "b"/ })
   t.equal(formatSummary(reachabilityMatrix([], new Map())), '0 hosts, 0/0 pairs reachable')
-})
-
-t.test('probeInputChain: only UDP to the probe port of our overlay address, from the overlay', async (t) => {
-  t.same(probeInputChain('10.2.0.0/16', '10.2.45.0'), {
-    table: 'filter',
-    name: 'WEFT-INPUT',
-    jumpFrom: 'INPUT',
-    jumpComment: 'weft input',
-    rules: [['-s', '10.2.0.0/16', '-d', '10.2.45.0/32', '-p', 'udp', '-m', 'udp', '--dport', '9812', '-m', 'comment', '--comment', 'weft reachability probe', '-j', 'ACCEPT']],
-  })
 })
 
 t.test('retryTargets: only peers whose request was just lost and that have no unreachable verdict yet', async (t) => {
