@@ -4,12 +4,19 @@
 //
 // A device that exists is adopted, never recreated: that is what keeps the
 // tunnel and its traffic up across agent restarts. wireguard-go is started so
-// that it outlives the agent: `setsid` gives it a session and process group of
-// its own (no terminal signal or group kill aimed at the agent reaches it), and
-// in its daemon mode (no -f) it forks a child with stdio on /dev/null and exits
-// once the TUN device and its UAPI socket exist, so the child holds none of our
-// pipes and is no child of the agent. (A systemd unit must still keep it out of
-// the agent's cgroup kill: KillMode=process.)
+// that it outlives the agent: it gets a process group of its own (no terminal
+// signal or group kill aimed at the agent reaches it), and in its daemon mode
+// (no -f) it forks a child with stdio on /dev/null and exits once the TUN
+// device and its UAPI socket exist, so the child holds none of our pipes and
+// is no child of the agent. (A systemd unit must still keep it out of the
+// agent's cgroup kill: KillMode=process.)
+//
+// It stays in the agent's session, as a daemon an admin starts from a shell
+// stays in the shell's. A session of its own (setsid) is an autogroup of its
+// own for the scheduler wherever no cpu cgroup says otherwise: all the
+// daemon's threads then weigh as one task against the senders whose packets
+// it carries, and it carried about 0.7x what the same binary started by hand
+// does (bench/datapath.ts).
 //
 // The private key goes to `wg` on stdin only, and is dropped when `wg show
 // dump` prints it back: it is in no argv, temp file, return value or error.
@@ -266,8 +273,10 @@ export class WireGuard {
     if (implementation === 'wireguard-go') {
       // its logger writes to stdout, which a CommandError does not carry: >&2 puts its reason in the error
       // (only the starting parent's: the daemon it forks gets /dev/null)
-      // --wait: should setsid have to fork (its caller a group leader), the exit status is still wireguard-go's
-      await this.run('setsid', ['--wait', 'sh', '-c', 'exec wireguard-go "$0" >&2', name], { env: daemonEnv() }).catch((err: unknown) => {
+      // `timeout 0` (no time limit) is here for its setpgid(): it runs the command in a process group of its
+      // own, in the caller's session (util-linux has no setpgid tool, and setsid would leave the session);
+      // its exit status is wireguard-go's
+      await this.run('timeout', ['0', 'sh', '-c', 'exec wireguard-go "$0" >&2', name], { env: daemonEnv() }).catch((err: unknown) => {
         throw new WgError(`${name}: wireguard-go could not start: ${stderrOf(err)}`)
       })
     }
