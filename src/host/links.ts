@@ -113,6 +113,8 @@ interface RawRoute {
 }
 
 const GONE = /does not exist|Cannot find device|No such process|No such file or directory/
+/** what `ip addr del` says of an address the device does not hold (IPv6, IPv4) */
+const ADDRESS_GONE = /address not found|Cannot assign requested address/
 
 function toLink(raw: RawLink): Link {
   const link: Link = {
@@ -160,12 +162,12 @@ export class Links {
   }
 
   /** Run a deletion; false when the thing was already gone. */
-  private async remove(cmd: 'ip' | 'bridge', args: string[]): Promise<boolean> {
+  private async remove(cmd: 'ip' | 'bridge', args: string[], gone = GONE): Promise<boolean> {
     try {
       await this.run(cmd, args)
       return true
     } catch (err) {
-      if (err instanceof CommandError && GONE.test(err.stderr)) return false
+      if (err instanceof CommandError && (GONE.test(err.stderr) || gone.test(err.stderr))) return false
       throw err
     }
   }
@@ -221,7 +223,7 @@ export class Links {
   }
 
   async deleteAddress(name: string, cidr: string): Promise<boolean> {
-    return this.remove('ip', ['addr', 'del', cidr, 'dev', name])
+    return this.remove('ip', ['addr', 'del', cidr, 'dev', name], ADDRESS_GONE)
   }
 
   /** Every address of the family; IPv6 keeps the link-local ones (the device's own, which IPv6 needs). */
