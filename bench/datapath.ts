@@ -19,15 +19,18 @@
 // bed.destroy(), and wireguard-go daemons by stopDaemons). `weft wireguard` and
 // `wireguard-go by hand` run the same wireguard-go binary (no kernel module
 // here), weft's through its backend and adapter, the other set up with wg.
+// A row with `ipv6` also gives each container an IPv6 address (fd00:2:0:N::2/64
+// behind the host's fd00:2:0:N::1) and measures over IPv6, on the same IPv4
+// underlay: `weft vxlan (IPv6 inside)` beside `weft vxlan`.
 import { parseArgs } from 'node:util'
-import { createBed, lineReader, nsenterArgs, run, type Bed } from './lib/sites.js'
-import type { Backend } from '../src/backends/backend.js'
+import { createBed, lineReader, nsenterArgs, run, type Bed, type Site } from './lib/sites.js'
+import type { Backend, LocalConfig } from '../src/backends/backend.js'
 import { HostGwBackend } from '../src/backends/host-gw/backend.js'
 import { vxlan } from '../src/backends/vxlan/index.js'
 import { VxlanBackend } from '../src/backends/vxlan/backend.js'
 import { Links } from '../src/host/links.js'
 import { WireGuard } from '../src/host/wireguard.js'
-import { parseCidr } from '../src/net/cidr.js'
+import { parseCidr, parseCidr6 } from '../src/net/cidr.js'
 import { WireguardBackend } from '../src/backends/wireguard/backend.js'
 import { wireguard } from '../src/backends/wireguard/index.js'
 import { hostRunner, stopWireguardDaemons, wireguardRunDir } from '../test/helpers/wireguard.js'
@@ -41,6 +44,24 @@ interface DataPath {
   mtu: number
   /** join h1 and h2; returns a note for the report (features) */
   setup(bed: Bed): Promise<string>
+  /** measure container to container over IPv6 (the containers get IPv6 addresses before setup) */
+  ipv6?: boolean
+}
+
+// ---- IPv6 inside -------------------------------------------------------------
+
+const subnet6Of = (s: Site) => `fd00:2:0:${s.subnet.split('.')[2]}::/64`
+const containerIP6 = (s: Site) => subnet6Of(s).replace(/::\/64$/, '::2')
+
+/** Each container an IPv6 address and default route behind its host, as docker0 with --fixed-cidr-v6 gives it; IPv6 forwarding on the hosts. */
+async function addContainerIPv6(bed: Bed): Promise<void> {
+  for (const s of bed.sites) {
+    const gw = subnet6Of(s).replace(/::\/64$/, '::1')
+    await run('ip', ['netns', 'exec', s.host.netns, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1'])
+    await run('ip', ['-n', s.host.netns, 'addr', 'add', `${gw}/64`, 'dev', 'vc0', 'nodad'])
+    await run('ip', ['-n', s.container, 'addr', 'add', `${containerIP6(s)}/64`, 'dev', 'eth0', 'nodad'])
+    await run('ip', ['-n', s.container, '-6', 'route', 'add', 'default', 'via', gw])
+  }
 }
 
 // ---- data paths --------------------------------------------------------------
@@ -103,17 +124,18 @@ function weftUdp(extra: Record<string, unknown>, env?: Record<string, string>) {
 }
 
 /** weft's kernel backends (src/backends), driven as the datapath controller drives them, one per host namespace */
-function weftKernel(make: (links: Links) => Backend, mtu: number) {
+function weftKernel(make: (links: Links) => Backend, mtu: number, dualStack = false) {
   return async (bed: Bed): Promise<string> => {
     const hosts = bed.sites.map((s) => {
-      const local = { network: parseCidr('10.2.0.0/16'), subnet: parseCidr(s.subnet), publicIP: s.host.ip, iface: 'eth0', mtu, port: 8472, vni: 1, persistentKeepalive: 0, published: {} }
+      const local: LocalConfig = { network: parseCidr('10.2.0.0/16'), subnet: parseCidr(s.subnet), publicIP: s.host.ip, iface: 'eth0', mtu, port: 8472, vni: 1, persistentKeepalive: 0, published: {} }
+      if (dualStack) local.ipv6 = { network: parseCidr6('fd00:2::/48'), subnet: parseCidr6(subnet6Of(s)) }
       return { site: s, local, backend: make(new Links({ netns: s.host.netns })) }
     })
     const macs: (string | undefined)[] = []
     for (const h of hosts) macs.push((await h.backend.ensure(h.local)).vtepMAC as string | undefined)
     for (const [i, h] of hosts.entries()) {
       const peers = hosts
-        .map((p, j) => ({ name: p.site.host.name, subnet: p.local.subnet, publicIP: p.site.host.ip, data: vxlan.parseLeaseData({ vtepMAC: macs[j] }) }))
+        .map((p, j) => ({ name: p.site.host.name, subnet: p.local.subnet, ...(p.local.ipv6 ? { ipv6Subnet: p.local.ipv6.subnet } : {}), publicIP: p.site.host.ip, data: vxlan.parseLeaseData({ vtepMAC: macs[j] }) }))
         .map((p) => ({ ...p, data: p.data.ok ? p.data.data : {} }))
         .filter((_, j) => j !== i)
       await h.backend.syncPeers(h.local, peers)
@@ -211,6 +233,7 @@ const DATA_PATHS: DataPath[] = [
     : []),
   { name: 'flannel-style (simple path)', mtu: 1472, setup: weftUdp({ mode: 'simple' }) },
   { name: 'weft vxlan', mtu: 1450, setup: weftKernel((l) => new VxlanBackend(l), 1450) },
+  { name: 'weft vxlan (IPv6 inside)', mtu: 1450, ipv6: true, setup: weftKernel((l) => new VxlanBackend(l), 1450, true) },
   { name: 'weft host-gw', mtu: 1500, setup: weftKernel((l) => new HostGwBackend(l), 1500) },
   { name: 'wireguard-go by hand', mtu: 1440, setup: wireguardByHand },
   { name: 'weft wireguard', mtu: 1440, setup: weftWireguard },
@@ -234,10 +257,13 @@ interface IperfReport {
   }
 }
 
-async function iperf(bed: Bed, args: string[], seconds: number): Promise<IperfReport> {
-  const [a, b] = bed.sites
+/** the far container's address the row measures to */
+const targetOf = (bed: Bed, path: DataPath) => (path.ipv6 ? containerIP6(bed.sites[1]) : bed.sites[1].containerIP)
+
+async function iperf(bed: Bed, path: DataPath, args: string[], seconds: number): Promise<IperfReport> {
+  const [a] = bed.sites
   // iperf3 -J exits non-zero on failure but still prints JSON with an "error"
-  const out = await run('nsenter', nsenterArgs(a.container, 'iperf3', ['-c', b.containerIP, '-J', '-t', String(seconds), ...args]), (seconds + 20) * 1000).catch(
+  const out = await run('nsenter', nsenterArgs(a.container, 'iperf3', ['-c', targetOf(bed, path), '-J', '-t', String(seconds), ...args]), (seconds + 20) * 1000).catch(
     (err: Error) => JSON.stringify({ error: err.message }),
   )
   const r = JSON.parse(out) as IperfReport
@@ -256,14 +282,14 @@ async function twice<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
-async function measure(bed: Bed, seconds: number, pings: number): Promise<Figures> {
-  const tcp1 = tests.has('tcp1') ? (await twice(() => iperf(bed, [], seconds))).end.sum_received.bits_per_second : NaN
-  const tcp4 = tests.has('tcp4') ? (await twice(() => iperf(bed, ['-P', '4'], seconds))).end.sum_received.bits_per_second : NaN
-  const udp = tests.has('udp') ? (await twice(() => iperf(bed, ['-u', '-l', '64', '-b', '0'], seconds))).end.sum : undefined
+async function measure(bed: Bed, path: DataPath, seconds: number, pings: number): Promise<Figures> {
+  const tcp1 = tests.has('tcp1') ? (await twice(() => iperf(bed, path, [], seconds))).end.sum_received.bits_per_second : NaN
+  const tcp4 = tests.has('tcp4') ? (await twice(() => iperf(bed, path, ['-P', '4'], seconds))).end.sum_received.bits_per_second : NaN
+  const udp = tests.has('udp') ? (await twice(() => iperf(bed, path, ['-u', '-l', '64', '-b', '0'], seconds))).end.sum : undefined
   const pps = udp ? (udp.packets - udp.lost_packets) / udp.seconds : NaN
   if (!tests.has('rtt')) return { tcp1, tcp4, pps, rtt: NaN }
-  const [a, b] = bed.sites
-  const out = await run('nsenter', nsenterArgs(a.container, 'busybox', ['ping', '-c', String(pings), '-i', '0.02', '-W', '1', b.containerIP]), pings * 1000)
+  const [a] = bed.sites
+  const out = await run('nsenter', nsenterArgs(a.container, 'busybox', [path.ipv6 ? 'ping6' : 'ping', '-c', String(pings), '-i', '0.02', '-W', '1', targetOf(bed, path)]), pings * 1000)
   const times = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]))
   return { tcp1, tcp4, pps, rtt: median(times) }
 }
@@ -293,15 +319,16 @@ for (const path of DATA_PATHS) {
   const bed = await createBed(path.mtu)
   current = bed
   try {
+    if (path.ipv6) await addContainerIPv6(bed)
     const note = await path.setup(bed)
     const server = bed.spawnIn(bed.sites[1].container, 'iperf3', ['-s'])
     server.stdout!.resume()
     server.stderr!.resume()
     // reachable (and ARP/neighbours warm) before timing anything
-    await run('nsenter', nsenterArgs(bed.sites[0].container, 'busybox', ['ping', '-c', '3', '-i', '0.2', '-W', '2', bed.sites[1].containerIP]))
+    await run('nsenter', nsenterArgs(bed.sites[0].container, 'busybox', [path.ipv6 ? 'ping6' : 'ping', '-c', '3', '-i', '0.2', '-W', '2', targetOf(bed, path)]))
     const results: Figures[] = []
     for (let r = 0; r < rounds; r++) {
-      results.push(await measure(bed, seconds, pings))
+      results.push(await measure(bed, path, seconds, pings))
       process.stderr.write('.')
     }
     const pick = (k: keyof Figures) => median(results.map((x) => x[k]))

@@ -16,7 +16,7 @@ import type { BackendType } from '../crds/index.js'
 import type { Links } from '../host/links.js'
 import type { Sysctl } from '../host/sysctl.js'
 import type { BackendData } from '../lease/held.js'
-import type { Cidr } from '../net/cidr.js'
+import type { Cidr, Cidr6 } from '../net/cidr.js'
 
 /** The address family of the underlay (the lease's publicIP): encapsulation headers differ by it. */
 export type UnderlayFamily = 'ipv4' | 'ipv6'
@@ -41,6 +41,16 @@ export interface LocalConfig {
   persistentKeepalive: number
   /** what this host last published in its lease's backend.data (vxlan: a MAC to keep) */
   published: BackendData
+  /** dual-stack only (the overlay has ipv6Network and the lease holds an ipv6Subnet): both, else absent */
+  ipv6?: LocalIPv6
+}
+
+/** This host's IPv6 side on a dual-stack overlay. */
+export interface LocalIPv6 {
+  /** the overlay's ipv6Network, e.g. fd00:2::/48 */
+  network: Cidr6
+  /** this host's lease's ipv6Subnet, e.g. fd00:2:0:2d::/64 */
+  subnet: Cidr6
 }
 
 /** A host this one forwards to: another live lease of the same overlay, with its backend's data parsed. */
@@ -48,6 +58,8 @@ export interface Peer<D = unknown> {
   /** the peer's host name (its HostLease's name) */
   name: string
   subnet: Cidr
+  /** the peer's IPv6 subnet: only on a dual-stack overlay, inside its ipv6Network, overlapping no other */
+  ipv6Subnet?: Cidr6
   publicIP: string
   /** the peer's backend.data as its backend's parseLeaseData read it */
   data: D

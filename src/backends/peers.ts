@@ -5,9 +5,9 @@
 // the rules.
 import type { BackendType, HostLease } from '../crds/index.js'
 import { byName } from '../crds/meta.js'
-import { contains, formatCidr, isCanonical, overlaps, tryParseCidr, tryParseIPv4, type Cidr } from '../net/cidr.js'
+import { contains, contains6, formatCidr, formatCidr6, isCanonical, isCanonical6, overlaps, overlaps6, tryParseCidr, tryParseCidr6, tryParseIPv4, type Cidr, type Cidr6 } from '../net/cidr.js'
 import type { Route } from '../host/links.js'
-import type { BackendDefinition, Ignored, Peer } from './backend.js'
+import type { BackendDefinition, Ignored, LocalIPv6, Peer } from './backend.js'
 
 export type { Ignored, Peer } from './backend.js'
 
@@ -17,6 +17,8 @@ export interface Self {
   network: Cidr
   subnet: Cidr
   backend: BackendType
+  /** dual-stack: the overlay's ipv6Network and this host's ipv6Subnet; absent, no peer gets an ipv6Subnet */
+  ipv6?: LocalIPv6
 }
 
 /**
@@ -27,6 +29,13 @@ export interface Self {
  * joins again once its agent has moved), and backend.data its backend can read.
  * Leases of other overlays are simply not peers; the rest that fail are
  * returned as `ignored`, with why.
+ *
+ * On a dual-stack overlay a peer also carries its ipv6Subnet, by the same
+ * rules (canonical, inside ipv6Network, overlapping neither ours nor an
+ * earlier peer's). A bad one costs the peer only its IPv6 (it is reported in
+ * `ignored` as InvalidIPv6Subnet, the IPv4 subnet is still routed); one
+ * outside ipv6Network is no error, only a lease not yet moved after the
+ * overlay's ipv6Network changed, and is left out quietly.
  */
 export function livePeers<D>(
   leases: readonly HostLease[],
@@ -68,9 +77,25 @@ export function livePeers<D>(
       ignore('InvalidBackendData', `backend.data: ${data.message}`)
       continue
     }
-    peers.push({ name, subnet, publicIP: lease.spec.publicIP, data: data.data })
+    const peer: Peer<D> = { name, subnet, publicIP: lease.spec.publicIP, data: data.data }
+    const ipv6 = self.ipv6 && peerIPv6Subnet(lease.spec.ipv6Subnet, self.ipv6, peers)
+    if (ipv6 && 'subnet' in ipv6) peer.ipv6Subnet = ipv6.subnet
+    else if (ipv6) ignore('InvalidIPv6Subnet', `ipv6Subnet ${lease.spec.ipv6Subnet} ${ipv6.problem}; only its IPv4 subnet is routed`)
+    peers.push(peer)
   }
   return { peers, ignored }
+}
+
+/** A peer lease's ipv6Subnet checked against this host's and the earlier peers'; undefined when it has none usable without error. */
+function peerIPv6Subnet(text: string | undefined, self: LocalIPv6, earlier: readonly Peer<unknown>[]): { subnet: Cidr6 } | { problem: string } | undefined {
+  if (text === undefined) return undefined
+  const subnet = tryParseCidr6(text)
+  if (!subnet || !isCanonical6(subnet)) return { problem: 'is not an IPv6 subnet in canonical form' }
+  if (!contains6(self.network, subnet)) return undefined
+  if (overlaps6(subnet, self.subnet)) return { problem: `overlaps this host's ${formatCidr6(self.subnet)}` }
+  const clash = earlier.find((p) => p.ipv6Subnet && overlaps6(p.ipv6Subnet, subnet))
+  if (clash) return { problem: `overlaps ${formatCidr6(clash.ipv6Subnet!)} of ${clash.name}` }
+  return { subnet }
 }
 
 /** A route as a comparable identity (dst), and whether two routes to it are the same. */
