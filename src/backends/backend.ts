@@ -16,7 +16,7 @@ import type { BackendType } from '../crds/index.js'
 import type { Links } from '../host/links.js'
 import type { Sysctl } from '../host/sysctl.js'
 import type { BackendData } from '../lease/held.js'
-import type { Cidr } from '../net/cidr.js'
+import type { Cidr, Cidr6 } from '../net/cidr.js'
 
 /** The address family of the underlay (the lease's publicIP): encapsulation headers differ by it. */
 export type UnderlayFamily = 'ipv4' | 'ipv6'
@@ -27,8 +27,12 @@ export interface LocalConfig {
   network: Cidr
   /** this host's lease, e.g. 10.2.45.0/24 */
   subnet: Cidr
+  /** dual-stack overlays only: the overlay's ipv6Network and this host's ipv6Subnet */
+  ipv6?: { network: Cidr6; subnet: Cidr6 }
   /** this host's underlay address (the lease's publicIP) */
   publicIP: string
+  /** the lease's spec.publicIPv6, when published (host-gw's IPv6 next hop for peers) */
+  publicIPv6?: string
   /** the underlay interface; undefined when none could be found (vxlan, host-gw refuse then) */
   iface: string | undefined
   /** overlay MTU from the lease: spec.mtu, else underlay MTU minus the backend's overhead */
@@ -48,7 +52,11 @@ export interface Peer<D = unknown> {
   /** the peer's host name (its HostLease's name) */
   name: string
   subnet: Cidr
+  /** dual-stack overlays: the peer's IPv6 subnet, when its lease holds a usable one */
+  ipv6Subnet?: Cidr6
   publicIP: string
+  /** the peer's spec.publicIPv6, when its lease has one (host-gw routes IPv6 via it) */
+  publicIPv6?: string
   /** the peer's backend.data as its backend's parseLeaseData read it */
   data: D
 }
@@ -70,6 +78,8 @@ export interface PeerChanges {
   removed: string[]
   /** peers left out, with why (host-gw: not on this L2 segment; vxlan: no vtepMAC yet) */
   skipped: Ignored[]
+  /** peers programmed in part, with why (host-gw: IPv4 only, no publicIPv6); they count as programmed */
+  partial?: Ignored[]
 }
 
 /** A peer's backend.data read by its backend: the typed value, or why the lease cannot be a peer. */

@@ -5,7 +5,22 @@
 // the rules.
 import type { BackendType, HostLease } from '../crds/index.js'
 import { byName } from '../crds/meta.js'
-import { contains, formatCidr, isCanonical, overlaps, tryParseCidr, tryParseIPv4, type Cidr } from '../net/cidr.js'
+import {
+  contains,
+  contains6,
+  formatCidr,
+  formatCidr6,
+  isCanonical,
+  isCanonical6,
+  overlaps,
+  overlaps6,
+  tryParseCidr,
+  tryParseCidr6,
+  tryParseIPv4,
+  tryParseIPv6,
+  type Cidr,
+  type Cidr6,
+} from '../net/cidr.js'
 import type { Route } from '../host/links.js'
 import type { BackendDefinition, Ignored, Peer } from './backend.js'
 
@@ -16,6 +31,8 @@ export interface Self {
   hostName: string
   network: Cidr
   subnet: Cidr
+  /** dual-stack overlays only: the overlay's ipv6Network and this host's ipv6Subnet */
+  ipv6?: { network: Cidr6; subnet: Cidr6 }
   backend: BackendType
 }
 
@@ -26,7 +43,10 @@ export interface Self {
  * the overlay's backend type (a host still on the old backend after a change
  * joins again once its agent has moved), and backend.data its backend can read.
  * Leases of other overlays are simply not peers; the rest that fail are
- * returned as `ignored`, with why.
+ * returned as `ignored`, with why. On a dual-stack overlay a peer carries its
+ * ipv6Subnet by the same rules (inside ipv6Network, no overlap); one that
+ * breaks them stays an IPv4 peer and is reported too. A publicIPv6 that is
+ * not an IPv6 address is left off the peer.
  */
 export function livePeers<D>(
   leases: readonly HostLease[],
@@ -68,9 +88,27 @@ export function livePeers<D>(
       ignore('InvalidBackendData', `backend.data: ${data.message}`)
       continue
     }
-    peers.push({ name, subnet, publicIP: lease.spec.publicIP, data: data.data })
+    const peer: Peer<D> = { name, subnet, publicIP: lease.spec.publicIP, data: data.data }
+    if (self.ipv6 && lease.spec.ipv6Subnet !== undefined) {
+      const problem = ipv6SubnetProblem(lease.spec.ipv6Subnet, self.ipv6, peers)
+      if (typeof problem === 'string') ignore('InvalidIPv6Subnet', `${problem}; IPv4 only`)
+      else peer.ipv6Subnet = problem
+    }
+    const v6 = lease.spec.publicIPv6
+    if (typeof v6 === 'string' && tryParseIPv6(v6) !== undefined) peer.publicIPv6 = v6
+    peers.push(peer)
   }
   return { peers, ignored }
+}
+
+/** A peer's ipv6Subnet parsed, or why it cannot be one (the IPv4 rules, for IPv6). */
+function ipv6SubnetProblem(text: string, self: NonNullable<Self['ipv6']>, peers: readonly Peer<unknown>[]): Cidr6 | string {
+  const subnet = tryParseCidr6(text)
+  if (!subnet || !isCanonical6(subnet) || !contains6(self.network, subnet)) return `ipv6Subnet ${text} is not a subnet of ${formatCidr6(self.network)}`
+  if (overlaps6(subnet, self.subnet)) return `ipv6Subnet ${text} overlaps this host's ${formatCidr6(self.subnet)}`
+  const clash = peers.find((p) => p.ipv6Subnet && overlaps6(p.ipv6Subnet, subnet))
+  if (clash) return `ipv6Subnet ${text} overlaps ${formatCidr6(clash.ipv6Subnet!)} of ${clash.name}`
+  return subnet
 }
 
 /** A route as a comparable identity (dst), and whether two routes to it are the same. */

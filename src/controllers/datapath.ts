@@ -27,7 +27,7 @@ import { OverlayClaims } from '../lease/claims.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { claimedLeases, UnownedGrace } from '../lease/ownership.js'
 import { describeInvalid } from '../store/index.js'
-import { parseCidr, type Cidr } from '../net/cidr.js'
+import { parseCidr, parseCidr6, type Cidr } from '../net/cidr.js'
 import { watch, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext } from '../runtime/index.js'
 import { changed, DataPathError, type Backend, type LocalConfig } from '../backends/backend.js'
 import { livePeers } from '../backends/peers.js'
@@ -116,10 +116,13 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
     const backend = backends[type]
     const network = parseCidr(held.spec.network)
     lastNetwork = network
+    const ipv6 = held.spec.ipv6 && held.ipv6Subnet ? { network: parseCidr6(held.spec.ipv6.network), subnet: held.ipv6Subnet } : undefined
     const local: LocalConfig = {
       network,
       subnet: held.subnet,
+      ...(ipv6 ? { ipv6 } : {}),
       publicIP: held.publicIP,
+      ...(held.publicIPv6 !== undefined ? { publicIPv6: held.publicIPv6 } : {}),
       iface,
       mtu: held.mtu,
       port: held.spec.backend.port,
@@ -148,12 +151,12 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       if (!claims.hasSynced) return report(false, 'WaitingForClaims', 'subnet claims not listed yet')
       const owned = claimedLeases(leases.list(), overlay, claims.claims)
       const unowned = grace.settle(owned.unowned)
-      const { peers, ignored: invalidPeers } = livePeers(owned.leases, { overlay, hostName, network, subnet: held.subnet, backend: type }, backendOf(type))
+      const { peers, ignored: invalidPeers } = livePeers(owned.leases, { overlay, hostName, network, subnet: held.subnet, ...(ipv6 ? { ipv6 } : {}), backend: type }, backendOf(type))
       const invalidKeys = leases.invalidObjects().map((i) => ({ name: i.key, reason: 'InvalidObject', message: `ignored ${describeInvalid(i)}` }))
       const ignored = [...unowned.report, ...invalidKeys, ...invalidPeers]
       const changes = await backend.syncPeers(local, peers)
       if (changed(changes)) log.info({ backend: type, added: changes.added, changed: changes.changed, removed: changes.removed }, 'peers programmed')
-      const left = [...ignored, ...changes.skipped]
+      const left = [...ignored, ...changes.skipped, ...(changes.partial ?? [])]
       const note = left.map((i) => i.message).join('; ')
       if (note !== lastNote && left.length > 0) log.warn({ peers: left.map((i) => `${i.name}: ${i.reason}`) }, 'some leases are not peers')
       lastNote = note

@@ -35,6 +35,8 @@ export interface Address {
   cidr: string
   family: 'inet' | 'inet6'
   scope: string
+  /** IPv6: duplicate address detection is still running, or failed; the address is not usable (yet) */
+  tentative?: boolean
 }
 
 export interface Route {
@@ -203,8 +205,16 @@ export class Links {
   }
 
   async listAddresses(name: string): Promise<Address[]> {
-    const [raw] = await this.json<{ addr_info?: { family: string; local: string; prefixlen: number; scope: string }[] }>('ip', ['addr', 'show', 'dev', name])
-    return (raw?.addr_info ?? []).map((a) => ({ cidr: `${a.local}/${a.prefixlen}`, family: a.family as Address['family'], scope: a.scope }))
+    const [raw] = await this.json<{ addr_info?: { family: string; local: string; prefixlen: number; scope: string; tentative?: boolean; dadfailed?: boolean }[] }>(
+      'ip',
+      ['addr', 'show', 'dev', name],
+    )
+    return (raw?.addr_info ?? []).map((a) => ({
+      cidr: `${a.local}/${a.prefixlen}`,
+      family: a.family as Address['family'],
+      scope: a.scope,
+      ...(a.tentative || a.dadfailed ? { tentative: true } : {}),
+    }))
   }
 
   /** Add an address, or leave it if present (ip addr replace). */
@@ -216,9 +226,9 @@ export class Links {
     await this.run('ip', ['-family', family, 'addr', 'flush', 'dev', name])
   }
 
-  /** IPv4 routes of a table (default main), optionally only those through one device. */
-  async listRoutes(filter: { dev?: string; table?: string } = {}): Promise<Route[]> {
-    const args = ['-4', 'route', 'show']
+  /** IPv4 routes (family 'inet6': IPv6 ones) of a table (default main), optionally only those through one device. */
+  async listRoutes(filter: { dev?: string; table?: string; family?: 'inet' | 'inet6' } = {}): Promise<Route[]> {
+    const args = [filter.family === 'inet6' ? '-6' : '-4', 'route', 'show']
     if (filter.table) args.push('table', filter.table)
     if (filter.dev) args.push('dev', filter.dev)
     return (await this.json<RawRoute>('ip', args)).map((raw) => {
