@@ -74,7 +74,11 @@ export class UdpBackend implements Backend<undefined> {
    */
   private async ensureIPv6Enabled(local: LocalConfig): Promise<void> {
     const dual = udpIPv6Device(local) !== undefined
-    if (dual) await this.sysctl.ensure(`net.ipv6.conf.${TUN_NAME}.accept_dad`, '0')
+    if (dual) {
+      await this.sysctl.ensure(`net.ipv6.conf.${TUN_NAME}.accept_dad`, '0')
+      // no link-local address: nothing on a TUN needs one, and without it the kernel sends no router solicitations into the forwarder
+      await this.sysctl.ensure(`net.ipv6.conf.${TUN_NAME}.addr_gen_mode`, '1')
+    }
     await this.sysctl.ensure(`net.ipv6.conf.${TUN_NAME}.disable_ipv6`, dual ? '0' : '1').catch((err: Error) => {
       // an IPv4-only host (IPv6 off in the kernel) needs nothing here; a dual-stack overlay does
       if (dual) throw err
