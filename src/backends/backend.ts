@@ -27,8 +27,6 @@ export interface LocalConfig {
   network: Cidr
   /** this host's lease, e.g. 10.2.45.0/24 */
   subnet: Cidr
-  /** dual-stack overlays only: the overlay's ipv6Network and this host's ipv6Subnet */
-  ipv6?: { network: Cidr6; subnet: Cidr6 }
   /** this host's underlay address (the lease's publicIP) */
   publicIP: string
   /** the lease's spec.publicIPv6, when published (host-gw's IPv6 next hop for peers) */
@@ -45,6 +43,16 @@ export interface LocalConfig {
   persistentKeepalive: number
   /** what this host last published in its lease's backend.data (vxlan: a MAC to keep) */
   published: BackendData
+  /** dual-stack only (the overlay has ipv6Network and the lease holds an ipv6Subnet): both, else absent */
+  ipv6?: LocalIPv6
+}
+
+/** This host's IPv6 side on a dual-stack overlay. */
+export interface LocalIPv6 {
+  /** the overlay's ipv6Network, e.g. fd00:2::/48 */
+  network: Cidr6
+  /** this host's lease's ipv6Subnet, e.g. fd00:2:0:2d::/64 */
+  subnet: Cidr6
 }
 
 /** A host this one forwards to: another live lease of the same overlay, with its backend's data parsed. */
@@ -52,7 +60,7 @@ export interface Peer<D = unknown> {
   /** the peer's host name (its HostLease's name) */
   name: string
   subnet: Cidr
-  /** dual-stack overlays: the peer's IPv6 subnet, when its lease holds a usable one */
+  /** the peer's IPv6 subnet: only on a dual-stack overlay, inside its ipv6Network, overlapping no other */
   ipv6Subnet?: Cidr6
   publicIP: string
   /** the peer's spec.publicIPv6, when its lease has one (host-gw routes IPv6 via it) */

@@ -5,24 +5,9 @@
 // the rules.
 import type { BackendType, HostLease } from '../crds/index.js'
 import { byName } from '../crds/meta.js'
-import {
-  contains,
-  contains6,
-  formatCidr,
-  formatCidr6,
-  isCanonical,
-  isCanonical6,
-  overlaps,
-  overlaps6,
-  tryParseCidr,
-  tryParseCidr6,
-  tryParseIPv4,
-  tryParseIPv6,
-  type Cidr,
-  type Cidr6,
-} from '../net/cidr.js'
+import { contains, contains6, formatCidr, formatCidr6, isCanonical, isCanonical6, overlaps, overlaps6, tryParseCidr, tryParseCidr6, tryParseIPv4, tryParseIPv6, type Cidr, type Cidr6 } from '../net/cidr.js'
 import type { Route } from '../host/links.js'
-import type { BackendDefinition, Ignored, Peer } from './backend.js'
+import type { BackendDefinition, Ignored, LocalIPv6, Peer } from './backend.js'
 
 export type { Ignored, Peer } from './backend.js'
 
@@ -31,9 +16,9 @@ export interface Self {
   hostName: string
   network: Cidr
   subnet: Cidr
-  /** dual-stack overlays only: the overlay's ipv6Network and this host's ipv6Subnet */
-  ipv6?: { network: Cidr6; subnet: Cidr6 }
   backend: BackendType
+  /** dual-stack: the overlay's ipv6Network and this host's ipv6Subnet; absent, no peer gets an ipv6Subnet */
+  ipv6?: LocalIPv6
 }
 
 /**
@@ -43,10 +28,15 @@ export interface Self {
  * the overlay's backend type (a host still on the old backend after a change
  * joins again once its agent has moved), and backend.data its backend can read.
  * Leases of other overlays are simply not peers; the rest that fail are
- * returned as `ignored`, with why. On a dual-stack overlay a peer carries its
- * ipv6Subnet by the same rules (inside ipv6Network, no overlap); one that
- * breaks them stays an IPv4 peer and is reported too. A publicIPv6 that is
- * not an IPv6 address is left off the peer.
+ * returned as `ignored`, with why.
+ *
+ * On a dual-stack overlay a peer also carries its ipv6Subnet, by the same
+ * rules (canonical, inside ipv6Network, overlapping neither ours nor an
+ * earlier peer's). A bad one costs the peer only its IPv6 (it is reported in
+ * `ignored` as InvalidIPv6Subnet, the IPv4 subnet is still routed); one
+ * outside ipv6Network is no error, only a lease not yet moved after the
+ * overlay's ipv6Network changed, and is left out quietly. A publicIPv6 rides
+ * along when it is an IPv6 address.
  */
 export function livePeers<D>(
   leases: readonly HostLease[],
@@ -89,11 +79,10 @@ export function livePeers<D>(
       continue
     }
     const peer: Peer<D> = { name, subnet, publicIP: lease.spec.publicIP, data: data.data }
-    if (self.ipv6 && lease.spec.ipv6Subnet !== undefined) {
-      const problem = ipv6SubnetProblem(lease.spec.ipv6Subnet, self.ipv6, peers)
-      if (typeof problem === 'string') ignore('InvalidIPv6Subnet', `${problem}; IPv4 only`)
-      else peer.ipv6Subnet = problem
-    }
+    const ipv6 = self.ipv6 && peerIPv6Subnet(lease.spec.ipv6Subnet, self.ipv6, peers)
+    if (ipv6 && 'subnet' in ipv6) peer.ipv6Subnet = ipv6.subnet
+    else if (ipv6) ignore('InvalidIPv6Subnet', `ipv6Subnet ${lease.spec.ipv6Subnet} ${ipv6.problem}; only its IPv4 subnet is routed`)
+    // host-gw's IPv6 next hop; one that is no IPv6 address is left off (the backend reports the peer without it)
     const v6 = lease.spec.publicIPv6
     if (typeof v6 === 'string' && tryParseIPv6(v6) !== undefined) peer.publicIPv6 = v6
     peers.push(peer)
@@ -101,14 +90,16 @@ export function livePeers<D>(
   return { peers, ignored }
 }
 
-/** A peer's ipv6Subnet parsed, or why it cannot be one (the IPv4 rules, for IPv6). */
-function ipv6SubnetProblem(text: string, self: NonNullable<Self['ipv6']>, peers: readonly Peer<unknown>[]): Cidr6 | string {
+/** A peer lease's ipv6Subnet checked against this host's and the earlier peers'; undefined when it has none usable without error. */
+function peerIPv6Subnet(text: string | undefined, self: LocalIPv6, earlier: readonly Peer<unknown>[]): { subnet: Cidr6 } | { problem: string } | undefined {
+  if (text === undefined) return undefined
   const subnet = tryParseCidr6(text)
-  if (!subnet || !isCanonical6(subnet) || !contains6(self.network, subnet)) return `ipv6Subnet ${text} is not a subnet of ${formatCidr6(self.network)}`
-  if (overlaps6(subnet, self.subnet)) return `ipv6Subnet ${text} overlaps this host's ${formatCidr6(self.subnet)}`
-  const clash = peers.find((p) => p.ipv6Subnet && overlaps6(p.ipv6Subnet, subnet))
-  if (clash) return `ipv6Subnet ${text} overlaps ${formatCidr6(clash.ipv6Subnet!)} of ${clash.name}`
-  return subnet
+  if (!subnet || !isCanonical6(subnet)) return { problem: 'is not an IPv6 subnet in canonical form' }
+  if (!contains6(self.network, subnet)) return undefined
+  if (overlaps6(subnet, self.subnet)) return { problem: `overlaps this host's ${formatCidr6(self.subnet)}` }
+  const clash = earlier.find((p) => p.ipv6Subnet && overlaps6(p.ipv6Subnet, subnet))
+  if (clash) return { problem: `overlaps ${formatCidr6(clash.ipv6Subnet!)} of ${clash.name}` }
+  return { subnet }
 }
 
 /** A route as a comparable identity (dst), and whether two routes to it are the same. */

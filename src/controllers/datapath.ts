@@ -7,7 +7,7 @@
 //                    claim (lease/ownership.ts, claims watched by lease/claims.ts) → peers
 //                    (backends/peers.ts, with the backend's own lease-data rules from backends/registry.ts)
 //   observe actual:  through the backend, from the kernel, every time
-//   act:             ip_forward on; other backends' leftovers removed (a backend
+//   act:             ip_forward on (and IPv6 forwarding on a dual-stack overlay); other backends' leftovers removed (a backend
 //                    change, or a previous run on another one: looked for at the
 //                    first reconcile, on a change, then once a minute); the backend's device
 //                    ensured and its backend.data published in the lease; peers synced
@@ -22,7 +22,7 @@ import { map, type Observable } from 'rxjs'
 import type { BackendType } from '../crds/index.js'
 import { Links } from '../host/links.js'
 import { linkChanges } from '../host/monitor.js'
-import { IP_FORWARD, Sysctl } from '../host/sysctl.js'
+import { IP_FORWARD, IPV6_FORWARD, Sysctl } from '../host/sysctl.js'
 import { OverlayClaims } from '../lease/claims.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { claimedLeases, UnownedGrace } from '../lease/ownership.js'
@@ -116,11 +116,9 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
     const backend = backends[type]
     const network = parseCidr(held.spec.network)
     lastNetwork = network
-    const ipv6 = held.spec.ipv6 && held.ipv6Subnet ? { network: parseCidr6(held.spec.ipv6.network), subnet: held.ipv6Subnet } : undefined
     const local: LocalConfig = {
       network,
       subnet: held.subnet,
-      ...(ipv6 ? { ipv6 } : {}),
       publicIP: held.publicIP,
       ...(held.publicIPv6 !== undefined ? { publicIPv6: held.publicIPv6 } : {}),
       iface,
@@ -130,10 +128,14 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       persistentKeepalive: held.spec.backend.persistentKeepalive,
       published: held.lease.spec.backend?.data ?? {},
     }
+    // IPv6 only with both halves: an overlay that just gained ipv6Network has no IPv6 subnet here until the lease controller claims one
+    if (held.spec.ipv6 && held.ipv6Subnet) local.ipv6 = { network: parseCidr6(held.spec.ipv6.network), subnet: held.ipv6Subnet }
 
     try {
       // --- act
       if (await sysctl.ensure(IP_FORWARD, '1')) log.info('turned on net.ipv4.ip_forward')
+      // left on when the overlay turns IPv4 only, as ip_forward is left on: other things on the host may forward too
+      if (local.ipv6 && (await sysctl.ensure(IPV6_FORWARD, '1'))) log.info(`turned on ${IPV6_FORWARD}`)
       // other backends' leftovers appear only with a backend change or from a previous run: looked for
       // then, and once a minute after that, not at every resync (each look is process spawns)
       const cleanKey = `${type} ${held.spec.network} ${iface ?? ''}`
@@ -151,7 +153,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       if (!claims.hasSynced) return report(false, 'WaitingForClaims', 'subnet claims not listed yet')
       const owned = claimedLeases(leases.list(), overlay, claims.claims)
       const unowned = grace.settle(owned.unowned)
-      const { peers, ignored: invalidPeers } = livePeers(owned.leases, { overlay, hostName, network, subnet: held.subnet, ...(ipv6 ? { ipv6 } : {}), backend: type }, backendOf(type))
+      const { peers, ignored: invalidPeers } = livePeers(owned.leases, { overlay, hostName, network, subnet: held.subnet, backend: type, ...(local.ipv6 ? { ipv6: local.ipv6 } : {}) }, backendOf(type))
       const invalidKeys = leases.invalidObjects().map((i) => ({ name: i.key, reason: 'InvalidObject', message: `ignored ${describeInvalid(i)}` }))
       const ignored = [...unowned.report, ...invalidKeys, ...invalidPeers]
       const changes = await backend.syncPeers(local, peers)

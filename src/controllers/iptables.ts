@@ -9,9 +9,8 @@
 //   report:          Firewall into the host readiness
 //
 // A dual-stack lease gets the same chains in ip6tables, from the same plan
-// with the IPv6 prefixes, and net.ipv6.conf.all.forwarding on (the IPv4
-// forwarding switch is the data path's); an IPv4-only one has weft's
-// ip6tables chains removed.
+// with the IPv6 prefixes (both forwarding switches are the data path's); an
+// IPv4-only one has weft's ip6tables chains removed.
 //
 // Looked at again whenever iptables commits a change (xtables-monitor; every
 // 3 s on legacy iptables, which reports nothing), so a deleted rule, chain or
@@ -21,7 +20,6 @@
 import { map, type Observable } from 'rxjs'
 import { firewallRules, FORWARD_CHAIN, MASQ_CHAIN, OWN_CHAINS } from '../firewall/rules.js'
 import { Iptables, type OwnChain } from '../host/iptables.js'
-import { IPV6_FORWARD, Sysctl } from '../host/sysctl.js'
 import { firewallChanges } from '../host/monitor.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { formatCidr, formatCidr6 } from '../net/cidr.js'
@@ -41,8 +39,6 @@ export interface IptablesControllerOptions {
   iptables?: Iptables
   /** default: ip6tables of the namespace weftd runs in */
   ip6tables?: Iptables
-  /** for net.ipv6.conf.all.forwarding; default: this namespace's */
-  sysctl?: Sysctl
   resyncMs?: number
   /** iptables changed on this host (default: the monitor of this process's namespace) */
   changes?: Observable<void>
@@ -53,7 +49,6 @@ export function iptablesController(opts: IptablesControllerOptions): ControllerS
   const overlays = opts.manager.informer('OverlayConfig')
   const ipt = opts.iptables ?? new Iptables()
   const ip6t = opts.ip6tables ?? new Iptables({ family: 'ipv6' })
-  const sysctl = opts.sysctl ?? new Sysctl()
   /** weft's ip6tables chains are known to be absent: an IPv4-only host then spends no ip6tables-save per pass */
   let ipv6Clear = false
   const report = opts.readiness.register(FIREWALL)
@@ -97,7 +92,7 @@ export function iptablesController(opts: IptablesControllerOptions): ControllerS
     report(true, 'Applied', `${FORWARD_CHAIN} accepts ${input.network}${v6} in FORWARD whatever its policy${masq}`)
   }
 
-  /** The same chains in ip6tables for a dual-stack lease, IPv6 forwarding on; none for an IPv4-only one. */
+  /** The same chains in ip6tables for a dual-stack lease; none for an IPv4-only one. */
   const convergeIPv6 = async (held: NonNullable<LeaseHolder['current']>, ipMasq: boolean, log: ReconcileContext['log']) => {
     if (!held.spec.ipv6 || !held.ipv6Subnet) {
       if (ipv6Clear) return
@@ -117,7 +112,6 @@ export function iptablesController(opts: IptablesControllerOptions): ControllerS
     }
     const unwanted6 = OWN_CHAINS.filter((c) => !chains6.some((d: OwnChain) => d.table === c.table && d.name === c.name))
     if (await ip6t.remove(unwanted6)) log.info({ removed: unwanted6.map((c) => c.name) }, 'removed ip6tables chains no longer wanted')
-    if (await sysctl.ensure(IPV6_FORWARD, '1')) log.info(`turned on ${IPV6_FORWARD}`)
   }
 
   return {

@@ -1,5 +1,7 @@
 // iproute2 adapter for the data path: links, addresses, routes, neighbours
 // and bridge FDB entries, read with `ip -json` and returned as plain data.
+// Reads are of one address family (IPv4 unless asked for IPv6); writes take
+// the family from the addresses they are given.
 // Mutations are idempotent where the kernel allows (replace, not add), and
 // deleting something already gone reports false instead of throwing, so a
 // reconciler can converge without first checking what exists.
@@ -54,6 +56,8 @@ export interface Route {
   protocol?: string
   scope?: string
 }
+
+export type Family = 'inet' | 'inet6'
 
 export interface Neighbour {
   ip: string
@@ -217,17 +221,26 @@ export class Links {
     }))
   }
 
-  /** Add an address, or leave it if present (ip addr replace). */
-  async addAddress(name: string, cidr: string): Promise<void> {
-    await this.run('ip', ['addr', 'replace', cidr, 'dev', name])
+  /**
+   * Add an address, or leave it if present (ip addr replace). `nodad`: an IPv6
+   * address usable at once, without duplicate address detection (it is this
+   * host's by its lease; DAD would only keep it tentative for a second).
+   */
+  async addAddress(name: string, cidr: string, opts: { nodad?: boolean } = {}): Promise<void> {
+    await this.run('ip', ['addr', 'replace', cidr, 'dev', name, ...(opts.nodad ? ['nodad'] : [])])
   }
 
-  async flushAddresses(name: string, family: 'inet' | 'inet6' = 'inet'): Promise<void> {
-    await this.run('ip', ['-family', family, 'addr', 'flush', 'dev', name])
+  async deleteAddress(name: string, cidr: string): Promise<boolean> {
+    return this.remove('ip', ['addr', 'del', cidr, 'dev', name])
   }
 
-  /** IPv4 routes (family 'inet6': IPv6 ones) of a table (default main), optionally only those through one device. */
-  async listRoutes(filter: { dev?: string; table?: string; family?: 'inet' | 'inet6' } = {}): Promise<Route[]> {
+  /** Every address of the family; IPv6 keeps the link-local ones (the device's own, which IPv6 needs). */
+  async flushAddresses(name: string, family: Family = 'inet'): Promise<void> {
+    await this.run('ip', ['-family', family, 'addr', 'flush', 'dev', name, ...(family === 'inet6' ? ['scope', 'global'] : [])])
+  }
+
+  /** Routes of a family (default IPv4) and table (default main), optionally only those through one device. */
+  async listRoutes(filter: { dev?: string; table?: string; family?: Family } = {}): Promise<Route[]> {
     const args = [filter.family === 'inet6' ? '-6' : '-4', 'route', 'show']
     if (filter.table) args.push('table', filter.table)
     if (filter.dev) args.push('dev', filter.dev)
@@ -259,12 +272,12 @@ export class Links {
     return this.remove('ip', ['route', 'del', ...routeArgs(route)])
   }
 
-  async listNeighbours(dev: string): Promise<Neighbour[]> {
-    const raw = await this.json<{ dst: string; lladdr?: string; state?: string[] }>('ip', ['-4', 'neigh', 'show', 'dev', dev])
+  async listNeighbours(dev: string, family: Family = 'inet'): Promise<Neighbour[]> {
+    const raw = await this.json<{ dst: string; lladdr?: string; state?: string[] }>('ip', [family === 'inet6' ? '-6' : '-4', 'neigh', 'show', 'dev', dev])
     return raw.filter((n) => n.lladdr).map((n) => ({ ip: n.dst, mac: n.lladdr!, dev, state: n.state ?? [] }))
   }
 
-  /** A permanent ARP entry, as the vxlan backend programs per peer. */
+  /** A permanent ARP (IPv4) or NDP (IPv6) entry, as the vxlan backend programs per peer. */
   async replaceNeighbour(n: { ip: string; mac: string; dev: string }): Promise<void> {
     await this.run('ip', ['neigh', 'replace', n.ip, 'lladdr', n.mac, 'dev', n.dev, 'nud', 'permanent'])
   }

@@ -75,7 +75,6 @@ export class UdpBackend implements Backend<undefined> {
   private async ensureIPv6Enabled(local: LocalConfig): Promise<void> {
     const dual = udpIPv6Device(local) !== undefined
     if (dual) {
-      await this.sysctl.ensure(`net.ipv6.conf.${TUN_NAME}.accept_dad`, '0')
       // no link-local address: nothing on a TUN needs one, and without it the kernel sends no router solicitations into the forwarder
       await this.sysctl.ensure(`net.ipv6.conf.${TUN_NAME}.addr_gen_mode`, '1')
     }
@@ -93,7 +92,7 @@ export class UdpBackend implements Backend<undefined> {
     const addrs = (await this.links.listAddresses(TUN_NAME)).filter((a) => a.family === 'inet6' && a.scope === 'global')
     if (addrs.length !== 1 || addrs[0]!.cidr !== want.address) {
       if (addrs.length > 0) await this.links.flushAddresses(TUN_NAME, 'inet6')
-      await this.links.addAddress(TUN_NAME, want.address)
+      await this.links.addAddress(TUN_NAME, want.address, { nodad: true })
     }
     if (!(await this.links.listRoutes({ dev: TUN_NAME, family: 'inet6' })).some((r) => r.dst === want.route)) {
       await this.links.replaceRoute({ dst: want.route, dev: TUN_NAME })

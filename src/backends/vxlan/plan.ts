@@ -1,9 +1,11 @@
 // vxlan's share of the peer rules, as plain data: its lease data (the VTEP's
-// MAC) and per peer the route, neighbour and FDB entry it calls for.
+// MAC), the device's addresses, and per peer the routes, neighbours and FDB
+// entry it calls for (IPv6 ones too on a dual-stack overlay: the same device
+// and the same FDB entry carry both families).
 import { createHash } from 'node:crypto'
 import type { Route } from '../../host/links.js'
-import { formatCidr, formatIPv4 } from '../../net/cidr.js'
-import type { Ignored, Peer } from '../backend.js'
+import { formatCidr, formatCidr6, formatIPv4, formatIPv6 } from '../../net/cidr.js'
+import type { Ignored, LocalConfig, Peer } from '../backend.js'
 
 /** What a vxlan peer publishes: its VTEP's MAC, lower-case, once known. */
 export interface VxlanLeaseData {
@@ -44,27 +46,47 @@ export interface FdbTarget {
 export interface VxlanPlan {
   routes: Route[]
   neighbours: NeighbourEntry[]
+  /** IPv6 routes and neighbours of peers with an ipv6Subnet (none on an IPv4-only overlay: what is left goes) */
+  routes6: Route[]
+  neighbours6: NeighbourEntry[]
   fdb: FdbTarget[]
   /** peers left out: no vtepMAC published yet */
   skipped: Ignored[]
+}
+
+/** The device's addresses: its subnet's network address (/32), and on a dual-stack overlay its ipv6Subnet's (/128). */
+export function vxlanAddresses(local: Pick<LocalConfig, 'subnet' | 'ipv6'>): { inet: string; inet6: string | undefined } {
+  return { inet: `${formatIPv4(local.subnet.ip)}/32`, inet6: local.ipv6 ? `${formatIPv6(local.ipv6.subnet.ip)}/128` : undefined }
+}
+
+/** Where a peer's VTEP answers: its subnets' network addresses (10.2.7.0, fd00:2:0:7::). */
+export function vtepAddresses(p: Pick<Peer, 'subnet' | 'ipv6Subnet'>): { inet: string; inet6: string | undefined } {
+  return { inet: formatIPv4(p.subnet.ip), inet6: p.ipv6Subnet ? formatIPv6(p.ipv6Subnet.ip) : undefined }
 }
 
 /**
  * flannel's vxlan layout: each peer's VTEP answers at its subnet's network
  * address (10.2.7.0), so per peer a permanent neighbour (10.2.7.0 → MAC),
  * an FDB entry (MAC → publicIP) and an onlink route (10.2.7.0/24 via 10.2.7.0).
+ * IPv6 alike, as flannel's second device does but on the same one: a
+ * neighbour fd00:2:0:7:: → the same MAC and an onlink route
+ * fd00:2:0:7::/64 via fd00:2:0:7:: (the same FDB entry takes it on).
  */
 export function vxlanPlan(dev: string, peers: readonly Peer<VxlanLeaseData>[]): VxlanPlan {
-  const plan: VxlanPlan = { routes: [], neighbours: [], fdb: [], skipped: [] }
+  const plan: VxlanPlan = { routes: [], neighbours: [], routes6: [], neighbours6: [], fdb: [], skipped: [] }
   for (const p of peers) {
     const mac = p.data.vtepMAC
     if (!mac) {
       plan.skipped.push({ name: p.name, reason: 'NoVtepMAC', message: `HostLease "${p.name}" has published no vtepMAC yet` })
       continue
     }
-    const vtep = formatIPv4(p.subnet.ip)
-    plan.routes.push({ dst: formatCidr(p.subnet), gateway: vtep, dev, onlink: true })
-    plan.neighbours.push({ ip: vtep, mac, dev })
+    const vtep = vtepAddresses(p)
+    plan.routes.push({ dst: formatCidr(p.subnet), gateway: vtep.inet, dev, onlink: true })
+    plan.neighbours.push({ ip: vtep.inet, mac, dev })
+    if (p.ipv6Subnet && vtep.inet6) {
+      plan.routes6.push({ dst: formatCidr6(p.ipv6Subnet), gateway: vtep.inet6, dev, onlink: true })
+      plan.neighbours6.push({ ip: vtep.inet6, mac, dev })
+    }
     plan.fdb.push({ mac, dev, dst: p.publicIP })
   }
   return plan

@@ -9,6 +9,10 @@
 // of the host that holds its destination, and one arrives only when it
 // decrypts with a peer's key and comes from that peer's subnet.
 //
+// Dual-stack: the same device, also addressed with its ipv6Subnet's network
+// address (/128) and routed the whole ipv6Network; each peer's allowed IPs
+// gain its ipv6Subnet, which then picks the peer for IPv6 as for IPv4.
+//
 // The private key is read from (or made in) --wireguard-key-file once, and
 // goes only to the adapter; the lease publishes {publicKey, port}.
 //
@@ -19,10 +23,10 @@ import type { Links, Route } from '../../host/links.js'
 import { loadOrCreateKey, type WgKeyPair } from '../../host/wgkey.js'
 import { WireGuard, type WgImplementation } from '../../host/wireguard.js'
 import type { BackendData } from '../../lease/held.js'
-import { contains, formatIPv4, tryParseCidr, type Cidr } from '../../net/cidr.js'
+import { contains, tryParseCidr, type Cidr } from '../../net/cidr.js'
 import { noChanges, type Backend, type LocalConfig, type Peer, type PeerChanges } from '../backend.js'
 import { diffBy, routeKey, sameRoute } from '../peers.js'
-import { DEVICE, wireguardPlan, type WireguardLeaseData } from './plan.js'
+import { DEVICE, wireguardDevicePlan, wireguardPlan, type WireguardLeaseData } from './plan.js'
 
 export interface WireguardBackendOptions {
   links: Links
@@ -68,12 +72,21 @@ export class WireguardBackend implements Backend<WireguardLeaseData> {
     this.key ??= await loadOrCreateKey(this.keyFile)
     const { implementation } = await this.wg.ensureDevice(DEVICE, { privateKey: this.key.privateKey, listenPort: local.port, mtu: local.mtu })
     this.impl = implementation
-    const want = `${formatIPv4(local.subnet.ip)}/32`
-    const addrs = (await this.links.listAddresses(DEVICE)).filter((a) => a.family === 'inet')
-    if (addrs.length !== 1 || addrs[0]!.cidr !== want) {
+    const want = wireguardDevicePlan(local)
+    const all = await this.links.listAddresses(DEVICE)
+    const addrs = all.filter((a) => a.family === 'inet')
+    if (addrs.length !== 1 || addrs[0]!.cidr !== want.inet) {
       if (addrs.length > 0) await this.links.flushAddresses(DEVICE)
-      await this.links.addAddress(DEVICE, want)
+      await this.links.addAddress(DEVICE, want.inet)
     }
+    const addrs6 = all.filter((a) => a.family === 'inet6' && a.scope !== 'link')
+    for (const a of addrs6) if (a.cidr !== want.inet6) await this.links.deleteAddress(DEVICE, a.cidr)
+    if (want.inet6 && !addrs6.some((a) => a.cidr === want.inet6)) await this.links.addAddress(DEVICE, want.inet6, { nodad: true })
+    // the kernel's own IPv6 routes (the device's /128) are not ours to diff
+    const have6 = (await this.links.listRoutes({ dev: DEVICE, family: 'inet6' })).filter((r) => r.protocol !== 'kernel' && r.table === undefined)
+    const routes6 = diffBy(want.routes6, have6, routeKey, sameRoute)
+    for (const r of routes6.remove) await this.links.deleteRoute(r)
+    for (const r of [...routes6.add, ...routes6.change]) await this.links.replaceRoute(r)
     return { publicKey: this.key.publicKey, port: local.port }
   }
 

@@ -1,11 +1,12 @@
 // wireguard's share of the peer rules, as plain data: its lease data (public
-// key and port), and per peer a WireGuard peer (key, endpoint, allowed IPs =
-// its subnet, keepalive) and a route into the device.
+// key and port), the device's addresses and routes, and per peer a WireGuard
+// peer (key, endpoint, allowed IPs = its subnet and, dual-stack, its
+// ipv6Subnet, keepalive) and a route into the device.
 import type { WgPeerConfig } from '../../host/wireguard.js'
 import { isWgKey } from '../../host/wgkey.js'
 import type { Route } from '../../host/links.js'
-import { formatCidr } from '../../net/cidr.js'
-import type { Ignored, LeaseDataError, LeaseDataResult, Peer } from '../backend.js'
+import { formatCidr, formatCidr6, formatIPv4, formatIPv6 } from '../../net/cidr.js'
+import type { Ignored, LeaseDataError, LeaseDataResult, LocalConfig, Peer } from '../backend.js'
 
 export const DEVICE = 'weft-wg'
 
@@ -39,6 +40,29 @@ export function parseLeaseData(data: Record<string, unknown>): LeaseDataResult<W
   return { ok: true, data: { publicKey, port } }
 }
 
+export interface WireguardDevicePlan {
+  /** the subnet's network address as a /32: a source for the host's own packets */
+  inet: string
+  /** dual-stack: the ipv6Subnet's network address as a /128 */
+  inet6: string | undefined
+  /** dual-stack: the whole ipv6Network into the device; WireGuard's allowed IPs pick the peer */
+  routes6: Route[]
+}
+
+/**
+ * The device's own addresses and, on a dual-stack overlay, one IPv6 route for
+ * the overlay's ipv6Network (the IPv4 side keeps its route per peer, as ever).
+ * Our own ipv6Subnet is docker0's and more specific, so it stays local.
+ */
+export function wireguardDevicePlan(local: Pick<LocalConfig, 'subnet' | 'ipv6'>): WireguardDevicePlan {
+  const { ipv6 } = local
+  return {
+    inet: `${formatIPv4(local.subnet.ip)}/32`,
+    inet6: ipv6 ? `${formatIPv6(ipv6.subnet.ip)}/128` : undefined,
+    routes6: ipv6 ? [{ dst: formatCidr6(ipv6.network), dev: DEVICE }] : [],
+  }
+}
+
 export interface WireguardPlan {
   peers: WgPeerConfig[]
   routes: Route[]
@@ -66,7 +90,8 @@ export function wireguardPlan(ownPublicKey: string, peers: readonly Peer<Wiregua
     }
     holder.set(publicKey, p.name)
     const subnet = formatCidr(p.subnet)
-    plan.peers.push({ publicKey, endpoint: `${p.publicIP}:${port}`, allowedIPs: [subnet], persistentKeepalive })
+    const allowedIPs = p.ipv6Subnet ? [subnet, formatCidr6(p.ipv6Subnet)] : [subnet]
+    plan.peers.push({ publicKey, endpoint: `${p.publicIP}:${port}`, allowedIPs, persistentKeepalive })
     plan.routes.push({ dst: subnet, dev: DEVICE })
     plan.owner.set(publicKey, p.name).set(subnet, p.name)
   }
