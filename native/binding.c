@@ -4,7 +4,8 @@
  *   open(opts) -> handle          opts: {tunName, port, localIP, localNet, localPrefix,
  *                                        gatewayIP, mtu, simple, queues, vnetHdr, udpGso,
  *                                        udpGro, icmpRate}  (IPv4 as host-order uint32)
- *   setPeers(handle, Uint32Array [net, prefixLen, publicIP]*)
+ *   setPeers(handle, Uint32Array [net, prefixLen, publicIP]*,
+ *            Uint32Array [addr word 0..3, prefixLen, publicIP]* (IPv6 subnets; optional))
  *   counters(handle) -> {name: number}
  *   info(handle) -> {tunName, ifIndex, port, features: {...}, log: [string]}
  *   close(handle)
@@ -128,8 +129,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_set_peers(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   struct handle *h = argc >= 1 ? get_handle(env, argv[0]) : NULL;
   if (!h) return NULL;
@@ -147,8 +148,21 @@ static napi_value js_set_peers(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "setPeers needs a Uint32Array of [net, prefixLen, publicIP] triples");
     return NULL;
   }
+  size_t n6 = 0;
+  void *data6 = NULL;
+  napi_valuetype t3 = napi_undefined;
+  if (argc >= 3) napi_typeof(env, argv[2], &t3);
+  if (t3 != napi_undefined) {
+    bool is_ta6 = false;
+    napi_is_typedarray(env, argv[2], &is_ta6);
+    if (is_ta6) CHECK(env, napi_get_typedarray_info(env, argv[2], &type, &n6, &data6, NULL, NULL));
+    if (!is_ta6 || type != napi_uint32_array || n6 % 6 != 0) {
+      napi_throw_type_error(env, NULL, "setPeers' IPv6 table must be a Uint32Array of [addr0, addr1, addr2, addr3, prefixLen, publicIP] sextuples");
+      return NULL;
+    }
+  }
   struct forwarder *fw = h->fw;
-  struct peer_table *t = peer_table_build(data, n / 3, fw->opt.local_net & fw->local_mask, fw->local_mask);
+  struct peer_table *t = peer_table_build(data, n / 3, fw->opt.local_net & fw->local_mask, fw->local_mask, data6, n6 / 6);
   if (!t) {
     napi_throw_error(env, NULL, "out of memory");
     return NULL;

@@ -331,7 +331,7 @@ int fw_open(const struct weft_options *opt, struct forwarder **out, char *err, s
   fw->udp_fd = fw->stop_fd = -1;
   pthread_mutex_init(&fw->retire_lock, NULL);
   pthread_mutex_init(&fw->log_lock, NULL);
-  atomic_store(&fw->table, peer_table_build(NULL, 0, 0, 0));
+  atomic_store(&fw->table, peer_table_build(NULL, 0, 0, 0, NULL, 0));
   if (!atomic_load(&fw->table)) {
     snprintf(err, errlen, "out of memory");
     goto fail;

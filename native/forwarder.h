@@ -13,7 +13,12 @@
  *                  with offloads where the kernel has them (worker.c)
  *
  * Byte order: every IPv4 address and subnet held in native structs is in host
- * order unless the name ends in _be.
+ * order unless the name ends in _be; IPv6 ones are 128-bit integers (u128),
+ * the address's first byte in the top bits.
+ *
+ * Dual-stack: inner IPv6 packets ride the same IPv4 wire (one bare packet per
+ * datagram), routed by the peers' IPv6 subnets. They take a branch of their
+ * own where the IPv4 path finds "not version 4", so IPv4 pays nothing for it.
  */
 #ifndef WEFT_FORWARDER_H
 #define WEFT_FORWARDER_H
@@ -43,6 +48,15 @@ struct peer_entry {
   uint8_t prefix_len;
 };
 
+typedef unsigned __int128 u128;
+
+struct peer6_entry {
+  u128 net;           /* masked */
+  u128 mask;
+  uint32_t public_ip; /* host order: the peer's (IPv4) underlay address */
+  uint8_t prefix_len;
+};
+
 /* Immutable once published; replaced whole by peers_publish(). */
 struct peer_table {
   size_t count;
@@ -53,9 +67,17 @@ struct peer_table {
   /* distinct prefix lengths present, longest first, with [start, end) ranges */
   size_t ngroups;
   struct { uint8_t len; uint32_t mask; size_t start, end; } groups[33];
+  /* the peers' IPv6 subnets, indexed as above */
+  size_t count6;
+  struct peer6_entry *by_subnet6;
+  struct peer6_entry *by_sender6;
+  size_t ngroups6;
+  struct { uint8_t len; u128 mask; size_t start, end; } groups6[129];
 };
 
-struct peer_table *peer_table_build(const uint32_t *triples, size_t n, uint32_t local_net, uint32_t local_mask);
+/* triples: [net, prefixLen, publicIP] * n; sextuples: [addr word 0..3 (big-endian order), prefixLen, publicIP] * n6 */
+struct peer_table *peer_table_build(const uint32_t *triples, size_t n, uint32_t local_net, uint32_t local_mask,
+                                    const uint32_t *sextuples, size_t n6);
 void peer_table_free(struct peer_table *t);
 /* peer whose subnet holds dst (longest prefix), or NULL */
 const struct peer_entry *peer_route(const struct peer_table *t, uint32_t dst);
@@ -63,6 +85,10 @@ const struct peer_entry *peer_route(const struct peer_table *t, uint32_t dst);
 const struct peer_entry *peer_sender(const struct peer_table *t, uint32_t sender);
 /* does sender hold a subnet that contains src? `first` is peer_sender()'s result */
 bool peer_sender_owns(const struct peer_table *t, const struct peer_entry *first, uint32_t src);
+/* IPv6: the peer whose ipv6Subnet holds dst (longest prefix), or NULL */
+const struct peer6_entry *peer_route6(const struct peer_table *t, u128 dst);
+/* does the peer at public_ip hold an IPv6 subnet that contains src? */
+bool peer_sender_owns6(const struct peer_table *t, uint32_t public_ip, u128 src);
 
 /* ---- counters ---------------------------------------------------------------- */
 
@@ -233,6 +259,20 @@ static inline size_t ipv4_valid_len(const uint8_t *p, size_t len) {
 
 static inline uint32_t rd32be(const uint8_t *p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline u128 rd128be(const uint8_t *p) {
+  return ((u128)rd32be(p) << 96) | ((u128)rd32be(p + 4) << 64) | ((u128)rd32be(p + 8) << 32) | rd32be(p + 12);
+}
+
+#define IPV6_HDR_LEN 40
+#define IPV6_SRC_OFF 8
+#define IPV6_DST_OFF 24
+
+/* validate an inner IPv6 packet from the wire; returns its length per payload length, 0 when malformed */
+static inline size_t ipv6_valid_len(const uint8_t *p, size_t len) {
+  if (len < IPV6_HDR_LEN || (p[0] >> 4) != 6) return 0;
+  size_t tot = IPV6_HDR_LEN + (((size_t)p[4] << 8) | p[5]);
+  return tot > len ? 0 : tot;
 }
 static inline uint16_t rd16be(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
 static inline void wr16be(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }

@@ -5,7 +5,7 @@
  * datagrams of one sender cut at gso_size (the last may be shorter). Every
  * datagram is validated on its own: the sender must hold a lease (be a peer's
  * public IP), the inner IPv4 header must be sane and its source must lie in
- * that sender's subnet.
+ * that sender's subnet (an inner IPv6 packet: in one of its IPv6 subnets).
  *
  * With a vnet header on the TUN, consecutive in-order TCP segments of one flow
  * are coalesced back into one GSO super-packet (virtio_net_hdr TCPV4 with
@@ -192,6 +192,22 @@ static int gro_size(struct msghdr *m) {
   return 0;
 }
 
+/* A datagram that is not IPv4: an inner IPv6 packet, its source inside one of
+ * the sender's IPv6 subnets, or malformed. Never coalesced. */
+static void deliver6(struct rx_state *s, const struct peer_table *t, const struct peer_entry *sender, const uint8_t *p, size_t dl) {
+  size_t pl = ipv6_valid_len(p, dl);
+  if (!pl) {
+    cnt_add(s->c, C_DROP_MALFORMED, 1);
+    return;
+  }
+  if (!peer_sender_owns6(t, sender->public_ip, rd128be(p + IPV6_SRC_OFF))) {
+    cnt_add(s->c, C_DROP_SPOOFED_SOURCE, 1);
+    return;
+  }
+  co_flush(s);
+  write_one(s, p, pl);
+}
+
 static void handle(struct rx_state *s, const struct peer_table *t, int i) {
   struct msghdr *m = &s->msgs[i].msg_hdr;
   size_t len = s->msgs[i].msg_len;
@@ -213,7 +229,7 @@ static void handle(struct rx_state *s, const struct peer_table *t, int i) {
     }
     size_t pl = ipv4_valid_len(p, dl);
     if (!pl) {
-      cnt_add(s->c, C_DROP_MALFORMED, 1);
+      deliver6(s, t, sender, p, dl);
       continue;
     }
     if (!peer_sender_owns(t, sender, rd32be(p + 12))) {

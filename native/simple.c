@@ -21,15 +21,29 @@ static void tun_to_udp(struct forwarder *fw, struct counters *c, int tun, uint8_
   ssize_t n = read(tun, buf, BUF_LEN);
   if (n <= 0) return;
   cnt_add(c, C_TUN_READS, 1);
-  if (n < 20 || (buf[0] >> 4) != 4) {
+  bool v6 = n >= IPV6_HDR_LEN && (buf[0] >> 4) == 6;
+  if (!v6 && (n < 20 || (buf[0] >> 4) != 4)) {
     cnt_add(c, C_DROP_MALFORMED, 1);
     return;
   }
   const struct peer_table *t = fw_table_acquire(fw, slot);
-  const struct peer_entry *p = peer_route(t, rd32be(buf + 16));
-  uint32_t peer_ip = p ? p->public_ip : 0;
+  uint32_t peer_ip = 0;
+  bool found;
+  if (v6) {
+    const struct peer6_entry *p6 = peer_route6(t, rd128be(buf + IPV6_DST_OFF));
+    found = p6 != NULL;
+    if (p6) peer_ip = p6->public_ip;
+  } else {
+    const struct peer_entry *p = peer_route(t, rd32be(buf + 16));
+    found = p != NULL;
+    if (p) peer_ip = p->public_ip;
+  }
   fw_table_release(fw, slot);
-  if (!p) {
+  if (!found && v6) {
+    cnt_add(c, C_DROP_NO_ROUTE, 1); /* no ICMPv6 errors (as the fast path) */
+    return;
+  }
+  if (!found) {
     cnt_add(c, C_DROP_NO_ROUTE, 1);
     size_t il = icmp_allowed(bucket, fw->opt.icmp_rate) ? icmp_net_unreachable(buf, (size_t)n, fw->opt.gateway_ip, icmp, 1024) : 0;
     if (il) {
@@ -57,9 +71,13 @@ static void udp_to_tun(struct forwarder *fw, struct counters *c, int tun, uint8_
   const struct peer_table *t = fw_table_acquire(fw, slot);
   const struct peer_entry *s = peer_sender(t, ntohl(from.sin_addr.s_addr));
   size_t len = ipv4_valid_len(buf, (size_t)n);
+  size_t len6 = len ? 0 : ipv6_valid_len(buf, (size_t)n);
   enum weft_counter drop = C_COUNT;
   if (!s) drop = C_DROP_UNKNOWN_SENDER;
-  else if (!len) drop = C_DROP_MALFORMED;
+  else if (len6) {
+    if (!peer_sender_owns6(t, s->public_ip, rd128be(buf + IPV6_SRC_OFF))) drop = C_DROP_SPOOFED_SOURCE;
+    len = len6;
+  } else if (!len) drop = C_DROP_MALFORMED;
   else if (!peer_sender_owns(t, s, rd32be(buf + 12))) drop = C_DROP_SPOOFED_SOURCE;
   fw_table_release(fw, slot);
   if (drop != C_COUNT) {

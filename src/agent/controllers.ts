@@ -28,6 +28,8 @@ export const CONTROLLERS: readonly ControllerFactory[] = [
       hostName: ctx.flags.hostName,
       overlay: ctx.flags.overlay,
       publicIP: ctx.underlay.publicIP,
+      // dual-stack overlays only (host-gw routes peers' IPv6 subnets via it); an IPv4-only overlay's lease carries none
+      publicIPv6: (spec) => (spec.ipv6 ? ctx.underlay.publicIPv6() : undefined),
       underlayMtu: ctx.underlay.mtu,
       ...(ctx.flags.labels ? { labels: ctx.flags.labels } : {}),
       previousSubnet: async () => subnetFromEnv(await readFile(ctx.flags.subnetFile, 'utf8')),

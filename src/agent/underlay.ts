@@ -1,10 +1,11 @@
 // The underlay as this host sees it: which interface carries the default
-// route, its first IPv4 address (the public IP peers send to), and its MTU
-// (the overlay's MTU is derived from it). Read-only looks at /proc, netlink
+// route, its first IPv4 address (the public IP peers send to), its IPv6
+// address on the segment (host-gw's dual-stack next hop, published as
+// publicIPv6), and its MTU (the overlay's MTU is derived from it). Read-only looks at /proc, netlink
 // (through `ip`) and the kernel's address list; nothing here changes the host.
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
-import { Links } from '../host/links.js'
+import { Links, type Address } from '../host/links.js'
 
 /** The interface of the default route with the lowest metric, from /proc/net/route. */
 export function defaultRouteInterface(routeTable = '/proc/net/route'): string | undefined {
@@ -43,13 +44,40 @@ export async function linkMtu(iface: string, links = new Links()): Promise<numbe
   return link && link.mtu > 0 ? link.mtu : undefined
 }
 
+/**
+ * The link's IPv6 address for peers on the same segment to route via (DESIGN.md §6):
+ * a global one if it has one, else its link-local fe80:: one; never one still in
+ * (or failed) duplicate address detection. Undefined: IPv6 off, or none usable.
+ */
+export function pickIPv6(addresses: readonly Address[]): string | undefined {
+  const usable = addresses.filter((a) => a.family === 'inet6' && !a.tentative)
+  const pick = usable.find((a) => a.scope === 'global') ?? usable.find((a) => a.scope === 'link')
+  return pick?.cidr.split('/')[0]
+}
+
+/** DAD's default: one probe, a second apart; a fresh link's address is usable after about that */
+const DAD_WAIT_MS = 2_500
+
+/** The link's IPv6 address as pickIPv6 chooses it, waiting out a running DAD once. */
+export async function interfaceIPv6(iface: string, links = new Links(), dadWaitMs = DAD_WAIT_MS): Promise<string | undefined> {
+  const read = () => links.listAddresses(iface).catch(() => [])
+  let addresses = await read()
+  if (pickIPv6(addresses) === undefined && addresses.some((a) => a.family === 'inet6' && a.tentative)) {
+    await new Promise((r) => setTimeout(r, dadWaitMs))
+    addresses = await read()
+  }
+  return pickIPv6(addresses)
+}
+
 export interface Underlay {
   /** the interface the overlay rides on, if one could be found */
   iface?: string
   publicIP: () => string
+  /** the link's IPv6 address on the segment as last read (undefined before the first refresh, or none) */
+  publicIPv6: () => string | undefined
   /** the link's MTU as last read (FALLBACK_MTU before the first refresh) */
   mtu: () => number
-  /** read the MTU again; weftd awaits it at start, then repeats it in the background */
+  /** read the MTU and the IPv6 address again; weftd awaits it at start, then repeats it in the background */
   refresh: () => Promise<void>
 }
 
@@ -73,13 +101,16 @@ export function resolveUnderlay(flags: { publicIP?: string; iface?: string }): U
   }
   let last = first
   let mtu = FALLBACK_MTU
+  let ipv6: string | undefined
   return {
     ...(iface ? { iface } : {}),
     // an interface that lost its address keeps the last one it had: peers keep a stable target
     publicIP: () => (last = ipNow() ?? last),
+    publicIPv6: () => ipv6,
     mtu: () => mtu,
     refresh: async () => {
       mtu = (iface ? await linkMtu(iface) : undefined) ?? mtu
+      if (iface) ipv6 = await interfaceIPv6(iface)
     },
   }
 }

@@ -29,6 +29,8 @@ export interface LocalConfig {
   subnet: Cidr
   /** this host's underlay address (the lease's publicIP) */
   publicIP: string
+  /** the lease's spec.publicIPv6, when published (host-gw's IPv6 next hop for peers) */
+  publicIPv6?: string
   /** the underlay interface; undefined when none could be found (vxlan, host-gw refuse then) */
   iface: string | undefined
   /** overlay MTU from the lease: spec.mtu, else underlay MTU minus the backend's overhead */
@@ -61,6 +63,8 @@ export interface Peer<D = unknown> {
   /** the peer's IPv6 subnet: only on a dual-stack overlay, inside its ipv6Network, overlapping no other */
   ipv6Subnet?: Cidr6
   publicIP: string
+  /** the peer's spec.publicIPv6, when its lease has one (host-gw routes IPv6 via it) */
+  publicIPv6?: string
   /** the peer's backend.data as its backend's parseLeaseData read it */
   data: D
 }
@@ -82,6 +86,8 @@ export interface PeerChanges {
   removed: string[]
   /** peers left out, with why (host-gw: not on this L2 segment; vxlan: no vtepMAC yet) */
   skipped: Ignored[]
+  /** peers programmed in part, with why (host-gw: IPv4 only, no publicIPv6); they count as programmed */
+  partial?: Ignored[]
 }
 
 /** A peer's backend.data read by its backend: the typed value, or why the lease cannot be a peer. */

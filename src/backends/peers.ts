@@ -5,7 +5,7 @@
 // the rules.
 import type { BackendType, HostLease } from '../crds/index.js'
 import { byName } from '../crds/meta.js'
-import { contains, contains6, formatCidr, formatCidr6, isCanonical, isCanonical6, overlaps, overlaps6, tryParseCidr, tryParseCidr6, tryParseIPv4, type Cidr, type Cidr6 } from '../net/cidr.js'
+import { contains, contains6, formatCidr, formatCidr6, isCanonical, isCanonical6, overlaps, overlaps6, tryParseCidr, tryParseCidr6, tryParseIPv4, tryParseIPv6, type Cidr, type Cidr6 } from '../net/cidr.js'
 import type { Route } from '../host/links.js'
 import type { BackendDefinition, Ignored, LocalIPv6, Peer } from './backend.js'
 
@@ -35,7 +35,8 @@ export interface Self {
  * earlier peer's). A bad one costs the peer only its IPv6 (it is reported in
  * `ignored` as InvalidIPv6Subnet, the IPv4 subnet is still routed); one
  * outside ipv6Network is no error, only a lease not yet moved after the
- * overlay's ipv6Network changed, and is left out quietly.
+ * overlay's ipv6Network changed, and is left out quietly. A publicIPv6 rides
+ * along when it is an IPv6 address.
  */
 export function livePeers<D>(
   leases: readonly HostLease[],
@@ -81,6 +82,9 @@ export function livePeers<D>(
     const ipv6 = self.ipv6 && peerIPv6Subnet(lease.spec.ipv6Subnet, self.ipv6, peers)
     if (ipv6 && 'subnet' in ipv6) peer.ipv6Subnet = ipv6.subnet
     else if (ipv6) ignore('InvalidIPv6Subnet', `ipv6Subnet ${lease.spec.ipv6Subnet} ${ipv6.problem}; only its IPv4 subnet is routed`)
+    // host-gw's IPv6 next hop; one that is no IPv6 address is left off (the backend reports the peer without it)
+    const v6 = lease.spec.publicIPv6
+    if (typeof v6 === 'string' && tryParseIPv6(v6) !== undefined) peer.publicIPv6 = v6
     peers.push(peer)
   }
   return { peers, ignored }

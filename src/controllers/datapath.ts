@@ -120,6 +120,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       network,
       subnet: held.subnet,
       publicIP: held.publicIP,
+      ...(held.publicIPv6 !== undefined ? { publicIPv6: held.publicIPv6 } : {}),
       iface,
       mtu: held.mtu,
       port: held.spec.backend.port,
@@ -157,7 +158,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       const ignored = [...unowned.report, ...invalidKeys, ...invalidPeers]
       const changes = await backend.syncPeers(local, peers)
       if (changed(changes)) log.info({ backend: type, added: changes.added, changed: changes.changed, removed: changes.removed }, 'peers programmed')
-      const left = [...ignored, ...changes.skipped]
+      const left = [...ignored, ...changes.skipped, ...(changes.partial ?? [])]
       const note = left.map((i) => i.message).join('; ')
       if (note !== lastNote && left.length > 0) log.warn({ peers: left.map((i) => `${i.name}: ${i.reason}`) }, 'some leases are not peers')
       lastNote = note

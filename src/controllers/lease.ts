@@ -61,8 +61,11 @@ export interface LeaseControllerOptions {
   previousSubnet?: () => Promise<Cidr | undefined>
   /** the IPv6 subnet a previous run wrote (FLANNEL_IPV6_SUBNET), tried first for a dual-stack overlay */
   previousIPv6Subnet?: () => Promise<Cidr6 | undefined>
-  /** this host's IPv6 address on the underlay segment, published as spec.publicIPv6; undefined leaves the field alone */
-  publicIPv6?: () => string | undefined
+  /**
+   * this host's IPv6 address on the underlay segment for the overlay's resolved spec, published as
+   * spec.publicIPv6 (an undefined result removes it); without this option the field is left alone
+   */
+  publicIPv6?: (spec: ResolvedOverlaySpec) => string | undefined
   random?: () => number
   exhaustedRetryMs?: number
 }
@@ -510,7 +513,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     const backend = { type: spec.backend.type, data: keepData ? (lease.spec.backend?.data ?? {}) : holder.backendData }
     const labels = opts.labels ?? lease.metadata.labels
     const detach = lease.spec.reserved === true && held.leaseID !== '0'
-    const publicIPv6 = opts.publicIPv6 ? opts.publicIPv6() : lease.spec.publicIPv6
+    const publicIPv6 = opts.publicIPv6 ? opts.publicIPv6(spec) : lease.spec.publicIPv6
     const same =
       lease.spec.publicIPv6 === publicIPv6 &&
       lease.spec.publicIP === publicIP &&

@@ -37,6 +37,8 @@ export interface Address {
   cidr: string
   family: 'inet' | 'inet6'
   scope: string
+  /** IPv6: duplicate address detection is still running, or failed; the address is not usable (yet) */
+  tentative?: boolean
 }
 
 export interface Route {
@@ -209,8 +211,16 @@ export class Links {
   }
 
   async listAddresses(name: string): Promise<Address[]> {
-    const [raw] = await this.json<{ addr_info?: { family: string; local: string; prefixlen: number; scope: string }[] }>('ip', ['addr', 'show', 'dev', name])
-    return (raw?.addr_info ?? []).map((a) => ({ cidr: `${a.local}/${a.prefixlen}`, family: a.family as Address['family'], scope: a.scope }))
+    const [raw] = await this.json<{ addr_info?: { family: string; local: string; prefixlen: number; scope: string; tentative?: boolean; dadfailed?: boolean }[] }>(
+      'ip',
+      ['addr', 'show', 'dev', name],
+    )
+    return (raw?.addr_info ?? []).map((a) => ({
+      cidr: `${a.local}/${a.prefixlen}`,
+      family: a.family as Address['family'],
+      scope: a.scope,
+      ...(a.tentative || a.dadfailed ? { tentative: true } : {}),
+    }))
   }
 
   /**

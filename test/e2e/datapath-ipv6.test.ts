@@ -9,7 +9,8 @@
 // never asks dockerd for a restart.
 //
 // A row is { backend, device, check }: `check` asserts the backend's own
-// IPv6 layout on h1 (routes, neighbours, allowed IPs). Add a backend by adding
+// IPv6 layout on h1 (routes, neighbours, allowed IPs, udp's weft0, host-gw's
+// routes via the peer's publicIPv6). Add a backend by adding
 // a row to ROWS; the last subtest (vxlan: a peer leaving, the overlay losing
 // ipv6Network) runs after every row.
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -71,6 +72,47 @@ const ROWS: Row[] = [
       t.same(peer.allowedIPs, [lease('h2').spec.subnet, lease('h2').spec.ipv6Subnet!].sort(), "h2's allowed IPs: its subnet and its ipv6Subnet")
       t.match(await c.exec('h1', 'ip', ['-6', 'route', 'show', 'dev', 'weft-wg']), /^fd00:2::\/48 /m, 'one IPv6 route for the overlay ipv6Network into weft-wg')
       t.match(await c.exec('h1', 'ip', ['-6', 'addr', 'show', 'dev', 'weft-wg']), `${networkAddress6(lease('h1').spec.ipv6Subnet!)}/128`, 'weft-wg holds its ipv6Subnet network address /128')
+    },
+  },
+  {
+    backend: 'udp',
+    device: 'weft0',
+    async check(t, { c, lease }) {
+      const addrs = await c.exec('h1', 'ip', ['-6', 'addr', 'show', 'dev', 'weft0'])
+      t.match(addrs, `${networkAddress6(lease('h1').spec.ipv6Subnet!)}/48 scope global`, 'weft0 holds its ipv6Subnet network address with the ipv6Network prefix')
+      t.notMatch(addrs, 'fe80::', 'and no link-local address (no kernel chatter into the forwarder)')
+      t.match(await c.exec('h1', 'ip', ['-6', 'route', 'show', 'dev', 'weft0']), /^fd00:2::\/48 /m, 'the ipv6Network is routed into weft0')
+      t.match(await c.exec('h1', 'ip', ['-6', 'route', 'show', lease('h1').spec.ipv6Subnet!]), 'dev docker0', "h1's own ipv6Subnet stays on docker0")
+    },
+  },
+  {
+    backend: 'host-gw',
+    device: undefined,
+    async check(t, { c, lease }) {
+      const next = lease('h2').spec.publicIPv6
+      // no --flag names it: weftd found h2's underlay address (link-local in these namespaces) and published it
+      t.match(next, /^fe80::/, `h2 published its eth0 link-local address as publicIPv6 (${next})`)
+      t.match(await c.exec('h2', 'ip', ['-6', 'addr', 'show', 'dev', 'eth0']), `${next}/64 scope link`, "it is h2's own eth0 address")
+      const peer = lease('h2').spec.ipv6Subnet!
+      t.match(await until('h1: the IPv6 route to h2 via its publicIPv6', async () => {
+        const r = await c.exec('h1', 'ip', ['-6', 'route', 'show', peer])
+        return r.includes(`via ${next} dev eth0`) && r
+      }, 20_000), `${peer} via ${next} dev eth0`, "an IPv6 route to h2's ipv6Subnet via its link-local address on eth0")
+
+      // a peer on the segment that publishes no publicIPv6: routed over IPv4 only, and DataPath says why
+      const ghost: HostLease = {
+        apiVersion: 'weft.dev/v1alpha1',
+        kind: 'HostLease',
+        metadata: { name: 'ghost' },
+        spec: { overlay: 'default', subnet: '10.2.250.0/24', ipv6Subnet: 'fd00:2:0:fa::/64', publicIP: c.topo.underlayCidr.replace(/\.0\/24$/, '.99'), backend: { type: 'host-gw', data: {} }, reserved: true },
+      }
+      await c.store.create(ghost)
+      const cond = await condition(c, 'h1', 'DataPath', 'True', /ghost \(NoPublicIPv6\)/)
+      t.match(cond.message, /^host-gw: 2 peers programmed; left out: ghost \(NoPublicIPv6\)/, 'counted as programmed (IPv4), the missing IPv6 named')
+      t.match(await c.exec('h1', 'ip', ['route', 'show', '10.2.250.0/24']), 'via', 'its IPv4 route is there')
+      t.equal((await c.exec('h1', 'ip', ['-6', 'route', 'show', 'fd00:2:0:fa::/64'])).trim(), '', 'no IPv6 route for it')
+      await c.store.delete('HostLease', 'ghost')
+      await condition(c, 'h1', 'DataPath', 'True', /^host-gw: 1 peer programmed$/)
     },
   },
 ]

@@ -4,7 +4,9 @@
 // network address with the overlay's prefix, e.g. 10.2.45.0/16), so the whole
 // overlay is routed into weft0 while the host's own subnet, more specific,
 // stays on docker0. The peer table is every live lease's {subnet, publicIP};
-// the forwarder drops datagrams from anyone else.
+// the forwarder drops datagrams from anyone else. On a dual-stack overlay the
+// device does the same for IPv6 (ipv6Subnet's network address with the
+// ipv6Network prefix) and the table adds each peer's ipv6Subnet.
 //
 // The TUN belongs to this process: it goes when the agent exits, however it
 // exits, and ensure() opens it again on the next start.
@@ -12,10 +14,10 @@ import { availableParallelism } from 'node:os'
 import type { Links } from '../../host/links.js'
 import type { Sysctl } from '../../host/sysctl.js'
 import type { BackendData } from '../../lease/held.js'
-import { formatCidr, formatIPv4, type Cidr } from '../../net/cidr.js'
+import { formatCidr, formatCidr6, formatIPv4, type Cidr } from '../../net/cidr.js'
 import { noChanges, type Backend, type LocalConfig, type Peer, type PeerChanges } from '../backend.js'
 import { UdpForwarder, type UdpForwarderCounters } from './forwarder.js'
-import { udpPlan } from './plan.js'
+import { udpIPv6Device, udpPlan } from './plan.js'
 
 export const TUN_NAME = 'weft0'
 
@@ -43,9 +45,8 @@ export class UdpBackend implements Backend<undefined> {
       this.fwd = this.open({ tunName: TUN_NAME, port: local.port, localSubnet: local.subnet, mtu: local.mtu, queues: Math.min(availableParallelism(), 4) })
       this.opened = { subnet, port: local.port }
       this.table = new Map()
-      // the kernel's own IPv6 chatter on the TUN is only noise for an IPv4 forwarder
-      await this.sysctl.ensure(`net.ipv6.conf.${TUN_NAME}.disable_ipv6`, '1').catch(() => undefined)
     }
+    await this.ensureIPv6Enabled(local)
     const link = await this.links.getLink(TUN_NAME)
     if (!link) throw new Error(`${TUN_NAME} is missing right after the forwarder opened it`)
     if (link.mtu !== local.mtu) await this.links.setMtu(TUN_NAME, local.mtu)
@@ -61,13 +62,47 @@ export class UdpBackend implements Backend<undefined> {
     if (!(await this.links.listRoutes({ dev: TUN_NAME })).some((r) => r.dst === network)) {
       await this.links.replaceRoute({ dst: network, dev: TUN_NAME, src: formatIPv4(local.subnet.ip) })
     }
+    await this.ensureIPv6Address(local)
     return {}
+  }
+
+  /**
+   * IPv6 on weft0 only for a dual-stack overlay: otherwise the kernel's own
+   * IPv6 chatter on the TUN is only noise for the forwarder. No DAD: nothing
+   * else can answer on a point-to-point TUN, and a tentative address would
+   * hold the device's IPv6 source back for a second.
+   */
+  private async ensureIPv6Enabled(local: LocalConfig): Promise<void> {
+    const dual = udpIPv6Device(local) !== undefined
+    if (dual) {
+      // no link-local address: nothing on a TUN needs one, and without it the kernel sends no router solicitations into the forwarder
+      await this.sysctl.ensure(`net.ipv6.conf.${TUN_NAME}.addr_gen_mode`, '1')
+    }
+    await this.sysctl.ensure(`net.ipv6.conf.${TUN_NAME}.disable_ipv6`, dual ? '0' : '1').catch((err: Error) => {
+      // an IPv4-only host (IPv6 off in the kernel) needs nothing here; a dual-stack overlay does
+      if (dual) throw err
+      return false
+    })
+  }
+
+  /** weft0's IPv6 address and the ipv6Network route through it (repaired like the IPv4 ones). */
+  private async ensureIPv6Address(local: LocalConfig): Promise<void> {
+    const want = udpIPv6Device(local)
+    if (!want) return
+    const addrs = (await this.links.listAddresses(TUN_NAME)).filter((a) => a.family === 'inet6' && a.scope === 'global')
+    if (addrs.length !== 1 || addrs[0]!.cidr !== want.address) {
+      if (addrs.length > 0) await this.links.flushAddresses(TUN_NAME, 'inet6')
+      await this.links.addAddress(TUN_NAME, want.address, { nodad: true })
+    }
+    if (!(await this.links.listRoutes({ dev: TUN_NAME, family: 'inet6' })).some((r) => r.dst === want.route)) {
+      await this.links.replaceRoute({ dst: want.route, dev: TUN_NAME })
+    }
   }
 
   async syncPeers(_local: LocalConfig, peers: readonly Peer<undefined>[]): Promise<PeerChanges> {
     const changes = noChanges()
     if (!this.fwd) return changes
-    const next = new Map(peers.map((p) => [p.name, `${formatCidr(p.subnet)} ${p.publicIP}`]))
+    const next = new Map(peers.map((p) => [p.name, `${formatCidr(p.subnet)} ${p.ipv6Subnet ? formatCidr6(p.ipv6Subnet) : '-'} ${p.publicIP}`]))
     for (const [name, v] of next) {
       const had = this.table.get(name)
       if (had === undefined) changes.added.push(name)

@@ -10,7 +10,7 @@
  *   const fwd = UdpForwarder.open({ localSubnet: '10.2.45.0/24', mtu: 1472 })
  *   // the caller now gives the device its address and route, e.g.
  *   //   ip addr add 10.2.45.0/16 dev weft0 && ip link set weft0 up
- *   fwd.setPeers([{ subnet: '10.2.7.0/24', publicIP: '192.168.152.15' }])
+ *   fwd.setPeers([{ subnet: '10.2.7.0/24', ipv6Subnet: 'fd10:2:0:7::/64', publicIP: '192.168.152.15' }])
  *   fwd.counters()   // { txPackets, rxPackets, noRoute, unknownSender, ... }
  *   fwd.features()   // which offloads are active, and why others are not (log)
  *   fwd.close()      // threads stopped, fds closed: weft0 disappears
@@ -21,6 +21,9 @@
  *   localIP      address to bind, default any
  *   localSubnet  this host's lease, e.g. '10.2.45.0/24' (required); peers' entries
  *                for it are ignored, and it is where ICMP errors come from
+ *   localIPv6Subnet  dual-stack: this host's IPv6 subnet; peers' ipv6Subnet entries
+ *                for it are ignored. Peers with an ipv6Subnet get inner IPv6
+ *                packets routed to them by it, over the same IPv4 wire
  *   gatewayIP    source of ICMP net-unreachable replies; default the first
  *                address of localSubnet (docker0's --bip)
  *   mtu          MTU set on the device when > 0 (overlay MTU: underlay - 28)
@@ -40,8 +43,10 @@
  * Drops are counted by reason: noRoute (TUN packet for a subnet no peer holds:
  * answered with ICMP net unreachable), unknownSender (datagram from an address
  * that holds no lease), spoofedSource (inner source outside the sender's
- * subnet), malformed (not IPv4, bad header, truncated — includes IPv6 the
- * kernel itself sends on the TUN unless IPv6 is disabled there),
+ * subnet, or an inner IPv6 packet's outside its ipv6Subnet), malformed (neither
+ * IPv4 nor IPv6, bad header, truncated), noRoute also counts IPv6 packets no
+ * peer's ipv6Subnet holds (the kernel's own multicast chatter on a dual-stack
+ * TUN among them; no ICMPv6 error is sent),
  * tunWriteErrors, sendErrors.
  *
  * setPeers() is atomic: a new table is built off the hot path and published by
@@ -51,11 +56,13 @@ import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { formatIPv4, networkOf, tryParseCidr, tryParseIPv4, type Cidr } from '../../net/cidr.js'
+import { equalCidr6, formatIPv4, networkOf, networkOf6, tryParseCidr, tryParseCidr6, tryParseIPv4, type Cidr, type Cidr6 } from '../../net/cidr.js'
 
 /** A peer as the backend holds it: numbers, never formatted only to be parsed again. */
 export interface PeerEntry {
   subnet: Cidr
+  /** dual-stack: the peer's IPv6 subnet; inner IPv6 packets for it go to publicIP too */
+  ipv6Subnet?: Cidr6
   /** the peer's underlay address */
   publicIP: number
 }
@@ -64,6 +71,8 @@ export interface PeerEntry {
 export interface Peer {
   /** the peer's lease, e.g. '10.2.7.0/24' */
   subnet: string
+  /** dual-stack: the peer's IPv6 subnet, e.g. 'fd10:2:0:7::/64' */
+  ipv6Subnet?: string
   /** the peer's underlay address, where its datagrams come from and go to */
   publicIP: string
 }
@@ -74,6 +83,8 @@ export interface UdpForwarderOptions {
   localIP?: string
   /** text from JSON drivers; the backend passes its lease as it holds it */
   localSubnet: string | Cidr
+  /** dual-stack: this host's IPv6 subnet; peers' entries for it are ignored */
+  localIPv6Subnet?: string | Cidr6
   gatewayIP?: string
   mtu?: number
   mode?: 'fast' | 'simple'
@@ -154,7 +165,7 @@ interface NativeInfo {
 
 interface NativeAddon {
   open(opts: Record<string, unknown>): unknown
-  setPeers(handle: unknown, triples: Uint32Array): void
+  setPeers(handle: unknown, triples: Uint32Array, sextuples?: Uint32Array): void
   counters(handle: unknown): UdpForwarderCounters
   info(handle: unknown): NativeInfo
   close(handle: unknown): void
@@ -174,9 +185,20 @@ function cidrField(text: string, field: string): Cidr {
   return networkOf(c)
 }
 
+/** An IPv6 prefix from the options or a peer table (host bits dropped), or a UdpForwarderError naming the field. */
+function cidr6Field(text: string, field: string): Cidr6 {
+  const c = typeof text === 'string' ? tryParseCidr6(text) : undefined
+  if (!c) throw new UdpForwarderError(`Invalid value: ${JSON.stringify(text)}: not an IPv6 CIDR`, field)
+  return networkOf6(c)
+}
+
 /** A peer table given as text (JSON drivers: tests, the bench), parsed once. */
 export function parsePeers(peers: readonly Peer[]): PeerEntry[] {
-  return peers.map((p, i) => ({ subnet: cidrField(p.subnet, `peers[${i}].subnet`), publicIP: ipv4Field(p.publicIP, `peers[${i}].publicIP`) }))
+  return peers.map((p, i) => ({
+    subnet: cidrField(p.subnet, `peers[${i}].subnet`),
+    ...(p.ipv6Subnet !== undefined ? { ipv6Subnet: cidr6Field(p.ipv6Subnet, `peers[${i}].ipv6Subnet`) } : {}),
+    publicIP: ipv4Field(p.publicIP, `peers[${i}].publicIP`),
+  }))
 }
 
 /** Peers as the addon takes them: [net, prefixLen, publicIP] per peer. */
@@ -186,6 +208,24 @@ export function tableTriples(peers: readonly PeerEntry[]): Uint32Array {
     out[3 * i] = networkOf(p.subnet).ip
     out[3 * i + 1] = p.subnet.len
     out[3 * i + 2] = p.publicIP
+  })
+  return out
+}
+
+const WORD = 0xffffffffn
+
+/**
+ * The peers' IPv6 subnets as the addon takes them: [addr word 0..3, prefixLen,
+ * publicIP] per peer that has one, `local` (this host's own) left out.
+ */
+export function tableSextuples(peers: readonly PeerEntry[], local?: Cidr6): Uint32Array {
+  const v6 = peers.filter((p) => p.ipv6Subnet && !(local && equalCidr6(networkOf6(p.ipv6Subnet), local)))
+  const out = new Uint32Array(v6.length * 6)
+  v6.forEach((p, i) => {
+    const net = networkOf6(p.ipv6Subnet!)
+    for (let w = 0; w < 4; w++) out[6 * i + w] = Number((net.ip >> BigInt(96 - 32 * w)) & WORD)
+    out[6 * i + 4] = net.len
+    out[6 * i + 5] = p.publicIP
   })
   return out
 }
@@ -228,11 +268,14 @@ export class UdpForwarder {
     private readonly handle: unknown,
     /** device and socket facts, fixed for the forwarder's life */
     readonly info: UdpForwarderInfo,
+    private readonly localIPv6Subnet: Cidr6 | undefined,
   ) {}
 
   static open(opts: UdpForwarderOptions): UdpForwarder {
     const native = loadAddon()
     const local = typeof opts.localSubnet === 'string' ? cidrField(opts.localSubnet, 'localSubnet') : networkOf(opts.localSubnet)
+    const l6 = opts.localIPv6Subnet
+    const local6 = l6 === undefined ? undefined : typeof l6 === 'string' ? cidr6Field(l6, 'localIPv6Subnet') : networkOf6(l6)
     const tunName = opts.tunName ?? 'weft0'
     if (tunName.length === 0 || tunName.length > 15) {
       throw new UdpForwarderError(`Invalid value: ${JSON.stringify(tunName)}: 1 to 15 characters`, 'tunName')
@@ -270,13 +313,13 @@ export class UdpForwarder {
       ifIndex: ni.ifIndex,
       port: ni.port,
       gatewayIP: formatIPv4(ni.gatewayIP),
-    })
+    }, local6)
   }
 
   /** Replace the whole peer table at once (every live lease; our own is ignored). */
   setPeerTable(peers: readonly PeerEntry[]): void {
     this.assertOpen()
-    this.native.setPeers(this.handle, tableTriples(peers))
+    this.native.setPeers(this.handle, tableTriples(peers), tableSextuples(peers, this.localIPv6Subnet))
   }
 
   /** setPeerTable from text (JSON drivers); a bad entry throws UdpForwarderError naming it, and nothing changes. */
