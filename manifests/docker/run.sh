@@ -21,7 +21,7 @@
 set -eu
 : "${WEFT_ETCD_ENDPOINTS:?set WEFT_ETCD_ENDPOINTS to your etcd, e.g. http://10.0.0.1:2379}"
 # what kubelet does for the DaemonSet's DirectoryOrCreate and FileOrCreate hostPaths
-mkdir -p /run/weft
+mkdir -p /run/weft /var/lib/weft
 [ -e /run/xtables.lock ] || : > /run/xtables.lock
 exec docker run --detach --name weftd --restart always --stop-timeout 20 \
   --network host \
@@ -30,6 +30,7 @@ exec docker run --detach --name weftd --restart always --stop-timeout 20 \
   --mount type=bind,source=/run/weft,target=/run/weft \
   --mount type=bind,source=/run/xtables.lock,target=/run/xtables.lock \
   --mount type=bind,source=/var/run/docker.sock,target=/var/run/docker.sock \
+  --mount type=bind,source=/var/lib/weft,target=/var/lib/weft \
   --device /dev/net/tun:/dev/net/tun \
   --env WEFT_ETCD_ENDPOINTS \
   --env WEFT_PREFIX="${WEFT_PREFIX:-/weft}" \

@@ -3,13 +3,13 @@
 // translated to docker run flags by test/helpers/daemonset.ts: host network,
 // its capabilities and no more, not privileged, its hostPaths as binds, env
 // from its ConfigMap and the Downward API, its memory limit). A second host
-// runs weftd straight from the checkout. Per backend (vxlan, udp): the
+// runs weftd straight from the checkout. Per backend (vxlan, udp, wireguard): the
 // containerized agent leases, puts its iptables chains in place and peers
 // with the other host; dockerd restarted onto the written options (as the
 // systemd drop-in does) brings the agent back by its restart policy; busybox
 // containers on the two hosts ping each other; the probes' paths answer as
 // kubelet and the container itself ask them.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -84,7 +84,12 @@ async function prepareHostPaths(spec: DockerRun): Promise<void> {
  * device is the machine's /dev/net/tun.
  */
 function hostPaths(hostRun: string, d: Dockerd): (path: string) => string {
-  const own: Record<string, string> = { '/run/weft': join(hostRun, 'weft'), '/run/xtables.lock': join(hostRun, 'xtables.lock'), '/var/run/docker.sock': d.socketPath }
+  const own: Record<string, string> = {
+    '/run/weft': join(hostRun, 'weft'),
+    '/run/xtables.lock': join(hostRun, 'xtables.lock'),
+    '/var/run/docker.sock': d.socketPath,
+    '/var/lib/weft': join(hostRun, 'var-lib-weft'),
+  }
   return (p) => own[p] ?? p
 }
 
@@ -120,7 +125,14 @@ async function scenario(t: Test, backend: BackendType, mtu: number): Promise<voi
   daemons.push(d2)
   const hook = await dockerdRestartHook(() => d2, dir)
   t.teardown(() => hook.close())
-  const w2 = await startWeftd(c.topo, h2, { endpoint: c.etcd.netnsEndpoint, prefix: c.prefix, dir, args: ['--docker-host', d2.url, '--dockerd-restart-command', hook.command] })
+  const w2 = await startWeftd(c.topo, h2, {
+    endpoint: c.etcd.netnsEndpoint,
+    prefix: c.prefix,
+    dir,
+    args: ['--docker-host', d2.url, '--dockerd-restart-command', hook.command],
+    // the image on h1 has a /run of its own; the agent on h2 gets its own too
+    ...(backend === 'wireguard' ? { wireguardRunDir: true } : {}),
+  })
   c.weftds.set('h2', w2)
 
   // h1: the image, run as the DaemonSet says
@@ -172,7 +184,15 @@ async function scenario(t: Test, backend: BackendType, mtu: number): Promise<voi
     })
     t.match(await c.exec('h1', 'ip', ['route', 'show', l2.spec.subnet]), 'dev weft.1 onlink', "h1 routes h2's subnet into its VXLAN device")
   } else {
-    t.match(await c.exec('h1', 'ip', ['route', 'show', '10.2.0.0/16']), 'dev weft0', 'the overlay is routed into the TUN the container opened')
+    const device = backend === 'wireguard' ? 'weft-wg' : 'weft0'
+    const inH2 = l2.spec.subnet.replace(/0\/24$/, '2')
+    t.match(await c.exec('h1', 'ip', ['route', 'get', inH2]), ` dev ${device} `, `h2's subnet is routed into the TUN the container opened (${device})`)
+  }
+  const publicKey = l1.spec.backend?.data?.publicKey
+  if (backend === 'wireguard') {
+    const key = await stat(join(hostRunWeft, '..', 'var-lib-weft', 'wireguard.key'))
+    t.equal(key.mode & 0o777, 0o600, "the private key is kept on the host, through the /var/lib/weft hostPath, mode 0600")
+    t.match(publicKey, /^[A-Za-z0-9+/]{43}=$/, "h1's lease publishes only its public key")
   }
 
   // the systemd drop-in's part: dockerd restarted onto the options weftd wrote; the agent comes back by its restart policy
@@ -184,6 +204,7 @@ async function scenario(t: Test, backend: BackendType, mtu: number): Promise<voi
     return s.Running && s.StartedAt !== firstStart
   })
   await waitTrue('h1', 'Ready', 90_000)
+  if (backend === 'wireguard') t.equal((await c.lease('h1'))!.spec.backend?.data?.publicKey, publicKey, 'the new container kept the host\'s key')
   await until("h2's dockerd on its lease", async () => hook.restarts.length > 0 && (await condition('h2', 'Ready'))?.status === 'True', 90_000)
 
   const image = await importBusybox(d1)
@@ -220,6 +241,7 @@ async function scenario(t: Test, backend: BackendType, mtu: number): Promise<voi
 
 t.test('vxlan: the image on h1 as the DaemonSet runs it, weftd on h2', (t) => scenario(t, 'vxlan', 1450))
 t.test('udp: the image on h1 as the DaemonSet runs it, weftd on h2', (t) => scenario(t, 'udp', 1472))
+t.test('wireguard: the image on h1 as the DaemonSet runs it (wireguard-go, no kernel module here), weftd on h2', (t) => scenario(t, 'wireguard', 1440))
 
 t.test('one more host: legacy iptables, the docker run example, wireguard-go', async (t) => {
   const c = await createCluster({ hosts: ['h1'], overlay: { network: '10.2.0.0/16', backend: { type: 'udp' } }, start: false })

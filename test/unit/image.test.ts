@@ -107,3 +107,28 @@ t.test('the Dockerfile and scripts/image.sh build from the same definition', asy
   t.match(script, /ENV\|ENTRYPOINT/, "image.sh takes the Dockerfile's last-stage ENV and ENTRYPOINT")
   t.match(read('image/entrypoint.sh'), /^exec \/opt\/weft\/bin\/weftd "\$@"$/m, 'the entrypoint ends as weftd with the pod\'s arguments')
 })
+
+t.test('every program the agent runs is in the image', async (t) => {
+  // what image/files puts on the PATH: deb entries and links, by their base name
+  const inImage = new Set(
+    read('image/files')
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter(([kind]) => kind === 'deb' || kind === 'deb?' || kind === 'link')
+      .map(([, path]) => path!.split('/').pop()!),
+  )
+  // every `run('prog'`, `spawn('prog'` and execFile of a literal name in the agent's sources
+  const { readdirSync } = await import('node:fs')
+  const sources = (dir: string): string[] =>
+    readdirSync(`${REPO}${dir}`, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(`${dir}/${e.name}`) : e.name.endsWith('.ts') ? [`${dir}/${e.name}`] : []))
+  const programs = new Map<string, string>()
+  for (const file of sources('src')) {
+    if (file.startsWith('src/cli/')) continue // weftctl is not in the image
+    for (const m of read(file).matchAll(/\b(?:run|spawn|execFile|exec)\(\s*'([a-z][\w.-]*)'/g)) programs.set(m[1]!, file)
+  }
+  t.ok(programs.has('wireguard-go') && programs.has('ip'), `the scan finds the adapters' programs: ${[...programs.keys()].sort().join(' ')}`)
+  t.notOk(inImage.has('no-such-program'), 'a program the image lacks is seen missing')
+  // the runner for a named namespace (tests, the bench); the pod is in the host's network namespace already
+  const outsideThePod = new Set(['nsenter'])
+  for (const [program, file] of programs) if (!outsideThePod.has(program)) t.ok(inImage.has(program), `${program} (run by ${file}) is in image/files`)
+})
