@@ -31,7 +31,6 @@ import type { BackendType } from '../crds/index.js'
 import { Links } from '../host/links.js'
 import { linkChanges } from '../host/monitor.js'
 import { IP_FORWARD, Sysctl } from '../host/sysctl.js'
-import { OverlayClaims } from '../lease/claims.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { claimedLeases, UnownedGrace } from '../lease/ownership.js'
 import { describeInvalid } from '../store/index.js'
@@ -42,6 +41,7 @@ import { livePeers } from '../backends/peers.js'
 import { backendOf, createBackends } from '../backends/registry.js'
 import { Gauge } from 'prom-client'
 import { DEFAULT_WIREGUARD_KEY_FILE } from '../agent/flags.js'
+import { overlayClaims } from './shared-claims.js'
 
 export const DATA_PATH = 'DataPath'
 const KEY = 'datapath'
@@ -80,8 +80,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
   const leases = manager.informer('HostLease')
   const overlays = manager.informer('OverlayConfig')
   // who owns which subnet: a lease is a peer only with its subnet's claim
-  const claims = new OverlayClaims(manager.store, overlay)
-  manager.addRunnable({ name: 'subnet-claims', start: () => claims.start(), stop: () => claims.stop() })
+  const claims = overlayClaims(manager, overlay)
   const grace = new UnownedGrace(opts.unclaimedGraceMs)
   const leftOutGrace = new UnownedGrace(opts.leftOutGraceMs ?? LEFT_OUT_GRACE_MS)
   const links = opts.links ?? new Links()
