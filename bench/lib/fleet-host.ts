@@ -138,12 +138,17 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
       this.times.removed.set(name, now)
       changes.removed.push(r.dst)
     }
-    for (const r of [...diff.add, ...diff.change]) {
-      const name = names.get(r.dst) ?? r.dst
-      this.table.set(r.dst, r)
-      this.owners.set(r.dst, name)
-      if (this.shared.tracked.has(name) && !this.times.added.has(name)) this.times.added.set(name, now)
-      ;(diff.add.includes(r) ? changes.added : changes.changed).push(r.dst)
+    for (const [list, into] of [
+      [diff.add, changes.added],
+      [diff.change, changes.changed],
+    ] as const) {
+      for (const r of list) {
+        const name = names.get(r.dst) ?? r.dst
+        this.table.set(r.dst, r)
+        this.owners.set(r.dst, name)
+        if (this.shared.tracked.has(name) && !this.times.added.has(name)) this.times.added.set(name, now)
+        into.push(r.dst)
+      }
     }
     return changes
   }
