@@ -13,7 +13,7 @@ export interface AgentContext {
   store: Store
   /** shared informers (`manager.informer('HostLease')`), metrics registry */
   manager: Manager
-  /** report your concern's condition here: `const report = ctx.readiness.register('DataPath')` */
+  /** the host's conditions (manager.readiness): own one with ControllerSpec.condition and return it from reconcile */
   readiness: HostReadiness
   /** the lease this host holds (`holder.current`, `holder.held$`); set backend data with `holder.setBackendData` */
   holder: LeaseHolder

@@ -1,10 +1,14 @@
 // Every controller weftd runs, in one list: the one place to register a new
 // one. Write src/controllers/<concern>.ts exporting a factory that turns the
 // AgentContext into a ControllerSpec, and add a line here; order is start
-// order (the lease first: everything else builds on the held lease).
+// order (the lease first: everything else builds on the held lease), and the
+// order of the host's conditions. A controller owning a condition names it
+// (ControllerSpec.condition) and returns it; the host status writer, last,
+// is the only writer of the HostLease status.
 import { datapathController } from '../controllers/datapath.js'
 import { dockerdController } from '../controllers/dockerd.js'
 import { filesController } from '../controllers/files.js'
+import { hostStatusController } from '../controllers/hoststatus.js'
 import { iptablesController } from '../controllers/iptables.js'
 import { leaseController } from '../controllers/lease.js'
 import { networksController } from '../controllers/networks.js'
@@ -23,7 +27,6 @@ export const CONTROLLERS: readonly ControllerFactory[] = [
     leaseController({
       manager: ctx.manager,
       registry: ctx.leases,
-      readiness: ctx.readiness,
       holder: ctx.holder,
       hostName: ctx.flags.hostName,
       overlay: ctx.flags.overlay,
@@ -36,7 +39,6 @@ export const CONTROLLERS: readonly ControllerFactory[] = [
   (ctx) =>
     filesController({
       holder: ctx.holder,
-      readiness: ctx.readiness,
       subnetFile: ctx.flags.subnetFile,
       dockerOptsFile: ctx.flags.dockerOptsFile,
     }),
@@ -44,17 +46,15 @@ export const CONTROLLERS: readonly ControllerFactory[] = [
     datapathController({
       manager: ctx.manager,
       holder: ctx.holder,
-      readiness: ctx.readiness,
       hostName: ctx.flags.hostName,
       overlay: ctx.flags.overlay,
       iface: ctx.underlay.iface,
       wireguardKeyFile: ctx.flags.wireguardKeyFile,
     }),
-  (ctx) => iptablesController({ manager: ctx.manager, holder: ctx.holder, readiness: ctx.readiness, overlay: ctx.flags.overlay }),
+  (ctx) => iptablesController({ manager: ctx.manager, holder: ctx.holder, overlay: ctx.flags.overlay }),
   (ctx) =>
     dockerdController({
       holder: ctx.holder,
-      readiness: ctx.readiness,
       docker: new DockerHost({ url: ctx.flags.dockerHost, timeoutMs: 10_000 }),
       optsFile: ctx.flags.dockerOptsFile,
       ...(ctx.flags.dockerdRestartCommand
@@ -70,4 +70,5 @@ export const CONTROLLERS: readonly ControllerFactory[] = [
       ...(ctx.flags.labels ? { labels: ctx.flags.labels } : {}),
     }),
   (ctx) => reachabilityController({ manager: ctx.manager, store: ctx.store, holder: ctx.holder, hostName: ctx.flags.hostName, overlay: ctx.flags.overlay }),
+  (ctx) => hostStatusController({ manager: ctx.manager, holder: ctx.holder, hostName: ctx.flags.hostName }),
 ]

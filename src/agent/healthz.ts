@@ -131,8 +131,8 @@ function registerHostMetrics({ registry, readiness, holder }: HealthzOptions): v
     registers: [registry],
     collect() {
       this.reset()
-      const t = holder.current?.lease.status?.expireTime
-      if (t) this.set(Date.parse(t) / 1000)
+      const t = holder.expireAt
+      if (t !== undefined) this.set(Math.round(t / 1000))
     },
   })
   new Gauge({

@@ -5,7 +5,7 @@ import { pino } from 'pino'
 import { LeaseHolder } from '../lease/held.js'
 import { LeaseRegistry } from '../lease/registry.js'
 import { reservedLeaseClaims } from '../lease/reserved.js'
-import { HostReadiness, Manager } from '../runtime/index.js'
+import { Manager } from '../runtime/index.js'
 import { Store, StoreError } from '../store/index.js'
 import type { AgentContext } from './context.js'
 import { CONTROLLERS } from './controllers.js'
@@ -52,7 +52,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return 2
   }
   const manager = new Manager({ store, logger })
-  const readiness = new HostReadiness()
+  // what every controller reports its condition into (ControllerSpec.condition), /healthz answers from
+  const readiness = manager.readiness
   const holder = new LeaseHolder()
   const ctx: AgentContext = { flags, store, manager, readiness, holder, leases: new LeaseRegistry(store), underlay, logger }
 

@@ -11,7 +11,15 @@
 //                    change, or a previous run on another one: looked for at the
 //                    first reconcile, on a change, then once a minute); the backend's device
 //                    ensured and its backend.data published in the lease; peers synced
-//   report:          DataPath into the host readiness
+//   report:          DataPath, returned to the runtime: True/Programmed, or True/PeersLeftOut once
+//                    a lease has been left out for LEFT_OUT_GRACE_MS (unclaimed, invalid,
+//                    overlapping, a duplicate key: a user must look; a joining host's data not
+//                    published yet is over sooner), False when a peer cannot be reached at all;
+//                    with the lease generation it programmed for, so a backend change is written. The peer count and
+//                    the backend's passing waits (a new host's VTEP MAC not published yet) are
+//                    in the message only, which the HostLease status carries along with the next
+//                    status or reason change (src/controllers/hoststatus.ts): a join or a leave
+//                    elsewhere costs this host no write. The count is live in weft_datapath_peers.
 //
 // Runs on any lease or overlay event, on a change of the held lease, and on
 // any change of links, addresses, routes or weft's neighbour entries (ip
@@ -23,29 +31,30 @@ import type { BackendType } from '../crds/index.js'
 import { Links } from '../host/links.js'
 import { linkChanges } from '../host/monitor.js'
 import { IP_FORWARD, Sysctl } from '../host/sysctl.js'
-import { OverlayClaims } from '../lease/claims.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { claimedLeases, UnownedGrace } from '../lease/ownership.js'
 import { describeInvalid } from '../store/index.js'
 import { parseCidr, type Cidr } from '../net/cidr.js'
-import { watch, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext } from '../runtime/index.js'
+import { ConditionError, watch, type ControllerSpec, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
 import { changed, DataPathError, type Backend, type LocalConfig } from '../backends/backend.js'
 import { livePeers } from '../backends/peers.js'
 import { backendOf, createBackends } from '../backends/registry.js'
 import { Gauge } from 'prom-client'
 import { DEFAULT_WIREGUARD_KEY_FILE } from '../agent/flags.js'
+import { overlayClaims } from './shared-claims.js'
 
 export const DATA_PATH = 'DataPath'
 const KEY = 'datapath'
 /** how often the kernel is compared with the leases when nothing else happens (changes are seen through the monitor) */
 export const DATAPATH_RESYNC_MS = 60_000
+/** how long a lease may stay left out before the reason says so: a joining host publishes its backend data well within it */
+export const LEFT_OUT_GRACE_MS = 10_000
 /** how often, with the backend unchanged, the host is searched again for other backends' leftovers */
 const OTHER_BACKENDS_RECHECK_MS = 60_000
 
 export interface DataPathControllerOptions {
   manager: Manager
   holder: LeaseHolder
-  readiness: HostReadiness
   hostName: string
   overlay: string
   /** the underlay interface (vxlan's device sits on it; host-gw routes through it) */
@@ -62,6 +71,8 @@ export interface DataPathControllerOptions {
   changes?: Observable<void>
   /** how long a lease may lack its claim before it is reported (it is left out at once); default 5 s */
   unclaimedGraceMs?: number
+  /** how long a lease may be left out before DataPath's reason is PeersLeftOut; default LEFT_OUT_GRACE_MS */
+  leftOutGraceMs?: number
 }
 
 export function datapathController(opts: DataPathControllerOptions): ControllerSpec {
@@ -69,13 +80,12 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
   const leases = manager.informer('HostLease')
   const overlays = manager.informer('OverlayConfig')
   // who owns which subnet: a lease is a peer only with its subnet's claim
-  const claims = new OverlayClaims(manager.store, overlay)
-  manager.addRunnable({ name: 'subnet-claims', start: () => claims.start(), stop: () => claims.stop() })
+  const claims = overlayClaims(manager, overlay)
   const grace = new UnownedGrace(opts.unclaimedGraceMs)
+  const leftOutGrace = new UnownedGrace(opts.leftOutGraceMs ?? LEFT_OUT_GRACE_MS)
   const links = opts.links ?? new Links()
   const sysctl = opts.sysctl ?? new Sysctl()
   const backends = opts.backends ?? createBackends({ links, sysctl, metrics: manager.registry, wireguardKeyFile: opts.wireguardKeyFile ?? DEFAULT_WIREGUARD_KEY_FILE })
-  const report = opts.readiness.register(DATA_PATH)
   const peerGauge = new Gauge({ name: 'weft_datapath_peers', help: 'Peers this host forwards to, by backend.', labelNames: ['backend'], registers: [manager.registry] })
   // the TUN is this process's; the kernel backends' state outlives it on purpose
   manager.addRunnable({
@@ -94,7 +104,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
   /** the backend (and network, interface) for which other backends' leftovers were last removed, and when */
   const clean: { key: string | undefined; at: number } = { key: undefined, at: 0 }
 
-  const reconcile = async (_key: string, { log }: ReconcileContext) => {
+  const reconcile = async (_key: string, { log }: ReconcileContext): Promise<ReconcileResult> => {
     // --- desired
     const held = holder.current
     // an OverlayConfig key holding garbage is not a deletion: nothing is torn down over it
@@ -105,13 +115,9 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       for (const b of Object.values(backends)) removed = (await b.teardown(lastNetwork, iface)) || removed
       if (removed) log.info('OverlayConfig deleted; data path removed')
       peerGauge.reset()
-      report(false, 'OverlayMissing', `OverlayConfig "${overlay}" not found; no data path`)
-      return
+      return { condition: { status: false, reason: 'OverlayMissing', message: `OverlayConfig "${overlay}" not found; no data path` } }
     }
-    if (!held) {
-      report(false, 'NoLease', 'no lease held yet')
-      return
-    }
+    if (!held) return { condition: { status: false, reason: 'NoLease', message: 'no lease held yet' } }
     const type = held.spec.backend.type
     const backend = backends[type]
     const network = parseCidr(held.spec.network)
@@ -145,7 +151,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       const data = await backend.ensure(local)
       holder.setBackendData(data)
       // no claim seen yet means nothing before the first list of claims
-      if (!claims.hasSynced) return report(false, 'WaitingForClaims', 'subnet claims not listed yet')
+      if (!claims.hasSynced) return { condition: { status: false, reason: 'WaitingForClaims', message: 'subnet claims not listed yet' } }
       const owned = claimedLeases(leases.list(), overlay, claims.claims)
       const unowned = grace.settle(owned.unowned)
       const { peers, ignored: invalidPeers } = livePeers(owned.leases, { overlay, hostName, network, subnet: held.subnet, backend: type }, backendOf(type))
@@ -163,26 +169,30 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       // --- report
       // a peer the backend cannot reach at all (host-gw: not on this L2 segment) makes the data path not ready
       const unreachable = changes.skipped.filter((s) => s.blocksReady)
-      if (unreachable.length > 0) {
-        report(false, unreachable[0]!.reason, unreachable.map((s) => s.message).join('; '))
-        return
-      }
+      if (unreachable.length > 0) return { condition: { status: false, reason: unreachable[0]!.reason, message: unreachable.map((s) => s.message).join('; ') } }
       const n = peers.length - changes.skipped.length
       const about = backend.describe?.()
       if (about !== lastAbout) log.info({ backend: type, device: about }, `${type} data path: ${about}`)
       lastAbout = about
-      report(true, 'Programmed', `${type}${about ? ` (${about})` : ''}: ${n} peer${n === 1 ? '' : 's'} programmed${left.length ? `; left out: ${left.map((i) => `${i.name} (${i.reason})`).join(', ')}` : ''}`)
-      // a lease still without its claim is reported once its grace is over
-      return unowned.recheckInMs === undefined ? undefined : { requeueAfter: unowned.recheckInMs }
+      const lasting = leftOutGrace.settle(left)
+      const condition = {
+        status: true,
+        reason: lasting.report.length > 0 ? 'PeersLeftOut' : 'Programmed',
+        observedGeneration: held.lease.metadata.generation ?? 1,
+        message: `${type}${about ? ` (${about})` : ''}: ${n} peer${n === 1 ? '' : 's'} programmed${left.length ? `; left out: ${left.map((i) => `${i.name} (${i.reason})`).join(', ')}` : ''}`,
+      }
+      // a lease still without its claim is reported once its grace is over, one left out named in the reason once its own is
+      const recheck = [unowned.recheckInMs, lasting.recheckInMs].filter((ms) => ms !== undefined)
+      return recheck.length === 0 ? { condition } : { condition, requeueAfter: Math.min(...recheck) }
     } catch (err) {
       const reason = err instanceof DataPathError ? err.reason : 'ProgrammingFailed'
-      report(false, reason, `${type}: ${(err as Error).message}`)
-      throw err
+      throw new ConditionError(reason, `${type}: ${(err as Error).message}`, { cause: err })
     }
   }
 
   return {
     name: 'datapath',
+    condition: DATA_PATH,
     reconcile,
     keys: [KEY],
     watches: [

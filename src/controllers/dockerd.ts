@@ -8,7 +8,7 @@
 //                    the same, run the command, wait for the daemon, verify; repeats
 //                    back off as kubelet's CrashLoopBackOff (src/docker/restart-backoff.ts).
 //                    Without it: nothing, the flags are reported
-//   report:          Docker into the host readiness, once per pass, from the outcome
+//   report:          Docker, returned to the runtime once per pass, from the outcome
 //
 // dockerd may be absent: Docker=False (DaemonUnavailable), polled until it answers.
 import type { Logger } from 'pino'
@@ -18,14 +18,13 @@ import { backoffDelay, CRASH_LOOP_BACKOFF, decideRestart, observeBridge, recordR
 import { DaemonUnavailable, type DockerHost } from '../host/docker.js'
 import type { DockerdService } from '../host/dockerd.js'
 import type { LeaseHolder } from '../lease/held.js'
-import type { ControllerSpec, HostReadiness, ReconcileContext, ReconcileResult } from '../runtime/index.js'
+import type { ControllerSpec, ReconcileContext, ReconcileResult } from '../runtime/index.js'
 
 export const DOCKER = 'Docker'
 const KEY = 'dockerd'
 
 export interface DockerdControllerOptions {
   holder: LeaseHolder
-  readiness: HostReadiness
   docker: DockerHost
   /** absent without --dockerd-restart-command: docker0 drift is reported, never acted on */
   service?: DockerdService
@@ -57,7 +56,6 @@ const describeDesired = (want: DesiredBridge): string => `${want.bip} mtu ${want
 
 export function dockerdController(opts: DockerdControllerOptions): ControllerSpec {
   const { holder, docker, service, optsFile } = opts
-  const report = opts.readiness.register(DOCKER)
   const pollMs = opts.pollMs ?? 3_000
   const backoff = opts.backoff ?? CRASH_LOOP_BACKOFF
   const now = opts.now ?? Date.now
@@ -70,9 +68,8 @@ export function dockerdController(opts: DockerdControllerOptions): ControllerSpe
   const absentPoll = (): number => Math.min(ABSENT_POLL_MAX_MS, pollMs * 2 ** Math.min(absent++, 4))
 
   const reconcile = async (_key: string, { log }: ReconcileContext): Promise<ReconcileResult | void> => {
-    const outcome = await converge(log)
-    report(outcome.ready, outcome.reason, outcome.message)
-    if (outcome.requeueAfter !== undefined) return { requeueAfter: outcome.requeueAfter }
+    const { ready, reason, message, requeueAfter } = await converge(log)
+    return { condition: { status: ready, reason, message }, ...(requeueAfter !== undefined ? { requeueAfter } : {}) }
   }
 
   const converge = async (log: Logger): Promise<Outcome> => {
@@ -193,6 +190,7 @@ export function dockerdController(opts: DockerdControllerOptions): ControllerSpe
 
   return {
     name: 'dockerd',
+    condition: DOCKER,
     reconcile,
     keys: [KEY],
     triggers: [

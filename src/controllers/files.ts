@@ -8,14 +8,13 @@ import { writeFileAtomic } from '../host/files.js'
 import { formatCidr } from '../net/cidr.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { renderDockerOpts, renderSubnetEnv, type SubnetFacts } from '../lease/subnetenv.js'
-import type { ControllerSpec, HostReadiness, ReconcileContext } from '../runtime/index.js'
+import { ConditionError, type ControllerSpec, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
 
 export const FILES = 'Files'
 const KEY = 'files'
 
 export interface FilesControllerOptions {
   holder: LeaseHolder
-  readiness: HostReadiness
   subnetFile: string
   dockerOptsFile: string
   resyncMs?: number
@@ -23,15 +22,11 @@ export interface FilesControllerOptions {
 
 export function filesController(opts: FilesControllerOptions): ControllerSpec {
   const { holder, subnetFile, dockerOptsFile } = opts
-  const report = opts.readiness.register(FILES)
 
-  const reconcile = async (_key: string, { log }: ReconcileContext) => {
+  const reconcile = async (_key: string, { log }: ReconcileContext): Promise<ReconcileResult> => {
     // desired: what the held lease says
     const held = holder.current
-    if (!held) {
-      report(false, 'NoLease', `no lease held yet; ${subnetFile} not written`)
-      return
-    }
+    if (!held) return { condition: { status: false, reason: 'NoLease', message: `no lease held yet; ${subnetFile} not written` } }
     const facts: SubnetFacts = { network: held.spec.network, subnet: held.subnet, mtu: held.mtu, ipMasq: held.spec.ipMasq }
     if (held.spec.ipv6 && held.ipv6Subnet) facts.ipv6 = { network: held.spec.ipv6.network, subnet: held.ipv6Subnet }
     // actual vs desired: writeFileAtomic compares and writes only on difference
@@ -42,15 +37,15 @@ export function filesController(opts: FilesControllerOptions): ControllerSpec {
       try {
         if (await writeFileAtomic(path, content, { mode: 0o644 })) log.info({ path, subnet: formatCidr(facts.subnet) }, 'wrote file')
       } catch (err) {
-        report(false, 'WriteFailed', `cannot write ${path}: ${(err as Error).message}`)
-        throw err
+        throw new ConditionError('WriteFailed', `cannot write ${path}: ${(err as Error).message}`, { cause: err })
       }
     }
-    report(true, 'Written', `${subnetFile} and ${dockerOptsFile} match the lease`)
+    return { condition: { status: true, reason: 'Written', message: `${subnetFile} and ${dockerOptsFile} match the lease` } }
   }
 
   return {
     name: 'files',
+    condition: FILES,
     reconcile,
     keys: [KEY],
     triggers: [holder.held$.pipe(map(() => KEY))],

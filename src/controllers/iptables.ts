@@ -25,7 +25,7 @@ import { IPV6_FORWARD, Sysctl } from '../host/sysctl.js'
 import { firewallChanges } from '../host/monitor.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { formatCidr, formatCidr6 } from '../net/cidr.js'
-import { watch, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext } from '../runtime/index.js'
+import { ConditionError, watch, type ControllerSpec, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
 
 export const FIREWALL = 'Firewall'
 const KEY = 'firewall'
@@ -35,7 +35,6 @@ export const FIREWALL_RESYNC_MS = 60_000
 export interface IptablesControllerOptions {
   manager: Manager
   holder: LeaseHolder
-  readiness: HostReadiness
   overlay: string
   /** default: iptables of the namespace weftd runs in */
   iptables?: Iptables
@@ -56,22 +55,19 @@ export function iptablesController(opts: IptablesControllerOptions): ControllerS
   const sysctl = opts.sysctl ?? new Sysctl()
   /** weft's ip6tables chains are known to be absent: an IPv4-only host then spends no ip6tables-save per pass */
   let ipv6Clear = false
-  const report = opts.readiness.register(FIREWALL)
 
-  const reconcile = async (_key: string, { log }: ReconcileContext) => {
+  const reconcile = async (_key: string, { log }: ReconcileContext): Promise<ReconcileResult> => {
     // --- observe desired
     if (!overlays.get(overlay)) {
       // the overlay is gone (the informer has synced before the first reconcile): so are its rules
       if (await ipt.remove(OWN_CHAINS)) log.info({ overlay }, `OverlayConfig deleted; removed ${FORWARD_CHAIN} and ${MASQ_CHAIN}`)
       if (await ip6t.remove(OWN_CHAINS).catch(() => false)) log.info({ overlay }, `OverlayConfig deleted; removed ${FORWARD_CHAIN} and ${MASQ_CHAIN} from ip6tables`)
-      report(false, 'OverlayMissing', `OverlayConfig "${overlay}" not found; weft has no rules on this host`)
-      return
+      return { condition: { status: false, reason: 'OverlayMissing', message: `OverlayConfig "${overlay}" not found; weft has no rules on this host` } }
     }
     const held = holder.current
     if (!held) {
       // rules of a previous run (if any) stay: they match the subnet this host will most likely get back
-      report(false, 'NoLease', 'no lease held yet; rules of a previous run, if any, are left in place')
-      return
+      return { condition: { status: false, reason: 'NoLease', message: 'no lease held yet; rules of a previous run, if any, are left in place' } }
     }
     const input = { network: held.spec.network, subnet: formatCidr(held.subnet), ipMasq: held.spec.ipMasq, randomFully: await ipt.supportsRandomFully() }
     const chains = firewallRules(input)
@@ -87,14 +83,13 @@ export function iptablesController(opts: IptablesControllerOptions): ControllerS
       if (await ipt.remove(unwanted)) log.info({ removed: unwanted.map((c) => c.name) }, 'removed chains no longer wanted')
       await convergeIPv6(held, input.ipMasq, log)
     } catch (err) {
-      report(false, 'ApplyFailed', `cannot apply weft's iptables rules: ${(err as Error).message}`)
-      throw err
+      throw new ConditionError('ApplyFailed', `cannot apply weft's iptables rules: ${(err as Error).message}`, { cause: err })
     }
 
     // --- report
     const masq = input.ipMasq ? `; ${MASQ_CHAIN} masquerades traffic leaving it${input.randomFully ? ' (--random-fully)' : ''}` : ''
     const v6 = held.spec.ipv6 && held.ipv6Subnet ? ` (and ${held.spec.ipv6.network} in ip6tables)` : ''
-    report(true, 'Applied', `${FORWARD_CHAIN} accepts ${input.network}${v6} in FORWARD whatever its policy${masq}`)
+    return { condition: { status: true, reason: 'Applied', message: `${FORWARD_CHAIN} accepts ${input.network}${v6} in FORWARD whatever its policy${masq}` } }
   }
 
   /** The same chains in ip6tables for a dual-stack lease, IPv6 forwarding on; none for an IPv4-only one. */
@@ -122,6 +117,7 @@ export function iptablesController(opts: IptablesControllerOptions): ControllerS
 
   return {
     name: 'iptables',
+    condition: FIREWALL,
     reconcile,
     keys: [KEY],
     watches: [watch(overlays, (o) => (o.metadata.name === overlay ? KEY : undefined))],

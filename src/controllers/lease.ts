@@ -6,8 +6,10 @@
 //                    wrote while the informer lags behind it) and its etcd lease
 //   act:             claim a subnet if none is held (previous one first), renew the etcd lease
 //                    before it lapses, update publicIP/labels/backend in place
-//   report:          LeaseHeld into the host readiness; every condition of the host, plus
-//                    expireTime, into the HostLease's status (this controller is its only writer)
+//   report:          LeaseHeld, returned to the runtime; when the held etcd lease lapses, into
+//                    the holder. The HostLease's status is the host status writer's
+//                    (hoststatus.ts), its only writer; this controller writes the lease itself
+//                    (spec, labels), and a status only inside the claim that creates the lease
 //
 // A lease that vanished (deleted by hand, expired while etcd was away) is
 // simply "no lease held" on the next look, and is claimed again, the same
@@ -23,8 +25,8 @@
 // (a stale view costs a lost transaction, which returns the fresh state),
 // updates compare the mod revision. So a first claim costs two etcd calls,
 // the lease grant and the claim transaction, as a bare etcd client's would.
-import { filter, map, merge } from 'rxjs'
-import { InvalidError, parseDuration, resolveOverlaySpec, type HostLease, type OverlayConfig, type HostLeaseStatus, type ResolvedOverlaySpec } from '../crds/index.js'
+import { map } from 'rxjs'
+import { InvalidError, parseDuration, resolveOverlaySpec, type HostLease, type OverlayConfig, type ResolvedOverlaySpec } from '../crds/index.js'
 import { formatCidr, tryParseCidr, type Cidr } from '../net/cidr.js'
 import { formatCidr6, tryParseCidr6, type Cidr6 } from '../net/cidr.js'
 import { claimable, exhaustedMessage, fitsOverlay, pickSubnet, subnetRange, type SubnetRange, type Taken } from '../lease/allocate.js'
@@ -33,12 +35,11 @@ import type { LeaseHolder } from '../lease/held.js'
 import type { Claim, Claim6, LeaseRegistry } from '../lease/registry.js'
 import { renewInMs, ttlSeconds } from '../lease/timing.js'
 import { overlayMtu } from '../backends/registry.js'
-import { conditionsEqual, removeCondition, setCondition, timestamp, watchOne, type ComponentState, type ControllerSpec, type HostReadiness, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
-import { describeInvalid, NotFoundError } from '../store/index.js'
+import { watchOne, type ConditionOutcome, type ControllerSpec, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
+import { ConflictError, describeInvalid, NotFoundError } from '../store/index.js'
+import { hostLeaseStatus, ignoredObjects } from './hoststatus.js'
 
 export const LEASE_HELD = 'LeaseHeld'
-/** a condition outside Ready: the keys this agent ignores because they hold no valid object */
-export const IGNORED_OBJECTS = 'IgnoredObjects'
 /** a lost claim race is retried at once with a fresh view; this many in a row means something else is wrong */
 const MAX_CLAIM_ATTEMPTS = 64
 /** while every subnet is taken, look again this often (freed subnets come from expiry, not an event we watch) */
@@ -47,7 +48,6 @@ const EXHAUSTED_RETRY_MS = 10_000
 export interface LeaseControllerOptions {
   manager: Manager
   registry: LeaseRegistry
-  readiness: HostReadiness
   holder: LeaseHolder
   hostName: string
   overlay: string
@@ -132,27 +132,25 @@ function resolveOnce(o: OverlayConfig): ResolvedOverlaySpec {
 }
 
 export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
-  const { manager, registry, readiness, holder, hostName: host, overlay } = opts
-  const store = manager.store
+  const { manager, registry, holder, hostName: host, overlay } = opts
+  const { store, readiness } = manager
   const overlays = manager.informer('OverlayConfig')
   const hostLeases = manager.informer('HostLease')
-  const networks = manager.informer('Network')
-  /** every key of the kinds this agent reads that holds no valid object */
-  const ignoredObjects = () => [...overlays.invalidObjects(), ...hostLeases.invalidObjects(), ...networks.invalidObjects()]
-  const reportHeld = readiness.register(LEASE_HELD)
+  const ignored = ignoredObjects(manager)
   const random = opts.random ?? Math.random
   let lastLogged = ''
 
   const heldMessage = (subnet: string, reserved: boolean) => `holding ${subnet} of overlay ${overlay}${reserved ? ' (reserved)' : ''}`
 
-  /** LeaseHeld into the readiness, and one log line when it changes. */
-  const report = (held: boolean, reason: string, message: string, log: ReconcileContext['log']) => {
-    reportHeld(held, reason, message)
+  /** LeaseHeld as this pass found it, and one log line when it changes. */
+  const report = (held: boolean, reason: string, message: string, log: ReconcileContext['log']): ConditionOutcome => {
+    const outcome = { status: held, reason, message }
     const line = `${held}/${reason}/${message.replace(/ until .*/, '')}`
-    if (line === lastLogged) return
+    if (line === lastLogged) return outcome
     lastLogged = line
     if (held) log.info({ reason }, message)
     else log.warn({ reason }, message)
+    return outcome
   }
 
   /** when the held etcd lease lapses unless renewed; undefined for none or reserved */
@@ -171,27 +169,41 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
   /** the informer showing exactly what this agent last wrote */
   const isOwnEcho = (obj: HostLease): boolean =>
     mine !== undefined && obj.metadata.uid === mine.lease.metadata.uid && obj.metadata.resourceVersion === mine.lease.metadata.resourceVersion
+  /** the host status writer's write over what this agent last wrote: nothing of the lease itself moved */
+  const isStatusWrite = (obj: HostLease): boolean =>
+    mine !== undefined &&
+    obj.metadata.uid === mine.lease.metadata.uid &&
+    JSON.stringify(obj.spec) === JSON.stringify(mine.lease.spec) &&
+    JSON.stringify(obj.metadata.labels ?? {}) === JSON.stringify(mine.lease.metadata.labels ?? {})
 
-  const reconcile = async (_key: string, { log }: ReconcileContext): Promise<ReconcileResult | void> => {
+  const reconcile = async (key: string, ctx: ReconcileContext): Promise<ReconcileResult | void> => {
+    try {
+      return await pass(key, ctx)
+    } finally {
+      // the status writer publishes it as expireTime
+      holder.setExpireAt(mine?.lease.spec.reserved ? undefined : expireAt)
+    }
+  }
+
+  const pass = async (_key: string, { log }: ReconcileContext): Promise<ReconcileResult | void> => {
     // --- observe desired
     const overlayObj = overlays.get(overlay)
     let current = await observe()
     if (!overlayObj) {
       const invalid = overlays.invalid(overlay)
-      if (invalid) report(false, 'OverlayInvalid', `${describeInvalid(invalid)}; waiting for a valid one`, log)
-      else report(false, 'OverlayMissing', `OverlayConfig "${overlay}" not found; waiting for it`, log)
+      const condition = invalid
+        ? report(false, 'OverlayInvalid', `${describeInvalid(invalid)}; waiting for a valid one`, log)
+        : report(false, 'OverlayMissing', `OverlayConfig "${overlay}" not found; waiting for it`, log)
       // keep what is held alive: an overlay re-applied later must not re-address this host
       const renewIn = current && !current.lease.spec.reserved ? await renewIfDue(current) : undefined
-      if (current) await publishStatus(current)
-      return renewIn === undefined ? undefined : { requeueAfter: renewIn }
+      return renewIn === undefined ? { condition } : { condition, requeueAfter: renewIn }
     }
     let spec: ResolvedOverlaySpec
     try {
       spec = resolveOnce(overlayObj)
     } catch (err) {
       if (!(err instanceof InvalidError)) throw err
-      report(false, 'OverlayInvalid', err.message, log)
-      return
+      return { condition: report(false, 'OverlayInvalid', err.message, log) }
     }
     const range = subnetRange(spec)
     const range6 = subnetRange6(spec)
@@ -201,11 +213,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     // --- observe actual: a lease of ours that cannot serve this overlay is let go (unless reserved)
     if (current && !usable(current.lease, range)) {
       const why = `HostLease "${host}" holds ${current.lease.spec.subnet} of overlay ${current.lease.spec.overlay}, not a /${range.len} of overlay ${overlay}`
-      if (current.lease.spec.reserved) {
-        report(false, 'ReservationMismatch', `${why}; it is reserved, so fix or delete it by hand`, log)
-        await publishStatus(current)
-        return
-      }
+      if (current.lease.spec.reserved) return { condition: report(false, 'ReservationMismatch', `${why}; it is reserved, so fix or delete it by hand`, log) }
       log.info({ subnet: current.lease.spec.subnet }, `${why}; releasing it`)
       await release(current)
       current = undefined
@@ -213,9 +221,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     if (current?.lease.spec.reserved && range6 && current.lease.spec.ipv6Subnet !== undefined && !usable6(current.lease, range6)) {
       // an unreserved lease's IPv6 subnet is re-claimed in place below; a reservation's is the user's to fix
       const why = `HostLease "${host}" holds IPv6 ${current.lease.spec.ipv6Subnet}, not a /${range6.len} of overlay ${overlay}'s ipv6Network ${formatCidr6(range6.network)}`
-      report(false, 'ReservationMismatch', `${why}; it is reserved, so fix or delete it by hand`, log)
-      await publishStatus(current)
-      return
+      return { condition: report(false, 'ReservationMismatch', `${why}; it is reserved, so fix or delete it by hand`, log) }
     }
 
     // --- act: hold a lease, renewed in time
@@ -231,9 +237,9 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
       const claimed = await claim(spec, range, range6, publicIP, log)
       if (claimed === 'exists') return { requeueAfter: 0 } // our view was stale: look again at what the claim found
       if (!claimed || claimed === 'exhausted6') {
-        report(false, 'SubnetsExhausted', claimed ? exhaustedMessage6(overlay, range6!) : exhaustedMessage(overlay, range), log)
+        const condition = report(false, 'SubnetsExhausted', claimed ? exhaustedMessage6(overlay, range6!) : exhaustedMessage(overlay, range), log)
         holder.set(undefined)
-        return { requeueAfter: opts.exhaustedRetryMs ?? EXHAUSTED_RETRY_MS }
+        return { condition, requeueAfter: opts.exhaustedRetryMs ?? EXHAUSTED_RETRY_MS }
       }
       current = claimed
       renewIn = renewInMs(ttlSeconds(ttlMs), ttlMs)
@@ -248,7 +254,14 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     let ipv6Exhausted = false
     if (dual === 'exhausted') ipv6Exhausted = true
     else current = dual
-    current = mine = await converge(current, spec, publicIP)
+    try {
+      current = mine = await converge(current, spec, publicIP)
+    } catch (err) {
+      // written meanwhile (the status writer, a user): look again at what is there now
+      if (!(err instanceof ConflictError)) throw err
+      mine = await registry.hostLease(host)
+      return { requeueAfter: 0 }
+    }
     if (current.lease.spec.reserved) expireAt = undefined
     // a reservation applied before claims were written with it gets its claim, or it would be no peer
     if (current.lease.spec.reserved && reservedClaimFor !== current.lease.spec.subnet) {
@@ -259,8 +272,9 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     // --- report
     const { lease } = current
     const subnet6 = range6 && usable6(lease, range6) ? subnet6Of(lease) : undefined
-    if (ipv6Exhausted) report(false, 'SubnetsExhausted', `${exhaustedMessage6(overlay, range6!)}; holding ${lease.spec.subnet} (IPv4 only) meanwhile`, log)
-    else report(true, lease.spec.reserved ? 'Reserved' : 'Acquired', heldMessage(subnet6 ? `${lease.spec.subnet} and ${formatCidr6(subnet6)}` : lease.spec.subnet, lease.spec.reserved === true), log)
+    const condition = ipv6Exhausted
+      ? report(false, 'SubnetsExhausted', `${exhaustedMessage6(overlay, range6!)}; holding ${lease.spec.subnet} (IPv4 only) meanwhile`, log)
+      : report(true, lease.spec.reserved ? 'Reserved' : 'Acquired', heldMessage(subnet6 ? `${lease.spec.subnet} and ${formatCidr6(subnet6)}` : lease.spec.subnet, lease.spec.reserved === true), log)
     holder.set({
       overlay,
       spec,
@@ -273,9 +287,8 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
       mtu: overlayMtu(spec, { mtu: opts.underlayMtu(), publicIP: lease.spec.publicIP }),
       lease,
     })
-    await publishStatus(current)
-    if (ipv6Exhausted) return { requeueAfter: Math.min(renewIn ?? Infinity, opts.exhaustedRetryMs ?? EXHAUSTED_RETRY_MS) }
-    return lease.spec.reserved ? undefined : { requeueAfter: renewIn ?? 0 }
+    if (ipv6Exhausted) return { condition, requeueAfter: Math.min(renewIn ?? Infinity, opts.exhaustedRetryMs ?? EXHAUSTED_RETRY_MS) }
+    return lease.spec.reserved ? { condition } : { condition, requeueAfter: renewIn ?? 0 }
   }
 
   /**
@@ -439,8 +452,13 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
         const seen = known.get(subnet.ip)
         expireAt = Date.now() + ttlSeconds(ttlMs) * 1000
         expireFor = leaseID
-        // the status written with the lease already says it is held
-        const status = statusFor(template, undefined, { type: LEASE_HELD, status: 'True', reason: 'Acquired', message: heldMessage(formatCidr(subnet), false) })
+        // the status written with the lease already says it is held: the status writer then has nothing to add
+        const status = hostLeaseStatus({
+          lease: template,
+          conditions: readiness.conditionsWith({ type: LEASE_HELD, status: 'True', reason: 'Acquired', message: heldMessage(formatCidr(subnet), false) }),
+          ignored: ignored(),
+          expireAt,
+        })
         const outcome = await registry.claim(template, subnet, leaseID, seen?.host === host ? seen.modRevision : '0', status, ipv6)
         if (outcome.ok) {
           log.info({ subnet: outcome.lease.spec.subnet, ...(ipv6 ? { ipv6Subnet: outcome.lease.spec.ipv6Subnet } : {}), attempts: lost + 1 }, 'claimed subnet')
@@ -527,55 +545,23 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
       if (subnet6) await registry.bindClaim6(overlay, subnet6, host, '0')
       await store.revokeLease(held.leaseID)
     }
-    return { lease: { ...written, status: lease.status }, leaseID: detach ? '0' : held.leaseID }
-  }
-
-  /** status.conditions from the host readiness, and expireTime; written only when they changed. */
-  const publishStatus = async (held: Held) => {
-    const { lease } = held
-    const status = statusFor(lease, lease.status)
-    if (status.expireTime === lease.status?.expireTime && conditionsEqual(status.conditions, lease.status?.conditions)) return
-    mine = { lease: await store.updateStatus({ ...lease, status }), leaseID: held.leaseID }
-  }
-
-  /** The status to write: conditions from the readiness; expireTime kept unless it moved by more than rounding. */
-  const statusFor = (lease: HostLease, prev: HostLeaseStatus | undefined, held?: ComponentState): HostLeaseStatus => {
-    let conditions = prev?.conditions
-    const states = held ? readiness.conditionsWith(held) : readiness.conditions()
-    for (const c of states) conditions = setCondition(conditions, { ...c, observedGeneration: lease.metadata.generation ?? 1 })
-    // keys this agent ignores (garbage written into etcd by hand): named while they last, not part of Ready
-    const ignored = ignoredObjects()
-    if (ignored.length) conditions = setCondition(conditions, { type: IGNORED_OBJECTS, status: 'True', reason: 'InvalidObjects', message: ignored.map((i) => describeInvalid(i)).join('; ') })
-    else if (conditions?.some((c) => c.type === IGNORED_OBJECTS)) conditions = removeCondition(conditions, IGNORED_OBJECTS)
-    const prevExpire = prev?.expireTime ? Date.parse(prev.expireTime) : undefined
-    const expireTime =
-      lease.spec.reserved || expireAt === undefined
-        ? undefined
-        : prevExpire !== undefined && Math.abs(prevExpire - expireAt) < 3000
-          ? prev!.expireTime
-          : timestamp(new Date(expireAt))
-    return { ...(expireTime ? { expireTime } : {}), ...(conditions ? { conditions } : {}) }
+    return { lease: written, leaseID: detach ? '0' : held.leaseID }
   }
 
   return {
     name: 'lease',
+    condition: LEASE_HELD,
     reconcile,
     keys: [host],
     watches: [
       watchOne(overlays, overlay, host),
       // this host's lease changed under us (deleted by hand, expired, edited): the shared informer, no watch
-      // of our own; the echo of our own last write changes nothing, so it does not cost a reconcile
-      watchOne(hostLeases, host, host, (obj, type) => type !== 'DELETED' && isOwnEcho(obj)),
+      // of our own; the echo of our own last write, or a status write over it, changes nothing of the lease
+      watchOne(hostLeases, host, host, (obj, type) => type !== 'DELETED' && (isOwnEcho(obj) || isStatusWrite(obj))),
     ],
     triggers: [
-      // other components' changes go into the status; LeaseHeld's own are published by the reconcile that made them
-      readiness.changes$.pipe(
-        filter((type) => type !== LEASE_HELD),
-        map(() => host),
-      ),
+      // the data path's VTEP MAC, public key, ...: part of the lease
       holder.backendData$.pipe(map(() => host)),
-      // a key turned bad or good again: named in (or dropped from) the status, once per change
-      merge(overlays.invalid$, hostLeases.invalid$, networks.invalid$).pipe(map(() => host)),
     ],
   }
 }

@@ -3,19 +3,22 @@
 // Key: "reachability", a singleton; one reconcile is one probe round.
 //
 //   observe desired: the held lease (backend, subnet → this host's overlay address),
-//                    every HostLease of the overlay (informer) → peers, as the data path takes them
+//                    every HostLease of the overlay (informer) that holds its subnet's claim
+//                    (the data path's claims, shared-claims.ts) → peers, as the data path takes them
 //   observe actual:  one round: a request per peer from our overlay address to its,
 //                    paced over the round, replies matched (probe/schedule.ts)
 //   act:             the report written only when the unreachable set changes, its etcd
 //                    lease renewed because the round completed (probe/publisher.ts)
 //   report:          weft_peer_reachable{peer}, weft_peer_rtt_seconds{peer}; a log line per verdict change
 //
-// Leases the data path leaves out (an overlapping subnet, another backend) are
+// Leases the data path leaves out (an overlapping subnet, another backend, no
+// claim of their subnet past the grace a joining host's claim may lag by) are
 // reported unreachable with the data path's reason: no container traffic goes there.
 import { randomInt } from 'node:crypto'
 import { map } from 'rxjs'
 import { Counter, Gauge } from 'prom-client'
 import { livePeers } from '../backends/peers.js'
+import { claimedLeases, UnownedGrace } from '../lease/ownership.js'
 import { backendOf } from '../backends/registry.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { formatCidr, parseCidr } from '../net/cidr.js'
@@ -38,6 +41,7 @@ import { PROBE_PORT, probeAddress } from '../probe/targets.js'
 import type { ReachabilityReport } from '../probe/report.js'
 import type { ControllerSpec, Manager, ReconcileContext } from '../runtime/index.js'
 import type { Store } from '../store/index.js'
+import { overlayClaims } from './shared-claims.js'
 
 const KEY = 'reachability'
 
@@ -57,6 +61,8 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
   const port = opts.port ?? PROBE_PORT
   const intervalMs = opts.intervalMs ?? PROBE_INTERVAL_MS
   const leases = manager.informer('HostLease')
+  const claims = overlayClaims(manager, overlay)
+  const grace = new UnownedGrace()
   const health = new PeerHealth()
   const publisher = new ReportPublisher(opts.store, hostName)
   // a previous run's replies carry its nonce, never ours
@@ -97,14 +103,17 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
 
     // --- desired
     const held = holder.current
-    if (!held || !leases.hasSynced) {
+    if (!held || !leases.hasSynced || !claims.hasSynced) {
       closeSocket()
       return { requeueAfter: 1000 }
     }
     const backend = held.spec.backend.type
     const network = parseCidr(held.spec.network)
     const own = probeAddress(backend, held.subnet)
-    const { peers, ignored } = livePeers(leases.list(), { overlay, hostName, network, subnet: held.subnet, backend }, backendOf(backend))
+    // the data path's peer set: a lease is one only with its subnet's claim
+    const owned = claimedLeases(leases.list(), overlay, claims.claims)
+    const { peers, ignored: invalid } = livePeers(owned.leases, { overlay, hostName, network, subnet: held.subnet, backend }, backendOf(backend))
+    const ignored = [...grace.settle(owned.unowned.filter((u) => u.name !== hostName)).report, ...invalid]
     const targets: ProbePeer[] = peers.map((p) => ({ name: p.name, address: probeAddress(backend, p.subnet) }))
 
     const bindFor = `${own} ${formatCidr(network)}`

@@ -30,6 +30,7 @@ export class LeaseHolder {
   private readonly held = new BehaviorSubject<HeldLease | undefined>(undefined)
   private readonly backend = new BehaviorSubject<BackendData>({})
   private readonly lost = new Subject<void>()
+  private readonly expiry = new BehaviorSubject<number | undefined>(undefined)
   private published = false
 
   /** Emits on every change of what is held, with `undefined` while no lease is held. */
@@ -37,6 +38,8 @@ export class LeaseHolder {
   /** The backend data others asked to publish; the lease controller writes it into the lease. */
   readonly backendData$: Observable<BackendData> = this.backend.pipe(distinctUntilChanged((a, b) => isDeepStrictEqual(a, b)))
   readonly subnet$ = this.held$.pipe(map((h) => h?.subnet))
+  /** When the held etcd lease lapses unless renewed (ms since the epoch); the host status writer publishes it as expireTime. */
+  readonly expireAt$: Observable<number | undefined> = this.expiry.pipe(distinctUntilChanged())
 
   get current(): HeldLease | undefined {
     return this.held.value
@@ -51,9 +54,19 @@ export class LeaseHolder {
     return this.published
   }
 
+  /** undefined for a reserved lease, or none held */
+  get expireAt(): number | undefined {
+    return this.expiry.value
+  }
+
   /** Called by the lease controller only. */
   set(next: HeldLease | undefined): void {
     this.held.next(next)
+  }
+
+  /** Called by the lease controller only: the held etcd lease lapses at `at` unless renewed. */
+  setExpireAt(at: number | undefined): void {
+    this.expiry.next(at)
   }
 
   /** Publish backend data in this host's lease (the data path sets its VTEP MAC here). */

@@ -61,10 +61,10 @@ export class UnownedGrace {
   ) {}
 
   /** Those due for reporting, and when the next pending one falls due (ms from now). */
-  settle(unowned: readonly Unowned[]): { report: Unowned[]; recheckInMs: number | undefined } {
+  settle<T extends Pick<Unowned, 'name' | 'message'>>(unowned: readonly T[]): { report: T[]; recheckInMs: number | undefined } {
     const t = this.now()
     const current = new Set<string>()
-    const report: Unowned[] = []
+    const report: T[] = []
     let recheckInMs: number | undefined
     for (const u of unowned) {
       const id = `${u.name} ${u.message}`

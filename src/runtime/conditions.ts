@@ -58,3 +58,14 @@ export function isConditionTrue(conditions: readonly Condition[] | undefined, ty
 export function conditionsEqual(a: readonly Condition[] | undefined, b: readonly Condition[] | undefined): boolean {
   return isDeepStrictEqual(a ?? [], b ?? [])
 }
+
+/**
+ * Whether `b` tells a reader of the status something `a` does not: a
+ * condition's status or reason changed, one came or went, or it now speaks of
+ * another generation of the spec. A message, a count in it or a time moving
+ * alone is not such a change (the host status writer skips those writes).
+ */
+export function conditionsTransitioned(a: readonly Condition[] | undefined, b: readonly Condition[] | undefined): boolean {
+  const gist = (list: readonly Condition[] | undefined) => (list ?? []).map((c) => [c.type, c.status, c.reason, c.observedGeneration])
+  return !isDeepStrictEqual(gist(a), gist(b))
+}

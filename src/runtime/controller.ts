@@ -45,26 +45,56 @@
  *   must fix). The key is not retried until an event or resync adds it again.
  *   Report it in a status condition so the user sees why.
  *
- * - **Report status as the last step**, and only when it changed: conditions
- *   via `conditions.ts`, host convergence via `HostReadiness`.
+ * - **Return the outcome; the runtime reports it.** A controller that owns
+ *   one of the host's conditions names it (`condition: 'DataPath'`) and
+ *   returns `{ condition: { status, reason, message } }` from each pass (no
+ *   `condition`: the last word stands). The runtime sets it in the host
+ *   readiness once the pass is over, and the host status writer
+ *   (src/controllers/hoststatus.ts) is the only writer of the HostLease
+ *   status: a reconciler never writes status itself, and a message that
+ *   moved alone is never written (Flux's deferred status patch, with
+ *   Kubernetes' rule that status says what changed, not how much).
+ *   `throw new ConditionError(reason, message)` reports False with that
+ *   reason and retries with backoff; any other error leaves the condition as
+ *   it was (an etcd blip is not a change of the host's state).
  *
  * - **Stop when asked.** `ctx.signal` aborts at shutdown; long waits should
  *   honour it. A reconcile in flight at shutdown is awaited (bounded), never
  *   cut mid-write by the runtime.
  *
  * A reconciler reads top to bottom: observe desired → observe actual → act on
- * the difference → report status.
+ * the difference → return the outcome.
  */
 import type { Logger } from 'pino'
 import { interval, merge, mergeMap, of, type Observable, type Subscription } from 'rxjs'
 import type { AnyResource, KindName } from '../crds/kinds.js'
+import type { ConditionStatus } from './conditions.js'
 import type { Informer, InformerEvent } from './informer.js'
 import type { RuntimeMetrics } from './metrics.js'
+import type { HostReadiness } from './readiness.js'
 import { WorkQueue, type BackoffOptions, type Clock } from './workqueue.js'
+
+/** How a controller's concern of the host stands after a pass: its condition's new state. */
+export interface ConditionOutcome {
+  /** a boolean is True/False */
+  status: ConditionStatus | boolean
+  /** CamelCase, machine-readable; a change of it (or of status) is written to the HostLease */
+  reason: string
+  /** one human sentence; live in /readyz and logs, written along with the next status or reason change */
+  message: string
+  /**
+   * the generation of this host's HostLease this pass acted on, when the
+   * message describes what that spec asked for (the data path's backend): its
+   * change is written too, so a message never speaks of an older spec than it says
+   */
+  observedGeneration?: number
+}
 
 export interface ReconcileResult {
   /** look at this key again after this many milliseconds */
   requeueAfter?: number
+  /** the controller's condition (ControllerSpec.condition) as this pass found it */
+  condition?: ConditionOutcome
 }
 
 export interface ReconcileContext {
@@ -79,6 +109,18 @@ export type Reconcile = (key: string, ctx: ReconcileContext) => Promise<Reconcil
 /** A failure retrying cannot fix: the key is not requeued until an event or resync. */
 export class TerminalError extends Error {
   override name = 'TerminalError'
+}
+
+/** A failure that is the controller's condition: reported False with `reason` and this message, then retried with backoff. */
+export class ConditionError extends Error {
+  override name = 'ConditionError'
+  constructor(
+    readonly reason: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+  }
 }
 
 /** Maps an informer's object to the keys to reconcile; undefined or [] ignores it. */
@@ -115,6 +157,8 @@ export interface ControllerSpec {
   /** unique per manager; names metrics and log lines */
   name: string
   reconcile: Reconcile
+  /** the host condition this controller owns (LeaseHeld, DataPath, ...): registered with the host readiness, set from each pass's outcome */
+  condition?: string
   /** informers whose events enqueue keys; the controller waits for them to sync before its first reconcile */
   watches?: Watch[]
   /** keys enqueued at start and at every resync (singletons such as "host") */
@@ -131,6 +175,8 @@ export interface ControllerSpec {
 export interface ControllerDeps {
   logger: Logger
   metrics: RuntimeMetrics
+  /** where a controller with a `condition` reports it */
+  readiness?: HostReadiness
   clock?: Clock
 }
 
@@ -159,6 +205,10 @@ export class Controller {
     this.name = spec.name
     this.log = deps.logger.child({ controller: spec.name })
     this.queue = new WorkQueue({ backoff: spec.backoff, clock: deps.clock })
+    if (spec.condition !== undefined) {
+      if (!deps.readiness) throw new Error(`controller ${spec.name} owns condition ${spec.condition} but has no host readiness to report it to`)
+      deps.readiness.register(spec.condition)
+    }
   }
 
   /** Keys whose last reconcile failed, with the error message. */
@@ -236,6 +286,7 @@ export class Controller {
     this.running.set(key, Date.now())
     try {
       const result = await this.spec.reconcile(key, { signal: this.abort.signal, log })
+      if (result?.condition) this.report(result.condition)
       this.queue.forget(key)
       this.recovered(key, log)
       if (result?.requeueAfter !== undefined && result.requeueAfter >= 0) {
@@ -245,6 +296,7 @@ export class Controller {
         metrics.reconciles.inc({ controller: this.name, result: 'success' })
       }
     } catch (err) {
+      if (err instanceof ConditionError) this.report({ status: false, reason: err.reason, message: err.message })
       metrics.errors.inc({ controller: this.name })
       const message = err instanceof Error ? err.message : String(err)
       const changed = this.failing.get(key) !== message
@@ -262,6 +314,13 @@ export class Controller {
       this.running.delete(key)
       end()
     }
+  }
+
+  /** The outcome into the host readiness, once per pass: the one moment a controller's condition changes. */
+  private report(outcome: ConditionOutcome): void {
+    const type = this.spec.condition
+    if (type === undefined) throw new Error(`controller ${this.name} returned a condition but owns none (ControllerSpec.condition)`)
+    this.deps.readiness!.report(type, outcome.status, outcome.reason, outcome.message, outcome.observedGeneration)
   }
 
   private keyLog(key: string): Logger {

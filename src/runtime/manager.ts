@@ -11,6 +11,7 @@ import { describeInvalid, type Store } from '../store/index.js'
 import { Controller, type ControllerSpec } from './controller.js'
 import { Informer } from './informer.js'
 import { runtimeMetrics, type RuntimeMetrics } from './metrics.js'
+import { HostReadiness } from './readiness.js'
 import type { Clock } from './workqueue.js'
 
 /** Something with a lifetime that is not a controller: an HTTP server, a probe. */
@@ -24,6 +25,8 @@ export interface ManagerOptions {
   store: Store
   logger: Logger
   registry?: Registry
+  /** where controllers report their conditions; default a new one (manager.readiness) */
+  readiness?: HostReadiness
   clock?: Clock
   /** how long stop() waits for reconciles in flight; default 10 s */
   gracefulStopMs?: number
@@ -41,6 +44,8 @@ export class Manager {
   readonly logger: Logger
   readonly registry: Registry
   readonly metrics: RuntimeMetrics
+  /** every controller's condition (ControllerSpec.condition), as the runtime reported it */
+  readonly readiness: HostReadiness
   private readonly informers: Map<KindName, Informer<KindName>>
   private readonly ownsInformers: boolean
   private readonly controllerList: Controller[] = []
@@ -53,6 +58,7 @@ export class Manager {
     this.logger = opts.logger
     this.registry = opts.registry ?? new Registry()
     this.metrics = runtimeMetrics(this.registry)
+    this.readiness = opts.readiness ?? new HostReadiness()
     this.informers = opts.sharedInformers ?? new Map()
     this.ownsInformers = opts.sharedInformers === undefined
   }
@@ -75,7 +81,7 @@ export class Manager {
 
   add(spec: ControllerSpec): Controller {
     if (this.controllerList.some((c) => c.name === spec.name)) throw new Error(`controller ${spec.name} registered twice`)
-    const c = new Controller(spec, { logger: this.logger, metrics: this.metrics, clock: this.opts.clock })
+    const c = new Controller(spec, { logger: this.logger, metrics: this.metrics, readiness: this.readiness, clock: this.opts.clock })
     this.controllerList.push(c)
     if (this.state === 'started') void this.startController(c)
     return c

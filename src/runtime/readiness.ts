@@ -1,9 +1,11 @@
 // The host's readiness: every controller this host runs reports how its
 // concern stands (one condition type each: LeaseHeld, DataPath, Firewall,
 // Docker, ...); Ready is True only when every registered one is True.
-// The lease controller publishes these as the HostLease's status conditions
-// (one writer per object, so no write races), /healthz answers from it, and
-// the state lives here so no controller needs to know the others.
+// The runtime reports each controller's outcome here (ControllerSpec.condition),
+// the host status writer (src/controllers/hoststatus.ts) publishes them as the
+// HostLease's status conditions when a status or reason changes, /healthz and
+// /metrics answer from it live, and the state lives here so no controller
+// needs to know the others.
 import { isDeepStrictEqual } from 'node:util'
 import { Subject, type Observable } from 'rxjs'
 import type { ConditionInput, ConditionStatus } from './conditions.js'
@@ -13,6 +15,8 @@ export interface ComponentState {
   status: ConditionStatus
   reason: string
   message: string
+  /** the generation of this host's HostLease the state speaks of, when the component says (default: the lease's) */
+  observedGeneration?: number
 }
 
 export interface Readiness {
@@ -25,8 +29,13 @@ export interface Readiness {
 export class HostReadiness {
   private readonly states = new Map<string, ComponentState>()
   private readonly changes = new Subject<string>()
+  private readonly transitions = new Subject<string>()
+  /** components that have reported since they registered */
+  private readonly heard = new Set<string>()
   /** Emits the type of a component whose state changed (not on identical reports). */
   readonly changes$: Observable<string> = this.changes.asObservable()
+  /** Emits the type of a component whose status or reason changed, or that registered: a change a reader of the status must see (not a message alone). */
+  readonly transitions$: Observable<string> = this.transitions.asObservable()
 
   /**
    * Declare a component the host must converge; it is Unknown until it
@@ -34,13 +43,26 @@ export class HostReadiness {
    */
   register(type: string): (status: ConditionStatus | boolean, reason: string, message: string) => void {
     if (!this.states.has(type)) this.set({ type, status: 'Unknown', reason: 'Starting', message: `${type} has not been reconciled yet` })
-    return (status, reason, message) => this.set({ type, status: typeof status === 'boolean' ? (status ? 'True' : 'False') : status, reason, message })
+    return (status, reason, message) => this.report(type, status, reason, message)
+  }
+
+  /** A component's state as it reports it (status as a boolean: True/False). */
+  report(type: string, status: ConditionStatus | boolean, reason: string, message: string, observedGeneration?: number): void {
+    this.heard.add(type)
+    this.set({ type, status: typeof status === 'boolean' ? (status ? 'True' : 'False') : status, reason, message, ...(observedGeneration !== undefined ? { observedGeneration } : {}) })
   }
 
   set(state: ComponentState): void {
-    if (isDeepStrictEqual(this.states.get(state.type), state)) return
+    const prev = this.states.get(state.type)
+    if (isDeepStrictEqual(prev, state)) return
     this.states.set(state.type, { ...state })
     this.changes.next(state.type)
+    if (prev?.status !== state.status || prev.reason !== state.reason || prev.observedGeneration !== state.observedGeneration) this.transitions.next(state.type)
+  }
+
+  /** Whether the component has reported since it registered (its state is its own, not the Starting placeholder). */
+  reported(type: string): boolean {
+    return this.heard.has(type)
   }
 
   get(type: string): ComponentState | undefined {

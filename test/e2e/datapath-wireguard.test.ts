@@ -40,6 +40,17 @@ async function condition(c: Cluster, host: string, type: string, status: 'True' 
   })
 }
 
+/**
+ * DataPath=True on the host and its data path forwarding to `n` peers, by its own /metrics: the peer
+ * count lives there (and in the log); the lease's message is written only with a status or reason change.
+ */
+async function programmedPeers(c: Cluster, host: string, n: number, backend = 'wireguard', timeoutMs = 60_000) {
+  const cond = await condition(c, host, 'DataPath', 'True', undefined, timeoutMs)
+  const series = new RegExp(`^weft_datapath_peers\\{backend="${backend}"\\} ${n}$`, 'm')
+  await until(`${host} forwarding to ${n} ${backend} peers`, async () => series.test(await c.weftds.get(host)!.http('/metrics')), timeoutMs, 500)
+  return cond
+}
+
 t.test('wireguard: three hosts with dockerd, wireguard-go, FORWARD DROP', async (t) => {
   const started = Date.now()
   const c = await createCluster({ hosts: [...HOSTS], overlay: { network: '10.2.0.0/16', backend: { type: 'wireguard' } }, start: false })
@@ -69,7 +80,7 @@ t.test('wireguard: three hosts with dockerd, wireguard-go, FORWARD DROP', async 
     })
     c.weftds.set(host.name, w)
   }
-  for (const h of HOSTS) await condition(c, h, 'DataPath', 'True', /: 2 peers programmed/)
+  for (const h of HOSTS) await programmedPeers(c, h, 2)
   // dockerd as the systemd drop-in starts it: with weft's DOCKER_NETWORK_OPTIONS
   for (const h of HOSTS) {
     const hostDir = dirname(c.weftds.get(h)!.subnetFile)
@@ -121,7 +132,7 @@ t.test('wireguard: three hosts with dockerd, wireguard-go, FORWARD DROP', async 
     )
     t.match(await c.exec('h1', 'ip', ['route', 'show', subnetOf('h2')]), /dev weft-wg/, 'a route per peer subnet into weft-wg')
     const dp = (await c.lease('h1'))!.status!.conditions!.find((x) => x.type === 'DataPath')!
-    t.match(dp.message, /^wireguard \(wireguard-go\): 2 peers programmed/, 'the implementation in the DataPath condition')
+    t.match(dp.message, /^wireguard \(wireguard-go\): \d+ peers? programmed/, 'the implementation in the DataPath condition')
     t.match(await c.weftds.get('h1')!.http('/metrics'), /weft_wireguard_implementation\{implementation="wireguard-go"\} 1/, 'and as a metric')
     t.match(c.weftds.get('h1')!.output(), /"device":"wireguard-go"/, 'and in the log')
     t.equal(wireguardDaemonPids(hostOf('h1').netns).length, 1, 'one wireguard-go on h1')
@@ -213,7 +224,7 @@ t.test('wireguard: three hosts with dockerd, wireguard-go, FORWARD DROP', async 
     t.ok(await pings('h3', 'h2'), 'h3 → h2 with no agent running')
     for (const w of c.weftds.values()) await w.start()
     for (const h of HOSTS) await reconciledSinceStart(h, seen.get(h)!)
-    for (const h of HOSTS) await condition(c, h, 'DataPath', 'True', /: 2 peers programmed/)
+    for (const h of HOSTS) await programmedPeers(c, h, 2)
     for (const h of HOSTS) {
       const after = await deviceFacts(h)
       t.same(after, before.get(h), `${h}: same wireguard-go (${after.daemons.join(',')}), ifindex ${after.ifindex}, key, port and peers`)
@@ -257,7 +268,9 @@ t.test('wireguard: three hosts with dockerd, wireguard-go, FORWARD DROP', async 
     // h3's lease now claims h2's key (h3's device keeps its own key, as a host copying a key would)
     const forged = await c.store.get('HostLease', 'h3')
     await c.store.update({ ...forged, spec: { ...forged.spec, backend: { type: 'wireguard', data: { publicKey: keyOf('h2'), port: 51820 } } } } as HostLease)
+    // a lease left out for longer than a join takes is written as the reason, with the message naming it
     const cond = await condition(c, 'h1', 'DataPath', 'True', /left out: h3 \(DuplicatePublicKey\)/)
+    t.equal(cond.reason, 'PeersLeftOut', 'the reason says a lease is left out')
     t.match(cond.message, /1 peer programmed/, 'h1 keeps the key for h2, the lease that held it first')
     const d1 = await dump('h1')
     t.same(d1.peers.map((p) => p.allowedIPs).sort(), [[subnetOf('h2')]], "no peer for h3's subnet, and h2's key still routes to h2 only")
@@ -271,7 +284,9 @@ t.test('wireguard: three hosts with dockerd, wireguard-go, FORWARD DROP', async 
 
   await t.test('a datagram from an address with no lease gets nothing through', async (t) => {
     await c.store.delete('HostLease', 'h3')
-    await condition(c, 'h1', 'DataPath', 'True', /: 1 peer programmed$/)
+    // nothing left out any more: the reason goes back, and that write carries the message as it is now
+    const back = await condition(c, 'h1', 'DataPath', 'True', /: 1 peer programmed$/)
+    t.equal(back.reason, 'Programmed')
     t.notMatch(await c.exec('h1', 'ip', ['route', 'show', 'dev', 'weft-wg']), subnetOf('h3'), "h3's route is gone")
     const zero = await mark()
     // h3's device still holds its key and h1 as a peer, and keeps sending
@@ -281,7 +296,7 @@ t.test('wireguard: three hosts with dockerd, wireguard-go, FORWARD DROP', async 
     t.equal(after.tunnel, 0, 'and nothing of them is delivered')
     // h3 comes back: a new lease, and it is a peer again
     await c.weftds.get('h3')!.start()
-    for (const h of HOSTS) await condition(c, h, 'DataPath', 'True', /: 2 peers programmed/)
+    for (const h of HOSTS) await programmedPeers(c, h, 2)
     leases.set('h3', (await c.lease('h3'))!)
     t.ok(await pings('h3', 'h1'), 'h3 with its lease back: c-h3 → c-h1')
   })
@@ -300,7 +315,9 @@ t.test('wireguard: three hosts with dockerd, wireguard-go, FORWARD DROP', async 
       await c.store.update({ ...oc, spec: { ...oc.spec, backend: { type } } } as OverlayConfig)
     }
     await setBackend('vxlan')
-    for (const h of HOSTS) await condition(c, h, 'DataPath', 'True', /^vxlan: 2 peers programmed/)
+    // the lease's generation moved with its backend: DataPath is written again, naming the new one
+    for (const h of HOSTS) await condition(c, h, 'DataPath', 'True', /^vxlan: /)
+    for (const h of HOSTS) await programmedPeers(c, h, 2, 'vxlan')
     for (const h of HOSTS) {
       await until(`${h} without weft-wg and its daemon`, async () => (!(await c.exec(h, 'ip', ['link', 'show']).then((o) => o.includes('weft-wg'))) && wireguardDaemonPids(hostOf(h).netns).length === 0 ? true : undefined), 20_000)
     }
@@ -309,7 +326,8 @@ t.test('wireguard: three hosts with dockerd, wireguard-go, FORWARD DROP', async 
     t.ok(await pings('h1', 'h2', MTU - 28), 'containers talk over vxlan')
     t.ok(await pings('h3', 'h1', MTU - 28), 'containers talk over vxlan (h3)')
     await setBackend('wireguard')
-    for (const h of HOSTS) await condition(c, h, 'DataPath', 'True', /^wireguard \(wireguard-go\): 2 peers programmed/)
+    for (const h of HOSTS) await condition(c, h, 'DataPath', 'True', /^wireguard \(wireguard-go\): /)
+    for (const h of HOSTS) await programmedPeers(c, h, 2)
     t.notMatch(await c.exec('h1', 'ip', ['link', 'show']), 'weft.1', 'the vxlan device is gone')
     t.match(await readFile(c.weftds.get('h1')!.subnetFile, 'utf8'), `FLANNEL_MTU=${MTU}`)
     for (const a of HOSTS) for (const b of HOSTS) if (a !== b) t.ok(await pings(a, b, MTU - 28), `back on wireguard: c-${a} pings c-${b}`)

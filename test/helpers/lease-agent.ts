@@ -8,6 +8,7 @@
 import { pino, type Logger } from 'pino'
 import { filter, firstValueFrom, map, race, take, timer } from 'rxjs'
 import { filesController } from '../../src/controllers/files.js'
+import { hostStatusController } from '../../src/controllers/hoststatus.js'
 import { leaseController } from '../../src/controllers/lease.js'
 import type { Cidr, Cidr6 } from '../../src/net/cidr.js'
 import type { HeldLease } from '../../src/lease/held.js'
@@ -62,7 +63,7 @@ export async function startLeaseAgent(o: LeaseAgentOptions): Promise<LeaseAgent>
     logger: o.logger ?? (rootLogger ??= pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' })).child({ host: o.host }),
     ...(o.informers ? { sharedInformers: o.informers } : {}),
   })
-  const readiness = new HostReadiness()
+  const readiness = manager.readiness
   const holder = new LeaseHolder()
   const registry = new LeaseRegistry(store)
   let publicIP = o.publicIP ?? '192.168.152.14'
@@ -70,7 +71,6 @@ export async function startLeaseAgent(o: LeaseAgentOptions): Promise<LeaseAgent>
     leaseController({
       manager,
       registry,
-      readiness,
       holder,
       hostName: o.host,
       overlay: o.overlay ?? 'default',
@@ -82,8 +82,10 @@ export async function startLeaseAgent(o: LeaseAgentOptions): Promise<LeaseAgent>
       ...(o.exhaustedRetryMs !== undefined ? { exhaustedRetryMs: o.exhaustedRetryMs } : {}),
     }),
   )
-  if (o.files) manager.add(filesController({ holder, readiness, ...o.files }))
+  if (o.files) manager.add(filesController({ holder, ...o.files }))
   for (const spec of o.controllers?.({ manager, holder, readiness }) ?? []) manager.add(spec)
+  // the HostLease status's one writer, as weftd's last controller
+  manager.add(hostStatusController({ manager, holder, hostName: o.host }))
   await manager.start()
   let stopped = false
   return {

@@ -78,8 +78,8 @@ const h1 = await startLeaseAgent({
   host: 'h1',
   publicIP: '192.168.100.1',
   logger,
-  controllers: ({ manager, holder, readiness }) => [
-    datapathController({ manager, holder, readiness, hostName: 'h1', overlay: 'default', iface: undefined, backends, sysctl: new Sysctl({ netns }), changes: NEVER, resyncMs: 200, unclaimedGraceMs: 300 }),
+  controllers: ({ manager, holder }) => [
+    datapathController({ manager, holder, hostName: 'h1', overlay: 'default', iface: undefined, backends, sysctl: new Sysctl({ netns }), changes: NEVER, resyncMs: 200, unclaimedGraceMs: 300 }),
   ],
 })
 agents.push(h1)

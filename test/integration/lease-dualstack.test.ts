@@ -180,7 +180,8 @@ t.test('an overlay gaining, moving and losing ipv6Network converges live, the IP
   t.equal(new Set(gained.map(v6)).size, 2, 'distinct IPv6 subnets')
   t.equal((await e.registry.claims6('default')).length, 2, 'with their claim keys')
   const gw6 = formatCidr6({ ip: gained[0]!.ipv6Subnet!.ip + 1n, len: 64 })
-  await until('subnet.env with IPv6', async () => (await readFile(subnetFile, 'utf8')).includes('FLANNEL_IPV6_SUBNET'))
+  // the files controller writes one file, then the other: both are looked at once it has written both
+  await until('subnet.env and the docker opts with IPv6', async () => (await readFile(subnetFile, 'utf8')).includes('FLANNEL_IPV6_SUBNET') && (await readFile(dockerOptsFile, 'utf8')).includes('DOCKER_OPT_IPV6'))
   const gw = formatCidr({ ip: gained[0]!.subnet.ip + 1, len: 24 })
   t.equal(await readFile(subnetFile, 'utf8'), `FLANNEL_NETWORK=10.6.0.0/16\nFLANNEL_SUBNET=${gw}\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=true\nFLANNEL_IPV6_NETWORK=fd10:6::/48\nFLANNEL_IPV6_SUBNET=${gw6}\n`)
   const fixed = formatCidr6(gained[0]!.ipv6Subnet!)

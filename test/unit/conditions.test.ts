@@ -1,5 +1,5 @@
 import t from 'tap'
-import { conditionsEqual, findCondition, isConditionTrue, removeCondition, setCondition } from '../../src/runtime/conditions.js'
+import { conditionsEqual, conditionsTransitioned, findCondition, isConditionTrue, removeCondition, setCondition } from '../../src/runtime/conditions.js'
 import { HostReadiness } from '../../src/runtime/readiness.js'
 
 const t0 = new Date('2024-01-01T00:00:00.123Z')
@@ -52,4 +52,35 @@ t.test('host readiness: Ready only when every registered component is True', asy
   dp(false, 'LinkMissing', 'weft0 is missing')
   t.match(r.readiness().message, /DataPath: weft0 is missing/)
   t.same(r.conditions().map((c) => c.type), ['Ready', 'LeaseHeld', 'DataPath'])
+})
+
+t.test('a transition is a status, reason, type or generation change; a message alone is none', async (t) => {
+  const a = setCondition(undefined, { type: 'DataPath', status: 'True', reason: 'Programmed', message: 'vxlan: 9 peers programmed', observedGeneration: 1 }, t0)
+  const msg = setCondition(a, { type: 'DataPath', status: 'True', reason: 'Programmed', message: 'vxlan: 10 peers programmed', observedGeneration: 1 }, t1)
+  t.notOk(conditionsTransitioned(a, msg), 'the peer count moved: no transition')
+  t.notOk(conditionsEqual(a, msg), 'though the conditions differ')
+  t.ok(conditionsTransitioned(a, setCondition(a, { type: 'DataPath', status: 'True', reason: 'PeersLeftOut', message: 'x', observedGeneration: 1 }, t1)), 'reason')
+  t.ok(conditionsTransitioned(a, setCondition(a, { type: 'DataPath', status: 'False', reason: 'Programmed', message: 'x', observedGeneration: 1 }, t1)), 'status')
+  t.ok(conditionsTransitioned(a, setCondition(a, { type: 'DataPath', status: 'True', reason: 'Programmed', message: 'x', observedGeneration: 2 }, t1)), 'generation')
+  t.ok(conditionsTransitioned(a, setCondition(a, { type: 'Docker', status: 'True', reason: 'Converged', message: '' }, t1)), 'a new condition')
+  t.ok(conditionsTransitioned(a, undefined), 'conditions gone')
+  t.notOk(conditionsTransitioned(undefined, []), 'none and empty are the same')
+})
+
+t.test('host readiness: transitions$ on a status or reason change only; reported() after the first report', async (t) => {
+  const r = new HostReadiness()
+  const transitions: string[] = []
+  let changes = 0
+  r.transitions$.subscribe((type) => transitions.push(type))
+  r.changes$.subscribe(() => changes++)
+  const dp = r.register('DataPath')
+  t.notOk(r.reported('DataPath'), 'the Starting placeholder is no report')
+  dp(true, 'Programmed', '1 peer programmed')
+  t.ok(r.reported('DataPath'))
+  dp(true, 'Programmed', '2 peers programmed')
+  r.report('DataPath', 'True', 'Programmed', '3 peers programmed')
+  t.equal(changes, 4, 'every change of state, message included, is a change')
+  t.same(transitions, ['DataPath', 'DataPath'], 'registration and the first report are transitions; message moves are not')
+  dp(false, 'LinkMissing', 'weft0 is missing')
+  t.same(transitions, ['DataPath', 'DataPath', 'DataPath'])
 })

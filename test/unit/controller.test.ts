@@ -2,7 +2,8 @@ import t from 'tap'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { Subject } from 'rxjs'
-import { Controller, TerminalError } from '../../src/runtime/controller.js'
+import { ConditionError, Controller, TerminalError } from '../../src/runtime/controller.js'
+import { HostReadiness } from '../../src/runtime/readiness.js'
 import { runtimeMetrics } from '../../src/runtime/metrics.js'
 
 const deps = () => ({ logger: pino({ level: 'silent' }), metrics: runtimeMetrics(new Registry()) })
@@ -83,4 +84,55 @@ t.test('resync reconciles every key again without events', async (t) => {
   await c.start()
   await until(() => n >= 3)
   t.pass('resynced')
+})
+
+t.test('the runtime reports the outcome a reconcile returns, once per pass; a ConditionError reports False and retries', async (t) => {
+  const readiness = new HostReadiness()
+  const steps: (() => unknown)[] = [
+    () => ({ condition: { status: true, reason: 'Programmed', message: '1 peer programmed' } }),
+    () => undefined, // no word: the last one stands
+    () => {
+      throw new Error('etcd away')
+    },
+    () => {
+      throw new ConditionError('ProgrammingFailed', 'vxlan: device busy')
+    },
+    () => ({ condition: { status: true, reason: 'Programmed', message: '2 peers programmed' } }),
+  ]
+  const seen: string[] = []
+  let passes = 0
+  const c = new Controller(
+    {
+      name: 'datapath',
+      condition: 'DataPath',
+      keys: ['datapath'],
+      resyncMs: 0,
+      backoff: { baseMs: 5, maxMs: 5, jitter: 0 },
+      reconcile: async () => {
+        const step = steps[passes++]
+        const out = step?.()
+        return out as undefined
+      },
+    },
+    { ...deps(), readiness },
+  )
+  t.equal(readiness.get('DataPath')?.reason, 'Starting', 'registered by the runtime, Unknown until it reports')
+  t.notOk(readiness.reported('DataPath'))
+  readiness.changes$.subscribe(() => seen.push(`${readiness.get('DataPath')?.status}/${readiness.get('DataPath')?.reason}`))
+  t.teardown(() => c.stop())
+  await c.start()
+  await until(() => passes >= 1 && seen.length >= 1)
+  t.same(readiness.get('DataPath'), { type: 'DataPath', status: 'True', reason: 'Programmed', message: '1 peer programmed' })
+  t.ok(readiness.reported('DataPath'))
+  c.enqueue('datapath')
+  await until(() => passes >= 2)
+  c.enqueue('datapath')
+  await until(() => passes >= 5, 3000)
+  await new Promise((r) => setTimeout(r, 20))
+  t.same(seen, ['True/Programmed', 'False/ProgrammingFailed', 'True/Programmed'], 'an outcome-less pass and a plain error change nothing; a ConditionError reports False')
+  t.equal(readiness.get('DataPath')?.message, '2 peers programmed')
+})
+
+t.test('a controller owning a condition needs a readiness to report to', async (t) => {
+  t.throws(() => new Controller({ name: 'x', condition: 'X', reconcile: async () => undefined }, deps()), /owns condition X but has no host readiness/)
 })
