@@ -2,7 +2,8 @@
 //
 //  - weft: the agent's own chain with no kernel under it: its own Store (etcd
 //    client), its own informers, the real lease controller (claim through
-//    LeaseRegistry, status through the controller's publishStatus), the real
+//    LeaseRegistry), the host status writer (src/controllers/hoststatus.ts, the
+//    one writer of the HostLease status, as weftd runs it), the real
 //    data path controller (claims view, ownership, livePeers) over a backend
 //    that plans vxlan (vxlanPlan) into an in-memory route table instead of the
 //    kernel, and the reachability report published through the real
@@ -26,6 +27,7 @@ import { diffBy, routeKey, sameRoute } from '../../src/backends/peers.js'
 import { derivedMac, normalizeMac, vxlanPlan, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
 import { vxlanDeviceName } from '../../src/backends/vxlan/backend.js'
 import { datapathController } from '../../src/controllers/datapath.js'
+import { hostStatusController } from '../../src/controllers/hoststatus.js'
 import { leaseController } from '../../src/controllers/lease.js'
 import type { BackendType } from '../../src/crds/index.js'
 import type { Route } from '../../src/host/links.js'
@@ -35,7 +37,7 @@ import { LeaseRegistry } from '../../src/lease/registry.js'
 import { formatCidr } from '../../src/net/cidr.js'
 import { ReportPublisher } from '../../src/probe/publisher.js'
 import { MISSES_TO_UNREACHABLE, PeerHealth, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, RETRY_TIMEOUT_MS, retryTargets, type ProbePeer, type ProbeResult } from '../../src/probe/schedule.js'
-import { HostReadiness, Manager } from '../../src/runtime/index.js'
+import { Manager } from '../../src/runtime/index.js'
 import { createEtcdClient, Store } from '../../src/store/index.js'
 
 export const OVERLAY = 'default'
@@ -206,7 +208,6 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
   const store = Store.connect({ endpoints: [o.endpoint], prefix: o.prefix })
   countWatchEvents(store.etcd, shared)
   const manager = new Manager({ store, logger: (rootLogger ??= pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' })).child({ host: name }) })
-  const readiness = new HostReadiness()
   const holder = new LeaseHolder()
   if (o.presetMac) holder.setBackendData({ vtepMAC: derivedMac(o.publicIP, VNI) })
   const registry = new LeaseRegistry(store)
@@ -247,7 +248,6 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
     leaseController({
       manager,
       registry,
-      readiness,
       holder,
       hostName: name,
       overlay: OVERLAY,
@@ -259,7 +259,6 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
     datapathController({
       manager,
       holder: gated,
-      readiness,
       hostName: name,
       overlay: OVERLAY,
       iface: 'eth0',
@@ -269,6 +268,8 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
       changes: NEVER,
     }),
   )
+  // the agent's one writer of the HostLease status, as weftd runs it (src/agent/controllers.ts): the status figures are its
+  manager.add(hostStatusController({ manager, holder, hostName: name }))
   const publisher = new ReportPublisher(store, name)
   let lastReport: Record<string, string> = {}
   const prober = new SimulatedProber(name, gated, backend, publisher, shared, (r) => {
@@ -359,6 +360,18 @@ class SimulatedProber {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** a few tries: a machine busy with a thousand starting hosts answers some calls after their deadline */
+async function retrying<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn()
+    } catch (err) {
+      if (i >= attempts) throw err
+      await sleep(200 * i)
+    }
+  }
+}
+
 // ---- flannel's pattern -------------------------------------------------------
 
 export interface RefHostOptions {
@@ -387,7 +400,7 @@ export async function startRefHost(o: RefHostOptions): Promise<FleetHost> {
   const times: PlanTimes = { added: new Map(), removed: new Map(), unreachable: new Map() }
   const subnets = `${o.prefix}/subnets/`
   const name = (kv: IKeyValue) => kv.key.toString().slice(subnets.length)
-  const listed = await etcd.getAll().prefix(subnets).exec()
+  const listed = await retrying(() => etcd.getAll().prefix(subnets).exec())
   for (const kv of listed.kvs) routes.set(name(kv), (JSON.parse(kv.value.toString()) as { host: string }).host)
   const watcher: Watcher = await etcd.watch().prefix(subnets).startRevision(String(BigInt(listed.header.revision) + 1n)).create()
   const own = refKey(o.prefix, o.subnet).slice(subnets.length)
@@ -421,9 +434,10 @@ export async function startRefHost(o: RefHostOptions): Promise<FleetHost> {
     },
     leaseID: async () => leaseID,
   }
-  const { ID: leaseID } = await etcd.leaseClient.leaseGrant({ TTL: 86400, ID: 0 })
+  const { ID: leaseID } = await retrying(() => etcd.leaseClient.leaseGrant({ TTL: 86400, ID: 0 }))
   const key = refKey(o.prefix, o.subnet)
   host.claimSentAt = Date.now()
-  await etcd.if(key, 'Create', '==', 0).then(etcd.put(key).value(JSON.stringify({ host: o.name, publicIP: o.publicIP })).lease(leaseID)).commit()
+  // create-if-absent: a retry after a lost answer finds its own key and is done
+  await retrying(() => etcd.if(key, 'Create', '==', 0).then(etcd.put(key).value(JSON.stringify({ host: o.name, publicIP: o.publicIP })).lease(leaseID)).commit())
   return host
 }
