@@ -147,9 +147,11 @@ interface Phase {
   unsettled: number
   /** watch streams opened beyond the joiner's own: streams lost and resumed (a starved client) */
   reopened: number
+  /** keys written, by what (put/delete, key kind, the changed host's or another's), summed over reps */
+  keys: Map<string, number>
 }
 
-const newPhase = (): Phase => ({ perHost: [], all: [], missing: 0, writes: [], events: [], etcdCpuMs: [], clientCpuMs: [], unsettled: 0, reopened: 0 })
+const newPhase = (): Phase => ({ perHost: [], all: [], missing: 0, writes: [], events: [], etcdCpuMs: [], clientCpuMs: [], unsettled: 0, reopened: 0, keys: new Map() })
 
 interface FleetResult {
   kind: 'weft' | 'ref'
@@ -189,6 +191,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       rev: await revision(),
       events: stats.reduce((s, x) => s + x.events, 0),
       streams: stats.reduce((s, x) => s + x.streams, 0),
+      written: written.length,
       clientCpuMs: stats.reduce((s, x) => s + x.cpuMs, 0),
       clientRssMB: stats.reduce((s, x) => s + x.rssMB, 0),
       etcd: await sampleProc(etcdPid),
@@ -217,8 +220,26 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     publicIP: `100.64.${(i >> 8) & 255}.${i & 255}`,
     subnet: `10.${(i >> 8) & 255}.${i & 255}.0/24`,
   })
+  // every key written under the prefix, told apart by what it is and whose
+  const written: string[] = []
+  const holders = new Map<string, string>()
+  let subject = ''
+  const keyWatch = await admin.etcd.watch().prefix(`${prefix}/`).create()
+  const describeKey = (type: 'put' | 'delete', key: string, value: string) => {
+    const [kindSeg = '?', ...rest] = key.slice(prefix.length + 1).split('/')
+    let owner = rest.at(-1) ?? ''
+    if (kindSeg === 'subnets') {
+      // a claim's value names its host (the reference's is its JSON lease)
+      if (type === 'put') holders.set(key, value.startsWith('{') ? String((JSON.parse(value) as { host?: string }).host) : value)
+      owner = holders.get(key) ?? '?'
+    }
+    written.push(`${type} ${kindSeg}/${owner === subject ? 'itself' : 'others'}`)
+  }
+  keyWatch.on('put', (kv) => describeKey('put', kv.key.toString(), kv.value.toString()))
+  keyWatch.on('delete', (kv) => describeKey('delete', kv.key.toString(), ''))
   const record = async (phase: Phase, before: Awaited<ReturnType<typeof snapshot>>, settled: boolean, ownStreams = 0) => {
     const after = await snapshot()
+    for (const k of written.slice(before.written)) phase.keys.set(k, (phase.keys.get(k) ?? 0) + 1)
     phase.reopened += after.streams - before.streams - ownStreams
     phase.writes.push(Number(after.rev - before.rev))
     phase.events.push(after.events - before.events)
@@ -280,6 +301,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     // --- joins
     for (let k = 0; k < JOINS; k++) {
       const name = `join-${k}`
+      subject = name
       await all({ op: 'track', name })
       const before = await snapshot()
       const { claimSentAt } = await workers[k % WORKERS]!.call<{ claimSentAt: number }>({ op: 'join', host: spec(n + k, name) })
@@ -290,6 +312,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     // --- leaves: the joined hosts go again
     for (let k = 0; k < LEAVES; k++) {
       const name = `join-${k}`
+      subject = name
       const before = await snapshot()
       const { t0: at } = await workers[k % WORKERS]!.call<{ t0: number }>({ op: 'leave', name })
       addWaits(result.leave, await all<WaitReply>({ op: 'wait', what: 'removed', name, timeoutMs: WAIT_MS }), at)
@@ -300,6 +323,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     for (let k = 0; k < FAILURES; k++) {
       const i = (k * 37 + 5) % n
       const name = `h${i}`
+      subject = name
       const before = await snapshot()
       const { t0: at } = await workers[i % WORKERS]!.call<{ t0: number }>({ op: 'kill', name })
       await all({ op: 'dead', name })
@@ -324,6 +348,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       w.kill()
       live.delete(w)
     }
+    await keyWatch.cancel().catch(() => undefined)
     await admin.etcd.delete().prefix(prefix).exec().catch(() => undefined)
     admin.close()
   }
@@ -374,6 +399,16 @@ function printN(n: number, rows: FleetResult[]): void {
     )
     const reopened = r.join.reopened + r.leave.reopened + r.fail.reopened
     if (reopened > 0) console.log(`  ${label}: ${reopened} watch streams were lost and resumed during the phases (clients too starved to answer etcd's pings): events include what was sent again`)
+    for (const [what, p] of [
+      ['join', r.join],
+      ['leave', r.leave],
+      ['failure', r.fail],
+    ] as const) {
+      const reps = p.writes.length
+      if (reps === 0 || p.keys.size === 0) continue
+      const parts = [...p.keys].sort((a, b) => b[1] - a[1]).map(([k, c]) => `${k} ${(c / reps).toFixed(reps > 1 ? 1 : 0)}`)
+      console.log(`  ${label}: keys written per ${what}: ${parts.join(', ')}`)
+    }
     if (r.error) console.log(`  ${label}: NOT COMPLETE: ${r.error}`)
   }
   const unsettled = rows.some((r) => r.join.unsettled + r.leave.unsettled + r.fail.unsettled > 0)
