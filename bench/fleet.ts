@@ -269,7 +269,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
 
     // --- setup
     const t0 = Date.now()
-    const setupBound = Math.max(180_000, n * 200)
+    const setupBound = Math.max(300_000, n * 600)
     log(`${kind} ${n}: starting hosts`)
     await Promise.all(
       workers.map((w, wi) =>
