@@ -1,0 +1,443 @@
+// One simulated fleet host for bench/fleet.ts, two kinds:
+//
+//  - weft: the agent's own chain with no kernel under it: its own Store (etcd
+//    client), its own informers, the real lease controller (claim through
+//    LeaseRegistry), the host status writer (src/controllers/hoststatus.ts, the
+//    one writer of the HostLease status, as weftd runs it), the real
+//    data path controller (claims view, ownership, livePeers) over a backend
+//    that plans vxlan (vxlanPlan) into an in-memory route table instead of the
+//    kernel, and the reachability report published through the real
+//    ReportPublisher from verdicts of the real PeerHealth. Not simulated: the
+//    probe packets themselves (a peer answers unless the bench killed it) and
+//    every controller that only touches this host (files, iptables, dockerd,
+//    Docker networks: none of them reads or writes etcd beyond the shared
+//    informers the simulated agent already runs).
+//  - reference: flannel's pattern: its own etcd client, its lease a key bound
+//    to an etcd lease, one prefix watch on every host's subnet key, a route
+//    per event, no status written.
+//
+// Each host records, per peer name the bench asks about, when its plan first
+// held a route to it and when it dropped it (Date.now(), comparable across
+// the bench's processes on one machine).
+import type { IKeyValue, IWatchResponse, Etcd3, Watcher } from 'etcd3'
+import { pino, type Logger } from 'pino'
+import { BehaviorSubject, combineLatest, distinctUntilChanged, filter, firstValueFrom, map, NEVER, type Observable } from 'rxjs'
+import type { Backend, LocalConfig, Peer, PeerChanges } from '../../src/backends/backend.js'
+import { diffBy, routeKey, sameRoute } from '../../src/backends/peers.js'
+import { derivedMac, normalizeMac, vxlanPlan, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
+import { vxlanDeviceName } from '../../src/backends/vxlan/backend.js'
+import { datapathController } from '../../src/controllers/datapath.js'
+import { hostStatusController } from '../../src/controllers/hoststatus.js'
+import { leaseController } from '../../src/controllers/lease.js'
+import type { BackendType } from '../../src/crds/index.js'
+import type { Route } from '../../src/host/links.js'
+import { Sysctl } from '../../src/host/sysctl.js'
+import { LeaseHolder, type HeldLease } from '../../src/lease/held.js'
+import { LeaseRegistry } from '../../src/lease/registry.js'
+import { formatCidr } from '../../src/net/cidr.js'
+import { ReportPublisher } from '../../src/probe/publisher.js'
+import { MISSES_TO_UNREACHABLE, PeerHealth, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, RETRY_TIMEOUT_MS, retryTargets, type ProbePeer, type ProbeResult } from '../../src/probe/schedule.js'
+import { Manager } from '../../src/runtime/index.js'
+import { createEtcdClient, Store } from '../../src/store/index.js'
+
+export const OVERLAY = 'default'
+export const VNI = 1
+
+/** What every host of one worker process shares: counters and the bench's knowledge of who is dead. */
+export interface WorkerShared {
+  /** watch events received by this process's hosts (every event of every watch response) */
+  events: number
+  /** watch streams opened by this process's hosts: 4 per weft host (3 informers, the claims view), 1 per reference host, more when streams were lost and resumed */
+  streams: number
+  /** hosts the bench killed: their probes go unanswered */
+  dead: Set<string>
+  /** peer names whose appearance in a plan is timed */
+  tracked: Set<string>
+}
+
+/** Count the events every watch stream of this client receives (informers and the claims view each open their own). */
+export function countWatchEvents(etcd: Etcd3, shared: WorkerShared): void {
+  const wc = etcd.watchClient
+  const open = wc.watch.bind(wc)
+  wc.watch = (options) =>
+    open(options).then((stream) => {
+      shared.streams++
+      stream.on('data', (res: IWatchResponse) => (shared.events += res.events.length))
+      return stream
+    })
+}
+
+/** Planning times one host recorded: peer name -> ms since the epoch. */
+export interface PlanTimes {
+  added: Map<string, number>
+  removed: Map<string, number>
+  /** when this host's published reachability report first named the peer unreachable */
+  unreachable: Map<string, number>
+}
+
+/** A host whose plan is watched by the worker. */
+export interface FleetHost {
+  name: string
+  /** peers routed right now */
+  routes(): number
+  times: PlanTimes
+  /** this host's simulated prober's latest report: peers it finds unreachable */
+  unreachable(): readonly string[]
+  /** resolves once this host holds its lease */
+  held(): Promise<void>
+  /** let the data path and prober see the held lease (setup holds them back until the fleet has its leases) */
+  open(): void
+  /** killed: nothing withdrawn, nothing revoked, as a crashed agent */
+  kill(): Promise<void>
+  /** a clean stop: the report withdrawn, the lease left to expire (or be deleted) */
+  stop(): Promise<void>
+  /** the etcd lease behind this host's HostLease and claim */
+  leaseID(): Promise<string | undefined>
+  /** when this host's claim transaction was sent (ms since the epoch), once it was */
+  claimSentAt: number | undefined
+}
+
+let rootLogger: Logger | undefined
+
+/**
+ * vxlan's plan over an in-memory route table: the same plan, the same diff
+ * the kernel backend makes (routes by destination), no device. ensure()
+ * publishes the VTEP MAC a fresh device would get.
+ */
+export class PlanningBackend implements Backend<VxlanLeaseData> {
+  readonly type = 'vxlan' as const
+  /** the "kernel": dst -> route, and dst -> peer name */
+  private readonly table = new Map<string, Route>()
+  private readonly owners = new Map<string, string>()
+
+  constructor(
+    private readonly times: PlanTimes,
+    private readonly shared: WorkerShared,
+  ) {}
+
+  get size(): number {
+    return this.table.size
+  }
+
+  /** the peers last handed to syncPeers (the prober's targets) */
+  peers: readonly Peer<VxlanLeaseData>[] = []
+
+  async ensure(local: LocalConfig) {
+    return { vtepMAC: normalizeMac(local.published.vtepMAC) ?? derivedMac(local.publicIP, local.vni) }
+  }
+
+  async syncPeers(local: LocalConfig, peers: readonly Peer<VxlanLeaseData>[]): Promise<PeerChanges> {
+    this.peers = peers
+    const plan = vxlanPlan(vxlanDeviceName(local.vni), peers)
+    const names = new Map(peers.map((p) => [formatCidr(p.subnet), p.name]))
+    const diff = diffBy(plan.routes, [...this.table.values()], routeKey, sameRoute)
+    const now = Date.now()
+    const changes: PeerChanges = { added: [], changed: [], removed: [], skipped: plan.skipped }
+    for (const r of diff.remove) {
+      const name = this.owners.get(r.dst) ?? r.dst
+      this.table.delete(r.dst)
+      this.owners.delete(r.dst)
+      this.times.removed.set(name, now)
+      changes.removed.push(r.dst)
+    }
+    for (const [list, into] of [
+      [diff.add, changes.added],
+      [diff.change, changes.changed],
+    ] as const) {
+      for (const r of list) {
+        const name = names.get(r.dst) ?? r.dst
+        this.table.set(r.dst, r)
+        this.owners.set(r.dst, name)
+        if (this.shared.tracked.has(name) && !this.times.added.has(name)) this.times.added.set(name, now)
+        into.push(r.dst)
+      }
+    }
+    return changes
+  }
+
+  stop(): void {}
+
+  async teardown(): Promise<boolean> {
+    return false
+  }
+}
+
+/** A backend that has nothing to remove: the other types the data path controller looks for leftovers of. */
+const idleBackend = (type: BackendType): Backend => ({
+  type,
+  ensure: async () => ({}),
+  syncPeers: async () => ({ added: [], changed: [], removed: [], skipped: [] }),
+  stop: () => undefined,
+  teardown: async () => false,
+})
+
+/**
+ * The held lease as the data path and prober see it: nothing until open().
+ * Setup starts a fleet's lease controllers first so that a thousand hosts'
+ * first data path reports do not each chase every later join.
+ */
+function gatedHolder(real: LeaseHolder, gate: BehaviorSubject<boolean>): LeaseHolder {
+  const held$: Observable<HeldLease | undefined> = combineLatest([gate, real.held$]).pipe(
+    map(([open, h]) => (open ? h : undefined)),
+    distinctUntilChanged(),
+  )
+  const view = {
+    get current() {
+      return gate.value ? real.current : undefined
+    },
+    held$,
+    setBackendData: (d: Parameters<LeaseHolder['setBackendData']>[0]) => real.setBackendData(d),
+  }
+  return view as unknown as LeaseHolder
+}
+
+export interface WeftHostOptions {
+  endpoint: string
+  prefix: string
+  name: string
+  publicIP: string
+  shared: WorkerShared
+  /** publish the MAC before the claim (setup: the lease is complete at once); a joining host starts without, as a fresh agent */
+  presetMac: boolean
+  /** the data path and prober see the lease at once */
+  open: boolean
+}
+
+export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
+  const { name, shared } = o
+  const store = Store.connect({ endpoints: [o.endpoint], prefix: o.prefix })
+  countWatchEvents(store.etcd, shared)
+  const manager = new Manager({ store, logger: (rootLogger ??= pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' })).child({ host: name }) })
+  const holder = new LeaseHolder()
+  if (o.presetMac) holder.setBackendData({ vtepMAC: derivedMac(o.publicIP, VNI) })
+  const registry = new LeaseRegistry(store)
+  const host: FleetHost = {
+    name,
+    claimSentAt: undefined,
+    routes: () => backend.size,
+    times: { added: new Map(), removed: new Map(), unreachable: new Map() },
+    unreachable: () => Object.keys(lastReport),
+    held: () => firstValueFrom(holder.held$.pipe(filter((h) => h !== undefined))).then(() => undefined),
+    open: () => gate.next(true),
+    kill: async () => {
+      prober.stop()
+      await manager.stop()
+      store.close()
+    },
+    stop: async () => {
+      prober.stop()
+      await publisher.withdraw().catch(() => undefined)
+      await manager.stop()
+      store.close()
+    },
+    leaseID: async () => {
+      const res = await store.etcd.get(`${store.prefix}/hostleases/${name}`).exec()
+      return res.kvs[0]?.lease
+    },
+  }
+  // the join's start: the moment the HostLease's claim transaction goes out
+  const claim = registry.claim.bind(registry)
+  registry.claim = (...args) => {
+    host.claimSentAt ??= Date.now()
+    return claim(...args)
+  }
+  const backend = new PlanningBackend(host.times, shared)
+  const gate = new BehaviorSubject(o.open)
+  const gated = gatedHolder(holder, gate)
+  manager.add(
+    leaseController({
+      manager,
+      registry,
+      holder,
+      hostName: name,
+      overlay: OVERLAY,
+      publicIP: () => o.publicIP,
+      underlayMtu: () => 1500,
+    }),
+  )
+  manager.add(
+    datapathController({
+      manager,
+      holder: gated,
+      hostName: name,
+      overlay: OVERLAY,
+      iface: 'eth0',
+      backends: { vxlan: backend, udp: idleBackend('udp'), 'host-gw': idleBackend('host-gw'), wireguard: idleBackend('wireguard') },
+      // ip_forward reads as on: nothing to write
+      sysctl: new Sysctl({ runner: async () => '1' }),
+      changes: NEVER,
+    }),
+  )
+  // the agent's one writer of the HostLease status, as weftd runs it (src/agent/controllers.ts): the status figures are its
+  manager.add(hostStatusController({ manager, holder, hostName: name }))
+  const publisher = new ReportPublisher(store, name)
+  let lastReport: Record<string, string> = {}
+  const prober = new SimulatedProber(name, gated, backend, publisher, shared, (r) => {
+    lastReport = r
+    const now = Date.now()
+    for (const peer of Object.keys(r)) if (!host.times.unreachable.has(peer)) host.times.unreachable.set(peer, now)
+  })
+  await manager.start()
+  prober.start()
+  return host
+}
+
+/**
+ * The reachability controller's loop with the network taken out: a round
+ * every PROBE_INTERVAL_MS over the peers the data path planned (the real one
+ * takes livePeers of the informer: the same set here, every lease being
+ * claimed), a peer answering unless the bench killed it, its misses retried
+ * as the real round retries them, verdicts from the real PeerHealth, and the
+ * report through the real ReportPublisher (a write only when it changes; its
+ * etcd lease renewed by completed rounds). A round in which every peer
+ * answered again, as in the last, changes no verdict and is skipped (only the
+ * publisher's renewal runs): 2000 simulated hosts share two cores.
+ */
+class SimulatedProber {
+  private readonly health = new PeerHealth()
+  private timer: NodeJS.Timeout | undefined
+  private running = false
+  private lastTargets: readonly Peer<VxlanLeaseData>[] | undefined
+  private lastDead = -1
+
+  constructor(
+    private readonly name: string,
+    private readonly holder: LeaseHolder,
+    private readonly backend: PlanningBackend,
+    private readonly publisher: ReportPublisher,
+    private readonly shared: WorkerShared,
+    private readonly onReport: (unreachable: Record<string, string>) => void,
+  ) {}
+
+  start(): void {
+    this.running = true
+    // hosts start their rounds spread over one interval, as a fleet's agents do
+    this.timer = setTimeout(() => void this.round(), Math.random() * PROBE_INTERVAL_MS)
+  }
+
+  stop(): void {
+    this.running = false
+    clearTimeout(this.timer)
+  }
+
+  private async round(): Promise<void> {
+    if (!this.running) return
+    const started = Date.now()
+    try {
+      const held = this.holder.current
+      if (held) {
+        const peers = this.backend.peers
+        const dead = [...this.shared.dead].filter((d) => d !== this.name)
+        if (peers !== this.lastTargets || dead.length !== this.lastDead) {
+          const targets: ProbePeer[] = peers.map((p) => ({ name: p.name, address: formatCidr(p.subnet) }))
+          this.health.setPeers(targets)
+          const answer = (names: readonly string[]) => new Map<string, ProbeResult>(names.map((n) => [n, this.shared.dead.has(n) ? { ok: false, reason: 'no reply' } : { ok: true, rttSeconds: 0.0005 }]))
+          const anyDead = targets.some((t) => this.shared.dead.has(t.name))
+          if (anyDead) await sleep(PROBE_TIMEOUT_MS)
+          let results = answer(targets.map((t) => t.name))
+          for (let attempt = 1; this.running; attempt++) {
+            for (const [n, r] of results) this.health.record(n, r)
+            const again = retryTargets(targets, results, this.health)
+            if (attempt >= MISSES_TO_UNREACHABLE || again.length === 0) break
+            await sleep(RETRY_TIMEOUT_MS)
+            results = answer(again.map((t) => t.name))
+          }
+          this.lastTargets = peers
+          this.lastDead = dead.length
+        }
+        if (this.running && this.health.settled()) {
+          const unreachable = this.health.unreachable()
+          await this.publisher.roundCompleted({ host: this.name, overlay: OVERLAY, backend: held.spec.backend.type, unreachable })
+          this.onReport(unreachable)
+        }
+      }
+    } catch {
+      // etcd busy or away: the next round tries again, as the real loop does
+    }
+    if (this.running) this.timer = setTimeout(() => void this.round(), Math.max(0, started + PROBE_INTERVAL_MS - Date.now()))
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** a few tries: a machine busy with a thousand starting hosts answers some calls after their deadline */
+async function retrying<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn()
+    } catch (err) {
+      if (i >= attempts) throw err
+      await sleep(200 * i)
+    }
+  }
+}
+
+// ---- flannel's pattern -------------------------------------------------------
+
+export interface RefHostOptions {
+  endpoint: string
+  /** where the reference's subnet keys live */
+  prefix: string
+  name: string
+  subnet: string
+  publicIP: string
+  shared: WorkerShared
+}
+
+/** The subnet key of a reference host (flannel: <prefix>/subnets/10.5.34.0-24). */
+export const refKey = (prefix: string, subnet: string) => `${prefix}/subnets/${subnet.replace('/', '-')}`
+
+/**
+ * A host following flannel's pattern: it writes its own lease once (a key
+ * bound to a 24 h etcd lease, create-if-absent), watches the subnet prefix
+ * from the revision it listed at, and per event adds or removes one route.
+ */
+export async function startRefHost(o: RefHostOptions): Promise<FleetHost> {
+  const etcd = createEtcdClient({ endpoints: [o.endpoint], prefix: o.prefix })
+  countWatchEvents(etcd, o.shared)
+  /** subnet key name -> the host holding it */
+  const routes = new Map<string, string>()
+  const times: PlanTimes = { added: new Map(), removed: new Map(), unreachable: new Map() }
+  const subnets = `${o.prefix}/subnets/`
+  const name = (kv: IKeyValue) => kv.key.toString().slice(subnets.length)
+  const listed = await retrying(() => etcd.getAll().prefix(subnets).exec())
+  for (const kv of listed.kvs) routes.set(name(kv), (JSON.parse(kv.value.toString()) as { host: string }).host)
+  const watcher: Watcher = await etcd.watch().prefix(subnets).startRevision(String(BigInt(listed.header.revision) + 1n)).create()
+  const own = refKey(o.prefix, o.subnet).slice(subnets.length)
+  watcher.on('put', (kv: IKeyValue) => {
+    const peer = name(kv)
+    if (peer === own) return
+    const lease = JSON.parse(kv.value.toString()) as { publicIP: string; host: string }
+    routes.set(peer, lease.host)
+    if (o.shared.tracked.has(lease.host) && !times.added.has(lease.host)) times.added.set(lease.host, Date.now())
+  })
+  watcher.on('delete', (kv: IKeyValue) => {
+    const peer = name(kv)
+    times.removed.set(routes.get(peer) ?? peer, Date.now())
+    routes.delete(peer)
+  })
+  const host: FleetHost = {
+    name: o.name,
+    claimSentAt: undefined,
+    routes: () => routes.size - (routes.has(own) ? 1 : 0),
+    times,
+    unreachable: () => [],
+    held: async () => undefined,
+    open: () => undefined,
+    kill: async () => {
+      await watcher.cancel().catch(() => undefined)
+      etcd.close()
+    },
+    stop: async () => {
+      await watcher.cancel().catch(() => undefined)
+      etcd.close()
+    },
+    leaseID: async () => leaseID,
+  }
+  const { ID: leaseID } = await retrying(() => etcd.leaseClient.leaseGrant({ TTL: 86400, ID: 0 }))
+  const key = refKey(o.prefix, o.subnet)
+  host.claimSentAt = Date.now()
+  // create-if-absent: a retry after a lost answer finds its own key and is done
+  await retrying(() => etcd.if(key, 'Create', '==', 0).then(etcd.put(key).value(JSON.stringify({ host: o.name, publicIP: o.publicIP })).lease(leaseID)).commit())
+  return host
+}

@@ -1,0 +1,138 @@
+// A worker process of bench/fleet.ts: runs its share of the simulated hosts
+// (bench/lib/fleet-host.ts) and answers the bench's requests over the IPC
+// channel, one reply per request id. Exits when the channel closes, so a
+// bench that dies takes its workers along.
+import { startRefHost, startWeftHost, type FleetHost, type WorkerShared } from './fleet-host.js'
+import { createEtcdClient } from '../../src/store/index.js'
+
+export interface HostSpec {
+  name: string
+  publicIP: string
+  /** reference hosts only: the subnet it writes (weft hosts claim theirs) */
+  subnet: string
+}
+
+export type Request =
+  | { op: 'init'; kind: 'weft' | 'ref'; endpoint: string; prefix: string }
+  | { op: 'start'; hosts: HostSpec[]; open: boolean; presetMac: boolean; concurrency: number }
+  | { op: 'open' }
+  | { op: 'routes' }
+  | { op: 'track'; name: string }
+  | { op: 'dead'; name: string }
+  | { op: 'join'; host: HostSpec }
+  | { op: 'wait'; what: 'added' | 'removed' | 'unreachable'; name: string; timeoutMs: number }
+  | { op: 'leave'; name: string }
+  | { op: 'kill'; name: string }
+  | { op: 'stats' }
+  | { op: 'stopAll' }
+
+export interface WaitReply {
+  /** per host of this worker that has it: ms since the epoch */
+  times: number[]
+  /** hosts of this worker that had not within the timeout */
+  missing: number
+}
+
+const shared: WorkerShared = { events: 0, streams: 0, dead: new Set(), tracked: new Set() }
+const hosts = new Map<string, FleetHost>()
+let kind: 'weft' | 'ref' = 'weft'
+let endpoint = ''
+let prefix = ''
+
+async function start(spec: HostSpec, open: boolean, presetMac: boolean): Promise<FleetHost> {
+  const h =
+    kind === 'weft'
+      ? await startWeftHost({ endpoint, prefix, name: spec.name, publicIP: spec.publicIP, shared, presetMac, open })
+      : await startRefHost({ endpoint, prefix, name: spec.name, subnet: spec.subnet, publicIP: spec.publicIP, shared })
+  hosts.set(spec.name, h)
+  await h.held()
+  return h
+}
+
+async function waitFor(what: 'added' | 'removed' | 'unreachable', name: string, timeoutMs: number): Promise<WaitReply> {
+  const deadline = Date.now() + timeoutMs
+  const others = () => [...hosts.values()].filter((h) => h.name !== name)
+  for (;;) {
+    const have = others().filter((h) => h.times[what].has(name))
+    if (have.length === others().length || Date.now() > deadline) {
+      return { times: have.map((h) => h.times[what].get(name)!), missing: others().length - have.length }
+    }
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+async function handle(req: Request): Promise<unknown> {
+  switch (req.op) {
+    case 'init':
+      ;({ kind, endpoint, prefix } = req)
+      return null
+    case 'start': {
+      const queue = [...req.hosts]
+      await Promise.all(
+        Array.from({ length: req.concurrency }, async () => {
+          for (let s = queue.shift(); s; s = queue.shift()) await start(s, req.open, req.presetMac)
+        }),
+      )
+      return null
+    }
+    case 'open':
+      for (const h of hosts.values()) h.open()
+      return null
+    case 'routes': {
+      const counts = [...hosts.values()].map((h) => h.routes())
+      return { min: Math.min(...counts), max: Math.max(...counts) }
+    }
+    case 'track':
+      shared.tracked.add(req.name)
+      return null
+    case 'dead':
+      shared.dead.add(req.name)
+      return null
+    case 'join': {
+      const h = await start(req.host, true, false)
+      return { claimSentAt: h.claimSentAt }
+    }
+    case 'wait':
+      return waitFor(req.what, req.name, req.timeoutMs)
+    case 'leave': {
+      // a host taken out of the fleet: its agent stopped (report withdrawn), then its lease gone (deleted, or expired: one revoke)
+      const h = hosts.get(req.name)
+      if (!h) throw new Error(`no host ${req.name} in this worker`)
+      const id = await h.leaseID()
+      hosts.delete(req.name)
+      await h.stop()
+      const t0 = Date.now()
+      if (id && id !== '0') {
+        const etcd = createEtcdClient({ endpoints: [endpoint], prefix })
+        await etcd.leaseClient.leaseRevoke({ ID: id })
+        etcd.close()
+      }
+      return { t0 }
+    }
+    case 'kill': {
+      const h = hosts.get(req.name)
+      if (!h) throw new Error(`no host ${req.name} in this worker`)
+      hosts.delete(req.name)
+      await h.kill()
+      return { t0: Date.now() }
+    }
+    case 'stats': {
+      const cpu = process.cpuUsage()
+      return { events: shared.events, streams: shared.streams, cpuMs: (cpu.user + cpu.system) / 1000, rssMB: process.memoryUsage.rss() / 2 ** 20, hosts: hosts.size }
+    }
+    case 'stopAll':
+      await Promise.all([...hosts.values()].map((h) => h.kill().catch(() => undefined)))
+      hosts.clear()
+      return null
+  }
+}
+
+process.on('message', (msg: { id: number; req: Request }) => {
+  handle(msg.req).then(
+    (result) => process.send!({ id: msg.id, result }),
+    (err: Error) => process.send!({ id: msg.id, error: err.message }),
+  )
+})
+process.on('disconnect', () => process.exit(0))
+// a host's stray rejection (etcd busy) must not end the worker and its share of the fleet
+process.on('unhandledRejection', () => undefined)
