@@ -23,7 +23,8 @@ const usage = `Check which pairs of live hosts reach each other over the overlay
 
 Every weftd probes every peer through its data path (encapsulated as container traffic is)
 and publishes the peers it cannot reach. check prints one line per unreachable or unknown
-pair (unknown: the first host has no fresh report, e.g. its agent is down), then a summary.
+pair (unknown: the first host has no fresh report, e.g. its agent is down, or the
+second host's lease is too new for the first to have judged it), then a summary.
 
 Exit status: 0 every pair reachable, 1 some pair unreachable or unknown, 2 an error.
 

@@ -2,10 +2,12 @@
 // one overlay, judged by the first host's own report. A pair is reachable when
 // the prober has a fresh report that does not name the peer; unreachable when
 // it names it; unknown when the prober has no fresh report (its agent is down,
-// stalled, still starting, or its key is not a valid report).
+// stalled, still starting, or its key is not a valid report), or when the peer's
+// lease is too young for the prober to have judged it (NEW_PEER_VERDICT_MS).
 import type { HostLease } from '../crds/index.js'
 import { byName } from '../crds/meta.js'
 import type { InvalidReportError, ReachabilityReport } from './report.js'
+import { NEW_PEER_VERDICT_MS } from './schedule.js'
 
 export type PairVerdict = 'reachable' | 'unreachable' | 'unknown'
 
@@ -24,7 +26,7 @@ export interface Matrix {
   problems: PairProblem[]
 }
 
-export function reachabilityMatrix(leases: readonly HostLease[], reports: ReadonlyMap<string, ReachabilityReport | InvalidReportError>): Matrix {
+export function reachabilityMatrix(leases: readonly HostLease[], reports: ReadonlyMap<string, ReachabilityReport | InvalidReportError>, now = Date.now()): Matrix {
   const byOverlay = new Map<string, HostLease[]>()
   for (const l of [...leases].sort(byName)) {
     const list = byOverlay.get(l.spec.overlay) ?? []
@@ -47,8 +49,10 @@ export function reachabilityMatrix(leases: readonly HostLease[], reports: Readon
         const to = b.metadata.name
         if (to === from) continue
         m.pairs++
+        const age = now - Date.parse(b.metadata.creationTimestamp ?? '')
         if (!fresh) m.problems.push({ from, to, verdict: 'unknown', why: stale })
         else if (fresh.unreachable[to] !== undefined) m.problems.push({ from, to, verdict: 'unreachable', why: fresh.unreachable[to]! })
+        else if (age < NEW_PEER_VERDICT_MS) m.problems.push({ from, to, verdict: 'unknown', why: `${to}'s lease is ${Math.max(0, Math.round(age / 1000))} s old: ${from}'s probes may not have judged it yet` })
         else m.reachable++
       }
     }

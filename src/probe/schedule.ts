@@ -23,6 +23,15 @@ export const PROBE_SPREAD_MS = 3_000
 export const PROBE_TIMEOUT_MS = 2_000
 export const MISSES_TO_UNREACHABLE = 3
 export const RETRY_TIMEOUT_MS = 1_000
+/**
+ * How long a new peer can be "not named unreachable" in a report only because
+ * its prober has not judged it yet: reports are rewritten only when the
+ * unreachable set changes (no write per join), so silence about a lease younger
+ * than this proves nothing. The next round (one interval), its spread, timeout
+ * and retries, and the claim grace a lease seen before its claim waits out
+ * (src/lease/ownership.ts), with a second to spare.
+ */
+export const NEW_PEER_VERDICT_MS = PROBE_INTERVAL_MS + PROBE_SPREAD_MS + PROBE_TIMEOUT_MS + (MISSES_TO_UNREACHABLE - 1) * RETRY_TIMEOUT_MS + 5_000 + 1_000
 /** sends due within this long go out together: a timer per tick, not one per peer */
 export const SEND_TICK_MS = 20
 

@@ -21,6 +21,14 @@ const lease = (name: string, i: number): HostLease => ({
   metadata: { name },
   spec: { overlay: 'default', subnet: `10.2.${i}.0/24`, publicIP: `192.168.1.${i}`, reserved: true },
 })
+/** a lease created a minute ago: long enough for every prober to have judged it */
+async function createOld(l: HostLease): Promise<void> {
+  await store.create(l)
+  const key = `${prefix}/hostleases/${l.metadata.name}`
+  const stored = JSON.parse((await store.etcd.get(key).string())!) as HostLease
+  stored.metadata.creationTimestamp = new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z')
+  await store.etcd.put(key).value(JSON.stringify(stored)).exec()
+}
 const put = (host: string, unreachable: Record<string, string> = {}) =>
   store.etcd.put(reportKey(prefix, host)).value(encodeReport({ host, overlay: 'default', backend: 'vxlan', unreachable })).exec()
 
@@ -28,17 +36,28 @@ t.test('no hosts, then every report clean: exit 0 with the summary only', async 
   const empty = await check()
   t.same({ code: empty.code, out: empty.stdout }, { code: 0, out: '0 hosts, 0/0 pairs reachable\n' })
   for (const [i, h] of ['h1', 'h2', 'h3'].entries()) {
-    await store.create(lease(h, i + 1))
+    await createOld(lease(h, i + 1))
     await put(h)
   }
   const r = await check()
   t.same({ code: r.code, out: r.stdout, err: r.stderr }, { code: 0, out: '3 hosts, 6/6 pairs reachable\n', err: '' })
 })
 
+t.test('a lease just created: the others\' silence about it is no verdict yet', async (t) => {
+  await store.create(lease('h0', 10))
+  await put('h0')
+  const r = await check()
+  t.equal(r.code, 1)
+  t.match(r.stdout, /^h1 -> h0: unknown \(h0's lease is \d+ s old: h1's probes may not have judged it yet\)\nh2 -> h0: unknown .*\nh3 -> h0: unknown .*\n4 hosts, 9\/12 pairs reachable\n$/)
+  await store.delete('HostLease', 'h0')
+  await store.etcd.delete().key(reportKey(prefix, 'h0')).exec()
+  t.equal((await check()).code, 0, 'gone again: every pair reachable')
+})
+
 t.test('an unreachable pair, a host without a report, a report written badly by hand: exit 1, one line each', async (t) => {
   await put('h1', { h3: 'no reply to the last 3 probes' })
   await store.etcd.delete().key(reportKey(prefix, 'h2')).exec()
-  await store.create(lease('h4', 4))
+  await createOld(lease('h4', 4))
   await store.etcd.put(reportKey(prefix, 'h4')).value('{"host":"h4"').exec()
   const r = await check()
   t.equal(r.code, 1)

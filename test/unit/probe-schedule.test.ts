@@ -5,7 +5,7 @@ import type { HostLease } from '../../src/crds/index.js'
 import { parseCidr } from '../../src/net/cidr.js'
 import { formatProblem, formatSummary, reachabilityMatrix, unreachablePeersOf } from '../../src/probe/matrix.js'
 import { decodeReport, encodeReport, InvalidReportError, reportKey, type ReachabilityReport } from '../../src/probe/report.js'
-import { MISSES_TO_UNREACHABLE, NO_REPLY, PeerHealth, ProbeRound, retryTargets, sendOffsets } from '../../src/probe/schedule.js'
+import { MISSES_TO_UNREACHABLE, NEW_PEER_VERDICT_MS, NO_REPLY, PeerHealth, PROBE_INTERVAL_MS, ProbeRound, retryTargets, sendOffsets } from '../../src/probe/schedule.js'
 import { probeAddress } from '../../src/probe/targets.js'
 import { decodeProbe, encodeProbe, PROBE_BYTES, replyTo } from '../../src/probe/wire.js'
 
@@ -113,7 +113,7 @@ t.test('report: encoded in a fixed order, decoded strictly with the key and fiel
 const lease = (name: string, overlay = 'default'): HostLease => ({
   apiVersion: 'weft.dev/v1alpha1',
   kind: 'HostLease',
-  metadata: { name },
+  metadata: { name, creationTimestamp: '2024-05-01T11:00:00Z' },
   spec: { overlay, subnet: '10.2.1.0/24', publicIP: '192.168.1.1' },
 })
 const report = (host: string, unreachable: Record<string, string> = {}, overlay = 'default'): ReachabilityReport => ({ host, overlay, backend: 'vxlan', unreachable })
@@ -142,6 +142,19 @@ t.test('matrix: every ordered pair of one overlay, judged by the first host; no 
   t.equal(formatSummary(two), '4 hosts, 3/4 pairs reachable', 'pairs only inside an overlay')
   t.match(two.problems[0]!, { from: 'b2', to: 'b1', verdict: 'unknown', why: /about overlay "a", not "b"/ })
   t.equal(formatSummary(reachabilityMatrix([], new Map())), '0 hosts, 0/0 pairs reachable')
+})
+
+t.test('matrix: a report silent about a peer whose lease is younger than a verdict takes proves nothing', async (t) => {
+  const joined = Date.parse('2024-05-01T12:00:00Z')
+  const young = { ...lease('h9'), metadata: { name: 'h9', creationTimestamp: '2024-05-01T12:00:00Z' } }
+  const reports = new Map([['h1', report('h1')], ['h9', report('h9')]])
+  const soon = reachabilityMatrix([lease('h1'), young], reports, joined + 4_000)
+  t.same(soon.problems.map(formatProblem), ["h1 -> h9: unknown (h9's lease is 4 s old: h1's probes may not have judged it yet)"], 'the old host on the new one: unknown')
+  t.equal(soon.reachable, 1, "the new host's own report covers the old host")
+  t.equal(reachabilityMatrix([lease('h1'), young], reports, joined + NEW_PEER_VERDICT_MS).reachable, 2, 'once a verdict had time, silence is reachable')
+  const named = reachabilityMatrix([lease('h1'), young], new Map([['h1', report('h1', { h9: NO_REPLY })], ['h9', report('h9')]]), joined + 4_000)
+  t.same(named.problems.map((p) => p.verdict), ['unreachable'], 'a verdict given is shown at once')
+  t.ok(NEW_PEER_VERDICT_MS >= PROBE_INTERVAL_MS * 2 && NEW_PEER_VERDICT_MS <= 30_000, `${NEW_PEER_VERDICT_MS} ms: more than a round and its retries, less than a report's TTL`)
 })
 
 t.test('retryTargets: only peers whose request was just lost and that have no unreachable verdict yet', async (t) => {
