@@ -6,58 +6,16 @@
 //   c1 10.2.1.2 fd10:2:0:1::2 -- h1 [vc0 ..::1, weft0 fd10:2:0:1::/48] ==udp/IPv4== h2 [...] -- c2 fd10:2:0:2::2
 // The forwarders run in that file's child mode (JSON lines over stdin/stdout),
 // once per data path (fast with offloads, simple), with one pair of hosts each.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { UdpForwarderOptions } from '../../src/backends/udp/forwarder.js'
 import { tableSextuples } from '../../src/backends/udp/forwarder.js'
 import { parseCidr, parseCidr6 } from '../../src/net/cidr.js'
+import { ForwarderChild, sendDatagram, transfer } from '../helpers/forwarder-child.js'
 import { addContainerNamespace, createTopology, nsenterArgs, run } from '../helpers/netns.js'
 
 const CHILD = fileURLToPath(new URL('./udp-forwarder.test.ts', import.meta.url))
 const OVERLAY_MTU = 1472
-type Counters = Record<string, number>
-
-class ForwarderChild {
-  private lines: string[] = []
-  private waiters: ((line: string) => void)[] = []
-
-  constructor(readonly proc: ChildProcess) {
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      const w = this.waiters.shift()
-      if (w) w(line)
-      else this.lines.push(line)
-    })
-  }
-
-  next(timeoutMs = 20_000): Promise<Record<string, unknown>> {
-    const line = this.lines.shift()
-    if (line !== undefined) return Promise.resolve(JSON.parse(line) as Record<string, unknown>)
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('forwarder child did not answer')), timeoutMs)
-      this.waiters.push((l) => {
-        clearTimeout(timer)
-        resolve(JSON.parse(l) as Record<string, unknown>)
-      })
-    })
-  }
-
-  async request(cmd: object): Promise<Record<string, unknown>> {
-    this.proc.stdin!.write(JSON.stringify(cmd) + '\n')
-    const r = await this.next()
-    if (r.error) throw new Error(String(r.error))
-    return r
-  }
-
-  async counters(): Promise<Counters> {
-    return (await this.request({ op: 'counters' })).counters as Counters
-  }
-
-  kill(): void {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL')
-  }
-}
 
 /** IPv6/UDP packet (hop limit 64, UDP checksum left 0: the forwarder checks addresses only). */
 function ipv6Udp(src: string, dst: string, payload: Buffer): Buffer {
@@ -81,43 +39,6 @@ function ipv6Udp(src: string, dst: string, payload: Buffer): Buffer {
   return b
 }
 
-const nsNode = (netns: string, code: string, timeoutMs = 30_000) => run('nsenter', nsenterArgs(netns, process.execPath, ['-e', code]), timeoutMs)
-
-async function sendDatagram(netns: string, to: string, port: number, payload: Buffer): Promise<void> {
-  await nsNode(netns, `const s=require('dgram').createSocket('udp4');s.send(Buffer.from('${payload.toString('hex')}','hex'),${port},'${to}',(e)=>{s.close();process.exit(e?1:0)})`)
-}
-
-/** TCP over IPv6 from one container to another: [sent, received] digests and the byte count. */
-async function transfer6(from: string, to: string, toIP: string, bytes: number): Promise<{ sent: string; received: string; n: number }> {
-  const server = spawn(
-    'nsenter',
-    nsenterArgs(to, process.execPath, [
-      '-e',
-      `const net=require('net'),h=require('crypto').createHash('sha256');let n=0;
-       const s=net.createServer(c=>{c.on('data',d=>{h.update(d);n+=d.length});c.on('end',()=>{console.log(JSON.stringify({n,sha:h.digest('hex')}));c.end();s.close()})});
-       s.listen(5006,'::',()=>console.log('listening'));setTimeout(()=>process.exit(2),60000).unref()`,
-    ]),
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  )
-  try {
-    const lines = createInterface({ input: server.stdout! })[Symbol.asyncIterator]()
-    if ((await lines.next()).value !== 'listening') throw new Error('transfer server did not start')
-    const sent = (
-      await nsNode(
-        from,
-        `const net=require('net'),crypto=require('crypto');const b=crypto.randomBytes(${bytes});
-         const c=net.connect(5006,'${toIP}',()=>c.end(b));c.resume();
-         c.on('close',()=>console.log(crypto.createHash('sha256').update(b).digest('hex')));
-         c.on('error',e=>{console.error(e.message);process.exit(1)})`,
-        60_000,
-      )
-    ).trim()
-    const got = JSON.parse(String((await lines.next()).value)) as { n: number; sha: string }
-    return { sent, received: got.sha, n: got.n }
-  } finally {
-    if (server.exitCode === null) server.kill('SIGKILL')
-  }
-}
 
 t.test('the IPv6 table as the addon takes it: words of the address, prefix, publicIP; our own left out', async (t) => {
   const peers = [
@@ -187,7 +108,7 @@ for (const mode of modes) {
     })
 
     t.test('a TCP transfer over IPv6 arrives intact (checksums the TUN left to the forwarder finished)', async (t) => {
-      const r = await transfer6(s1.container, s2.container, s2.containerIP6, 4 << 20)
+      const r = await transfer(s1.container, s2.container, s2.containerIP6, 4 << 20, 5006)
       t.equal(r.n, 4 << 20, 'all bytes')
       t.equal(r.received, r.sent, 'same digest')
       t.equal((await s1.fwd.counters()).sendErrors, 0)

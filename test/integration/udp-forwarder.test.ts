@@ -8,10 +8,10 @@
 // JSON lines over stdin/stdout. The battery runs once per data path mode.
 //
 // The child mode must not load tap, so tap is imported only in test mode.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { UdpForwarder, UdpForwarderOptions } from '../../src/backends/udp/forwarder.js'
+import type { ForwarderChild as ForwarderChildType } from '../helpers/forwarder-child.js'
 
 const CHILD_ENV = 'WEFT_UDP_FORWARDER_CHILD'
 
@@ -60,54 +60,13 @@ async function runTests(): Promise<void> {
   const { default: t } = await import('tap')
   const { addContainerNamespace, createTopology, run, nsenterArgs } = await import('../helpers/netns.js')
   const { UdpForwarderError, peerTriples } = await import('../../src/backends/udp/forwarder.js')
+  const { ForwarderChild, sendDatagram, transfer: transferBetween } = await import('../helpers/forwarder-child.js')
   type Topology = Awaited<ReturnType<typeof createTopology>>
   type SimHost = Topology['hosts'][number]
-  type Counters = Record<string, number>
 
   const OVERLAY_MTU = 1472
   const selfPath = fileURLToPath(import.meta.url)
 
-  /** A forwarder child process inside a host namespace. */
-  class ForwarderChild {
-    private lines: string[] = []
-    private waiters: ((line: string) => void)[] = []
-    ready!: { info: { tunName: string; port: number; gatewayIP: string }; features: Record<string, unknown> }
-
-    constructor(readonly proc: ChildProcess) {
-      createInterface({ input: proc.stdout! }).on('line', (line) => {
-        const w = this.waiters.shift()
-        if (w) w(line)
-        else this.lines.push(line)
-      })
-    }
-
-    next(timeoutMs = 20_000): Promise<Record<string, unknown>> {
-      const line = this.lines.shift()
-      if (line !== undefined) return Promise.resolve(JSON.parse(line) as Record<string, unknown>)
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('forwarder child did not answer')), timeoutMs)
-        this.waiters.push((l) => {
-          clearTimeout(timer)
-          resolve(JSON.parse(l) as Record<string, unknown>)
-        })
-      })
-    }
-
-    async request(cmd: object): Promise<Record<string, unknown>> {
-      this.proc.stdin!.write(JSON.stringify(cmd) + '\n')
-      const r = await this.next()
-      if (r.error) throw new Error(String(r.error))
-      return r
-    }
-
-    async counters(): Promise<Counters> {
-      return (await this.request({ op: 'counters' })).counters as Counters
-    }
-
-    kill(): void {
-      if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL')
-    }
-  }
 
   interface Site {
     host: SimHost
@@ -115,7 +74,7 @@ async function runTests(): Promise<void> {
     subnet: string
     gateway: string
     containerIP: string
-    fwd: ForwarderChild
+    fwd: ForwarderChildType
   }
 
   /** IPv4/UDP packet with valid IP checksum (UDP checksum 0: none). */
@@ -139,16 +98,6 @@ async function runTests(): Promise<void> {
     return b
   }
 
-  const nsNode = (netns: string, code: string, timeoutMs = 30_000) =>
-    run('nsenter', nsenterArgs(netns, process.execPath, ['-e', code]), timeoutMs)
-
-  async function sendDatagram(netns: string, to: string, port: number, payload: Buffer): Promise<void> {
-    await nsNode(
-      netns,
-      `const s=require('dgram').createSocket('udp4');s.send(Buffer.from('${payload.toString('hex')}','hex'),${port},'${to}',(e)=>{s.close();process.exit(e?1:0)})`,
-    )
-  }
-
   async function icmpInDestUnreachs(netns: string): Promise<number> {
     const snmp = await run('nsenter', nsenterArgs(netns, 'cat', ['/proc/net/snmp']))
     const rows = snmp.split('\n').filter((l) => l.startsWith('Icmp:'))
@@ -158,36 +107,7 @@ async function runTests(): Promise<void> {
   }
 
   /** TCP transfer of `bytes` random bytes from one container to another; returns [sent, received] digests. */
-  async function transfer(from: Site, to: Site, bytes: number, port = 5000): Promise<{ sent: string; received: string; n: number }> {
-    const server = spawn(
-      'nsenter',
-      nsenterArgs(to.container, process.execPath, [
-        '-e',
-        `const net=require('net'),h=require('crypto').createHash('sha256');let n=0;
-         const s=net.createServer(c=>{c.on('data',d=>{h.update(d);n+=d.length});c.on('end',()=>{console.log(JSON.stringify({n,sha:h.digest('hex')}));c.end();s.close()})});
-         s.listen(${port},()=>console.log('listening'));setTimeout(()=>process.exit(2),60000).unref()`,
-      ]),
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    )
-    try {
-      const lines = createInterface({ input: server.stdout! })[Symbol.asyncIterator]()
-      if ((await lines.next()).value !== 'listening') throw new Error('transfer server did not start')
-      const sent = (
-        await nsNode(
-          from.container,
-          `const net=require('net'),crypto=require('crypto');const b=crypto.randomBytes(${bytes});
-           const c=net.connect(${port},'${to.containerIP}',()=>c.end(b));c.resume();
-           c.on('close',()=>console.log(crypto.createHash('sha256').update(b).digest('hex')));
-           c.on('error',e=>{console.error(e.message);process.exit(1)})`,
-          60_000,
-        )
-      ).trim()
-      const got = JSON.parse(String((await lines.next()).value)) as { n: number; sha: string }
-      return { sent, received: got.sha, n: got.n }
-    } finally {
-      if (server.exitCode === null) server.kill('SIGKILL')
-    }
-  }
+  const transfer = (from: Site, to: Site, bytes: number, port = 5000) => transferBetween(from.container, to.container, to.containerIP, bytes, port)
 
   t.test('peer table input is validated before it reaches the addon', async (t) => {
     t.same(Array.from(peerTriples([{ subnet: '10.2.3.7/24', publicIP: '172.31.5.12' }])), [0x0a020300, 24, 0xac1f050c])
