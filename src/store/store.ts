@@ -340,7 +340,10 @@ export class Store {
       return await fn()
     } catch (err) {
       if (err instanceof StoreError || err instanceof InvalidError) throw err
-      throw toStoreError(err, this)
+      const mapped = toStoreError(err, this)
+      // the network, or a TLS refusal lost to a reset? (tls.ts, diagnose)
+      if (mapped instanceof UnavailableError && this.tls && (await this.tls.diagnose(this.endpoints))) throw toStoreError(err, this)
+      throw mapped
     }
   }
 }

@@ -31,6 +31,10 @@ export interface TlsFailure {
 
 /** How long a TLS failure explains a later "unreachable" for that member. */
 const FAILURE_MEMORY_MS = 15_000
+/** a quiet diagnosis waits this long per member for the server's verdict */
+const DIAGNOSIS_MS = 1000
+/** and runs at most this often, so an outage costs no probe per failed call */
+const DIAGNOSIS_EVERY_MS = 10_000
 
 export class TlsSettings {
   readonly context: SecureContext
@@ -66,6 +70,45 @@ export class TlsSettings {
     let latest: TlsFailure | undefined
     for (const f of this.failures.values()) if (now - f.at < FAILURE_MEMORY_MS && (!latest || f.at > latest.at)) latest = f
     return latest
+  }
+
+  private lastDiagnosis = 0
+
+  /**
+   * Ask the members once more, quietly, why TLS failed. Under TLS 1.3 a server
+   * refusing a missing client certificate says so just after the handshake;
+   * once grpc has written its preface, the server's reset can destroy that
+   * alert unread, and the call fails as if the network had. A connection that
+   * writes nothing reads the alert. At most once per DIAGNOSIS_EVERY_MS, each
+   * member bounded by DIAGNOSIS_MS; the failure it finds is recorded.
+   */
+  async diagnose(endpoints: readonly string[], now = Date.now()): Promise<TlsFailure | undefined> {
+    if (now - this.lastDiagnosis < DIAGNOSIS_EVERY_MS) return this.recentFailure()
+    this.lastDiagnosis = now
+    await Promise.all(endpoints.filter((e) => e.startsWith('https://')).map((e) => this.probe(new URL(e).host)))
+    return this.recentFailure()
+  }
+
+  private probe(member: string): Promise<void> {
+    const host = hostOf(member)
+    const port = Number(/:(\d+)$/.exec(member)?.[1] ?? 2379)
+    return new Promise((resolve) => {
+      const tls = tlsConnect({ host, port, secureContext: this.context, ...(isIP(host) ? {} : { servername: host }), ALPNProtocols: ['h2'] }, () => {
+        if (!tls.authorized) this.record(member, tls.authorizationError as NodeJS.ErrnoException)
+        tls.resume() // read, never write: the server's verdict, if any, arrives as an error
+      })
+      const done = () => {
+        clearTimeout(timer)
+        tls.destroy()
+        resolve()
+      }
+      const timer = setTimeout(done, DIAGNOSIS_MS)
+      tls.on('error', (err: NodeJS.ErrnoException) => {
+        this.record(member, err)
+        done()
+      })
+      tls.on('close', done)
+    })
   }
 
   /** @internal */
