@@ -131,7 +131,7 @@ async function runTests(): Promise<void> {
     t.test(`udp forwarder: ${mode.name}`, async (t) => {
       const topo = await createTopology({ hosts: ['h1', 'h2'] })
       const containers: string[] = []
-      const children: ForwarderChild[] = []
+      const children: ForwarderChildType[] = []
       t.teardown(async () => {
         for (const c of children) c.kill()
         for (const ns of containers) await run('ip', ['netns', 'del', ns]).catch(() => undefined)
@@ -156,7 +156,7 @@ async function runTests(): Promise<void> {
         children.push(fwd)
         const ready = await fwd.next()
         if (!ready.ready) throw new Error(`forwarder did not open: ${String(ready.error)}`)
-        fwd.ready = ready as unknown as ForwarderChild['ready']
+        fwd.ready = ready as unknown as ForwarderChildType['ready']
         // the caller's part (weft's backend): address, no IPv6 chatter, up
         await topo.exec(host, 'sysctl', ['-qw', 'net.ipv6.conf.weft0.disable_ipv6=1'])
         await run('ip', ['-n', host.netns, 'addr', 'add', `10.2.${n}.0/16`, 'dev', 'weft0'])
