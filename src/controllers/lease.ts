@@ -94,33 +94,20 @@ function subnetOf(lease: HostLease): Cidr | undefined {
   return parsedSubnets.get(lease)
 }
 
-/** Subnet address -> holding host, over every lease of one overlay and subnet length: an informer view. */
-const leaseHolders =
-  (overlay: string, len: number) =>
-  (leases: Iterable<HostLease>): Map<number, string> => {
-    const out = new Map<number, string>()
-    for (const l of leases) {
-      if (l.spec.overlay !== overlay) continue
-      const subnet = subnetOf(l)
-      if (subnet && subnet.len === len) out.set(subnet.ip, l.metadata.name)
-    }
-    return out
-  }
-
 const parsedSubnets6 = new WeakMap<HostLease, Cidr6 | undefined>()
 function subnet6Of(lease: HostLease): Cidr6 | undefined {
   if (!parsedSubnets6.has(lease)) parsedSubnets6.set(lease, lease.spec.ipv6Subnet === undefined ? undefined : tryParseCidr6(lease.spec.ipv6Subnet))
   return parsedSubnets6.get(lease)
 }
 
-/** IPv6 subnet address -> holding host, as leaseHolders. */
-const leaseHolders6 =
-  (overlay: string, len: number) =>
-  (leases: Iterable<HostLease>): Map<bigint, string> => {
-    const out = new Map<bigint, string>()
+/** Subnet address -> holding host, over every lease of one overlay and subnet length (of either family): an informer view. */
+const leaseHolders =
+  <A>(overlay: string, len: number, subnetOfLease: (l: HostLease) => { ip: A; len: number } | undefined) =>
+  (leases: Iterable<HostLease>): Map<A, string> => {
+    const out = new Map<A, string>()
     for (const l of leases) {
       if (l.spec.overlay !== overlay) continue
-      const subnet = subnet6Of(l)
+      const subnet = subnetOfLease(l)
       if (subnet && subnet.len === len) out.set(subnet.ip, l.metadata.name)
     }
     return out
@@ -493,7 +480,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
    * claim keys lost races told us of.
    */
   const takenView = (range: SubnetRange, known: ReadonlyMap<number, Claim>): Taken => {
-    const leased = hostLeases.view(`subnets/${overlay}/${range.len}`, leaseHolders(overlay, range.len))
+    const leased = hostLeases.view(`subnets/${overlay}/${range.len}`, leaseHolders(overlay, range.len, subnetOf))
     return {
       has: (ip) => {
         const lessee = leased.get(ip)
@@ -505,7 +492,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
 
   /** As takenView, for IPv6 subnets. */
   const takenView6 = (range6: SubnetRange6, known6: ReadonlyMap<bigint, Claim6>): Taken6 => {
-    const leased = hostLeases.view(`subnets6/${overlay}/${range6.len}`, leaseHolders6(overlay, range6.len))
+    const leased = hostLeases.view(`subnets6/${overlay}/${range6.len}`, leaseHolders(overlay, range6.len, subnet6Of))
     return {
       has: (ip) => {
         const lessee = leased.get(ip)
