@@ -34,6 +34,7 @@ export const CONTROLLERS: readonly ControllerFactory[] = [
       // dual-stack overlays only (host-gw routes peers' IPv6 subnets via it); an IPv4-only overlay's lease carries none
       publicIPv6: (spec) => (spec.ipv6 ? ctx.underlay.publicIPv6() : undefined),
       underlayMtu: ctx.underlay.mtu,
+      backends: ctx.backends,
       ...(ctx.flags.labels ? { labels: ctx.flags.labels } : {}),
       previousSubnet: async () => subnetFromEnv(await readFile(ctx.flags.subnetFile, 'utf8')),
       previousIPv6Subnet: async () => ipv6SubnetFromEnv(await readFile(ctx.flags.subnetFile, 'utf8')),
@@ -51,7 +52,7 @@ export const CONTROLLERS: readonly ControllerFactory[] = [
       hostName: ctx.flags.hostName,
       overlay: ctx.flags.overlay,
       iface: ctx.underlay.iface,
-      wireguardKeyFile: ctx.flags.wireguardKeyFile,
+      backends: ctx.backends,
     }),
   (ctx) => iptablesController({ manager: ctx.manager, holder: ctx.holder, overlay: ctx.flags.overlay }),
   (ctx) =>
@@ -71,6 +72,6 @@ export const CONTROLLERS: readonly ControllerFactory[] = [
       hostName: ctx.flags.hostName,
       ...(ctx.flags.labels ? { labels: ctx.flags.labels } : {}),
     }),
-  (ctx) => reachabilityController({ manager: ctx.manager, store: ctx.store, holder: ctx.holder, hostName: ctx.flags.hostName, overlay: ctx.flags.overlay }),
-  (ctx) => hostStatusController({ manager: ctx.manager, holder: ctx.holder, hostName: ctx.flags.hostName }),
+  (ctx) => reachabilityController({ manager: ctx.manager, store: ctx.store, holder: ctx.holder, hostName: ctx.flags.hostName, overlay: ctx.flags.overlay, startup: ctx.startup }),
+  (ctx) => hostStatusController({ manager: ctx.manager, holder: ctx.holder, hostName: ctx.flags.hostName, startup: ctx.startup }),
 ]

@@ -2,6 +2,10 @@
 // src/agent/controllers.ts → /healthz and /metrics → run until SIGTERM/SIGINT.
 // Exit codes: 0 stopped by a signal; 1 could not start; 2 bad flags.
 import { pino } from 'pino'
+import { createBackends } from '../backends/registry.js'
+import { StartupPublication } from '../controllers/startup.js'
+import { Links } from '../host/links.js'
+import { Sysctl } from '../host/sysctl.js'
 import { LeaseHolder } from '../lease/held.js'
 import { LeaseRegistry } from '../lease/registry.js'
 import { reservedLeaseClaims } from '../lease/reserved.js'
@@ -55,7 +59,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   // what every controller reports its condition into (ControllerSpec.condition), /healthz answers from
   const readiness = manager.readiness
   const holder = new LeaseHolder()
-  const ctx: AgentContext = { flags, store, manager, readiness, holder, leases: new LeaseRegistry(store), underlay, logger }
+  const backends = createBackends({ links: new Links(), sysctl: new Sysctl(), metrics: manager.registry, wireguardKeyFile: flags.wireguardKeyFile })
+  const ctx: AgentContext = { flags, store, manager, readiness, holder, leases: new LeaseRegistry(store), underlay, backends, startup: new StartupPublication(true), logger }
 
   const probe = new EtcdProbe(store, logger, manager.registry)
   manager.addRunnable(probe)

@@ -47,6 +47,9 @@ export interface LocalConfig {
   ipv6?: LocalIPv6
 }
 
+/** What a backend knows of this host before it holds a lease. */
+export type ClaimLocal = Pick<LocalConfig, 'publicIP' | 'port' | 'vni'>
+
 /** This host's IPv6 side on a dual-stack overlay. */
 export interface LocalIPv6 {
   /** the overlay's ipv6Network, e.g. fd00:2::/48 */
@@ -143,6 +146,13 @@ export interface Backend<D = unknown> {
    * idempotent. Returns the lease's backend.data to publish (vxlan: vtepMAC).
    */
   ensure(local: LocalConfig): Promise<BackendData>
+  /**
+   * The backend.data ensure() will return, known before this host holds a
+   * lease (vxlan: the MAC its device has or will get; wireguard: its public
+   * key), so the claim that creates the lease carries it: peers program this
+   * host from its first write, and the join costs no second one. Absent: {}.
+   */
+  claimData?(pre: ClaimLocal): Promise<BackendData>
   /** Make the peer state (routes, FDB, neighbours, forwarder table, WireGuard peers) equal to `peers`; idempotent. */
   syncPeers(local: LocalConfig, peers: readonly Peer<D>[]): Promise<PeerChanges>
   /** Checks before the agent runs; a throw stops weftd (wireguard: a key file that exists but is broken). */

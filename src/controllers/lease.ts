@@ -26,18 +26,20 @@
 // updates compare the mod revision. So a first claim costs two etcd calls,
 // the lease grant and the claim transaction, as a bare etcd client's would.
 import { map } from 'rxjs'
-import { InvalidError, parseDuration, resolveOverlaySpec, type HostLease, type OverlayConfig, type ResolvedOverlaySpec } from '../crds/index.js'
+import type { Backend } from '../backends/backend.js'
+import { InvalidError, parseDuration, resolveOverlaySpec, type BackendType, type HostLease, type OverlayConfig, type ResolvedOverlaySpec } from '../crds/index.js'
 import { formatCidr, tryParseCidr, type Cidr } from '../net/cidr.js'
 import { formatCidr6, tryParseCidr6, type Cidr6 } from '../net/cidr.js'
 import { claimable, exhaustedMessage, fitsOverlay, pickSubnet, subnetRange, type SubnetRange, type Taken } from '../lease/allocate.js'
 import { claimable6, exhaustedMessage6, fitsOverlay6, pickSubnet6, subnetRange6, type SubnetRange6, type Taken6 } from '../lease/allocate.js'
-import type { LeaseHolder } from '../lease/held.js'
+import type { BackendData, LeaseHolder } from '../lease/held.js'
 import type { Claim, Claim6, LeaseRegistry } from '../lease/registry.js'
 import { renewInMs, ttlSeconds } from '../lease/timing.js'
 import { overlayMtu } from '../backends/registry.js'
 import { watchOne, type ConditionOutcome, type ControllerSpec, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
 import { ConflictError, describeInvalid, NotFoundError } from '../store/index.js'
 import { hostLeaseStatus, ignoredObjects } from './hoststatus.js'
+import { STARTING } from './startup.js'
 
 export const LEASE_HELD = 'LeaseHeld'
 /** a lost claim race is retried at once with a fresh view; this many in a row means something else is wrong */
@@ -66,6 +68,8 @@ export interface LeaseControllerOptions {
    * spec.publicIPv6 (an undefined result removes it); without this option the field is left alone
    */
   publicIPv6?: (spec: ResolvedOverlaySpec) => string | undefined
+  /** the backends by type: a claim carries what the overlay's backend will publish (Backend.claimData), when it can tell */
+  backends?: Partial<Record<BackendType, Pick<Backend, 'claimData'>>>
   random?: () => number
   exhaustedRetryMs?: number
 }
@@ -424,7 +428,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     if (ownClaim6) known6.set(ownClaim6.subnet.ip, { ...ownClaim6, host, leaseID: '' })
     const previous6 = range6 && (await opts.previousIPv6Subnet?.().catch(() => undefined))
     // validated once, before anything is granted: the attempts below only change its subnet
-    const template = registry.prepare(newLease({ ip: range.min, len: range.len }, spec, publicIP))
+    const template = registry.prepare(newLease({ ip: range.min, len: range.len }, spec, publicIP, await claimData(spec, publicIP, log)))
     const [previous, leaseID] = await Promise.all([opts.previousSubnet?.().catch(() => undefined), store.grantLease(ttlSeconds(ttlMs))])
     try {
       for (let lost = 0; lost < MAX_CLAIM_ATTEMPTS; lost++) {
@@ -442,13 +446,12 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
         const seen = known.get(subnet.ip)
         expireAt = Date.now() + ttlSeconds(ttlMs) * 1000
         expireFor = leaseID
-        // the status written with the lease already says it is held: the status writer then has nothing to add
-        const status = hostLeaseStatus({
-          lease: template,
-          conditions: readiness.conditionsWith({ type: LEASE_HELD, status: 'True', reason: 'Acquired', message: heldMessage(formatCidr(subnet), false) }),
-          ignored: ignored(),
-          expireAt,
-        })
+        // the status written with the lease says it is held; unless that makes the host ready, that it is
+        // starting: the status writer's first write follows once it has started (startup.ts)
+        const leaseHeld = { type: LEASE_HELD, status: 'True', reason: 'Acquired', message: heldMessage(formatCidr(subnet), false) } as const
+        const once = readiness.conditionsWith(leaseHeld)
+        const starting = { type: 'Ready', status: 'False', reason: STARTING, message: 'lease held; the data path, firewall and Docker are being brought up' } as const
+        const status = hostLeaseStatus({ lease: template, conditions: once[0]?.status === 'True' ? once : [starting, leaseHeld], ignored: ignored(), expireAt })
         const outcome = await registry.claim(template, subnet, leaseID, seen?.host === host ? seen.modRevision : '0', status, ipv6)
         if (outcome.ok) {
           log.info({ subnet: outcome.lease.spec.subnet, ...(ipv6 ? { ipv6Subnet: outcome.lease.spec.ipv6Subnet } : {}), attempts: lost + 1 }, 'claimed subnet')
@@ -502,12 +505,29 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     }
   }
 
-  const newLease = (subnet: Cidr, spec: ResolvedOverlaySpec, publicIP: string): HostLease => ({
+  const newLease = (subnet: Cidr, spec: ResolvedOverlaySpec, publicIP: string, data: BackendData): HostLease => ({
     apiVersion: 'weft.dev/v1alpha1',
     kind: 'HostLease',
     metadata: { name: host, ...(opts.labels ? { labels: opts.labels } : {}) },
-    spec: { overlay, subnet: formatCidr(subnet), publicIP, backend: { type: spec.backend.type, data: holder.backendData }, reserved: false },
+    spec: { overlay, subnet: formatCidr(subnet), publicIP, backend: { type: spec.backend.type, data }, reserved: false },
   })
+
+  /**
+   * What the claim's backend.data says: the overlay's backend's word before
+   * its device exists, else what the data path last published. A backend
+   * that cannot tell yet (a key file it cannot write) costs the join a second
+   * write, when the data path publishes; never the claim.
+   */
+  const claimData = async (spec: ResolvedOverlaySpec, publicIP: string, log: ReconcileContext['log']): Promise<BackendData> => {
+    const backend = opts.backends?.[spec.backend.type]
+    if (!backend?.claimData) return holder.backendData
+    try {
+      return await backend.claimData({ publicIP, port: spec.backend.port, vni: spec.backend.vni })
+    } catch (err) {
+      log.warn({ backend: spec.backend.type, err: (err as Error).message }, 'backend data not known before the claim; the data path publishes it later')
+      return {}
+    }
+  }
 
   /** Public IP, backend data and labels updated in place; a reserved lease is detached from any etcd lease. */
   const converge = async (held: Held, spec: ResolvedOverlaySpec, publicIP: string): Promise<Held> => {

@@ -9,7 +9,8 @@ import { pino, type Logger } from 'pino'
 import { filter, firstValueFrom, map, race, take, timer } from 'rxjs'
 import { filesController } from '../../src/controllers/files.js'
 import { hostStatusController } from '../../src/controllers/hoststatus.js'
-import { leaseController } from '../../src/controllers/lease.js'
+import { leaseController, type LeaseControllerOptions } from '../../src/controllers/lease.js'
+import type { StartupPublication } from '../../src/controllers/startup.js'
 import type { Cidr, Cidr6 } from '../../src/net/cidr.js'
 import type { HeldLease } from '../../src/lease/held.js'
 import { LeaseHolder } from '../../src/lease/held.js'
@@ -36,6 +37,10 @@ export interface LeaseAgentOptions {
   informers?: Map<KindName, Informer<KindName>>
   /** more controllers of this agent (a data path with a recording backend), added before start */
   controllers?: (agent: { manager: Manager; holder: LeaseHolder; readiness: HostReadiness }) => ControllerSpec[]
+  /** what rides with a starting host's first status (weftd: its first reachability report) */
+  startup?: StartupPublication
+  /** backends asked for the data a claim carries (LeaseControllerOptions.backends) */
+  backends?: LeaseControllerOptions['backends']
   /** this agent's logger (default: a silent child of one shared root) */
   logger?: Logger
 }
@@ -80,12 +85,13 @@ export async function startLeaseAgent(o: LeaseAgentOptions): Promise<LeaseAgent>
       previousSubnet: async () => o.previousSubnet,
       previousIPv6Subnet: async () => o.previousIPv6Subnet,
       ...(o.exhaustedRetryMs !== undefined ? { exhaustedRetryMs: o.exhaustedRetryMs } : {}),
+      ...(o.backends ? { backends: o.backends } : {}),
     }),
   )
   if (o.files) manager.add(filesController({ holder, ...o.files }))
   for (const spec of o.controllers?.({ manager, holder, readiness }) ?? []) manager.add(spec)
   // the HostLease status's one writer, as weftd's last controller
-  manager.add(hostStatusController({ manager, holder, hostName: o.host }))
+  manager.add(hostStatusController({ manager, holder, hostName: o.host, ...(o.startup ? { startup: o.startup } : {}) }))
   await manager.start()
   let stopped = false
   return {

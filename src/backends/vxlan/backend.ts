@@ -15,7 +15,7 @@ import type { Cidr } from '../../net/cidr.js'
 import { formatCidr, formatCidr6 } from '../../net/cidr.js'
 import type { Link, Links, Route } from '../../host/links.js'
 import type { BackendData } from '../../lease/held.js'
-import { DataPathError, noChanges, type Backend, type LocalConfig, type Peer, type PeerChanges } from '../backend.js'
+import { DataPathError, noChanges, type Backend, type ClaimLocal, type LocalConfig, type Peer, type PeerChanges } from '../backend.js'
 import { diffBy, routeKey, sameRoute } from '../peers.js'
 import { derivedMac, normalizeMac, vtepAddresses, vxlanAddresses, vxlanPlan, type NeighbourEntry, type VxlanLeaseData } from './plan.js'
 
@@ -62,6 +62,12 @@ export class VxlanBackend implements Backend<VxlanLeaseData> {
     if (want.inet6 && !addrs6.some((a) => a.cidr === want.inet6)) await this.links.addAddress(name, want.inet6, { nodad: true })
     if (!link.up) await this.links.setUp(name)
     return { vtepMAC: link.address }
+  }
+
+  async claimData(pre: ClaimLocal): Promise<BackendData> {
+    // a device left by an earlier lease keeps its MAC: ensure() recreates one with the MAC published
+    const link = await this.links.getLink(vxlanDeviceName(pre.vni))
+    return { vtepMAC: normalizeMac(link?.address) ?? derivedMac(pre.publicIP, pre.vni) }
   }
 
   async syncPeers(local: LocalConfig, peers: readonly Peer<VxlanLeaseData>[]): Promise<PeerChanges> {

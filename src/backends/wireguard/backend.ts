@@ -24,7 +24,7 @@ import { loadOrCreateKey, type WgKeyPair } from '../../host/wgkey.js'
 import { WireGuard, type WgImplementation } from '../../host/wireguard.js'
 import type { BackendData } from '../../lease/held.js'
 import { contains, tryParseCidr, type Cidr } from '../../net/cidr.js'
-import { noChanges, type Backend, type LocalConfig, type Peer, type PeerChanges } from '../backend.js'
+import { noChanges, type Backend, type ClaimLocal, type LocalConfig, type Peer, type PeerChanges } from '../backend.js'
 import { diffBy, routeKey, sameRoute } from '../peers.js'
 import { DEVICE, wireguardDevicePlan, wireguardPlan, type WireguardLeaseData } from './plan.js'
 
@@ -88,6 +88,11 @@ export class WireguardBackend implements Backend<WireguardLeaseData> {
     for (const r of routes6.remove) await this.links.deleteRoute(r)
     for (const r of [...routes6.add, ...routes6.change]) await this.links.replaceRoute(r)
     return { publicKey: this.key.publicKey, port: local.port }
+  }
+
+  async claimData(pre: ClaimLocal): Promise<BackendData> {
+    this.key ??= await loadOrCreateKey(this.keyFile)
+    return { publicKey: this.key.publicKey, port: pre.port }
   }
 
   async syncPeers(local: LocalConfig, peers: readonly Peer<WireguardLeaseData>[]): Promise<PeerChanges> {
