@@ -8,7 +8,9 @@
 //                    controller's last write and this writer's own last write
 //   act:             one status write, only when it matters: a condition's status or reason
 //                    changed, a condition came or went, the spec it speaks of moved
-//                    (observedGeneration), or expireTime moved
+//                    (observedGeneration), or expireTime moved; a just claimed lease's
+//                    first one only once the host has started, its first reachability
+//                    report in the same transaction (startup.ts)
 //   report:          nothing of its own: it is the report
 //
 // What is never a reason to write: a message, a count or a time moving alone
@@ -33,7 +35,8 @@ import {
   type Manager,
   type ReconcileContext,
 } from '../runtime/index.js'
-import { describeInvalid, NotFoundError, type InvalidObject } from '../store/index.js'
+import { ConflictError, describeInvalid, NotFoundError, type InvalidObject } from '../store/index.js'
+import { STARTUP_HOLD_MS, STARTUP_QUIET_MS, StartupPublication } from './startup.js'
 
 /** a condition outside Ready: the keys this agent ignores because they hold no valid object */
 export const IGNORED_OBJECTS = 'IgnoredObjects'
@@ -92,6 +95,9 @@ export interface HostStatusControllerOptions {
   holder: LeaseHolder
   hostName: string
   settleMs?: number
+  /** what rides with a starting host's first status (weftd: its first reachability report); default: nothing */
+  startup?: StartupPublication
+  startupHoldMs?: number
 }
 
 export function hostStatusController(opts: HostStatusControllerOptions): ControllerSpec {
@@ -103,6 +109,9 @@ export function hostStatusController(opts: HostStatusControllerOptions): Control
   const ignored = ignoredObjects(manager)
   /** what this writer last wrote: the informer may not show it yet */
   let written: HostLease | undefined
+  const startup = opts.startup ?? new StartupPublication(false)
+  /** when this writer first saw its lease Starting */
+  let holdingSince: number | undefined
 
   const rv = (l: HostLease) => BigInt(l.metadata.resourceVersion ?? '0')
 
@@ -125,16 +134,31 @@ export function hostStatusController(opts: HostStatusControllerOptions): Control
     // --- actual
     const lease = observe()
     if (!lease) return
+    // a lease just claimed holds its first status until the host has started, or says why it has not
+    if (startup.open) {
+      if (!StartupPublication.starting(lease.status)) startup.close()
+      else {
+        const now = Date.now()
+        holdingSince ??= now
+        const left = holdingSince + (opts.startupHoldMs ?? STARTUP_HOLD_MS) - now
+        const still = readiness.readiness().ready ? 0 : Math.max(0, readiness.lastTransitionAt + STARTUP_QUIET_MS - now)
+        if (left > 0 && !(startup.inHand && still === 0)) return { requeueAfter: Math.min(left, still || left) }
+      }
+    }
     const status = hostLeaseStatus({ lease, conditions: readiness.conditions(), ignored: ignored(), expireAt: holder.expireAt })
-    if (!statusWorthWriting(lease.status, status)) return
+    const riders = startup.riders()
+    if (!statusWorthWriting(lease.status, status) && riders.length === 0) return startup.close()
     // --- act: a status-only compare-and-swap on what etcd holds now; a conflict retries with backoff
     try {
-      written = await store.updateStatus({ ...lease, status })
+      written = await store.updateStatus({ ...lease, status }, { alsoPut: riders })
+      if (startup.open) startup.committed()
     } catch (err) {
+      // a lost race carries the riders again; any other failure may be theirs (an etcd lease gone): their givers write them
+      if (!(err instanceof ConflictError)) startup.close()
       if (err instanceof NotFoundError) return // gone: the lease controller claims again, with a status
       throw err
     }
-    log.debug({ conditions: status.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`) }, 'wrote HostLease status')
+    log.debug({ conditions: status.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`), riders: riders.map((r) => r.key) }, 'wrote HostLease status')
   }
 
   const isOwnEcho = (obj: HostLease) => written !== undefined && obj.metadata.resourceVersion === written.metadata.resourceVersion
@@ -151,6 +175,7 @@ export function hostStatusController(opts: HostStatusControllerOptions): Control
       readiness.transitions$.pipe(debounceTime(opts.settleMs ?? STATUS_SETTLE_MS), map(() => host)),
       holder.held$.pipe(map(() => host)),
       holder.expireAt$.pipe(map(() => host)),
+      startup.offered$.pipe(map(() => host)),
       // a key turned bad or good again: named in (or dropped from) the status
       merge(overlays.invalid$, leases.invalid$, networks.invalid$).pipe(map(() => host)),
     ],

@@ -42,6 +42,7 @@ import type { ReachabilityReport } from '../probe/report.js'
 import type { ControllerSpec, Manager, ReconcileContext } from '../runtime/index.js'
 import type { Store } from '../store/index.js'
 import { overlayClaims } from './shared-claims.js'
+import type { StartupPublication } from './startup.js'
 
 const KEY = 'reachability'
 
@@ -54,6 +55,8 @@ export interface ReachabilityControllerOptions {
   /** UDP port of the probe echo; default PROBE_PORT (tests may move it) */
   port?: number
   intervalMs?: number
+  /** where a starting host's first report rides with its first status (startup.ts) */
+  startup?: StartupPublication
 }
 
 export function reachabilityController(opts: ReachabilityControllerOptions): ControllerSpec {
@@ -64,7 +67,7 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
   const claims = overlayClaims(manager, overlay)
   const grace = new UnownedGrace()
   const health = new PeerHealth()
-  const publisher = new ReportPublisher(opts.store, hostName)
+  const publisher = new ReportPublisher(opts.store, hostName, undefined, undefined, opts.startup && ((put) => opts.startup!.offer(put)))
   // a previous run's replies carry its nonce, never ours
   const nonce = randomInt(0, 2 ** 32)
   let seq = 0
@@ -173,9 +176,10 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
     const report: ReachabilityReport = { host: hostName, overlay, backend, unreachable: health.unreachable() }
     for (const i of ignored) report.unreachable[i.name] = `not a peer of the data path: ${i.reason}`
     try {
-      if ((await publisher.roundCompleted(report)) === 'written') {
+      const outcome = await publisher.roundCompleted(report)
+      if (outcome === 'written' || outcome === 'carried') {
         writes.inc()
-        log.info({ key: publisher.key, unreachable: Object.keys(report.unreachable) }, 'reachability report written')
+        log.info({ key: publisher.key, unreachable: Object.keys(report.unreachable) }, outcome === 'written' ? 'reachability report written' : "reachability report handed to this host's first status write")
       }
       problem(log, '')
     } catch (err) {

@@ -7,7 +7,9 @@
 //
 // Writes: one put per change of the unreachable set, one at each start (and
 // after a lost lease), one delete at a clean stop or expiry. Steady state: none.
-import type { Store } from '../store/index.js'
+// A starting host's first put may ride with its first status write, in one
+// transaction (src/controllers/startup.ts): then it costs no write of its own.
+import type { LeasedPut, Store } from '../store/index.js'
 import { encodeReport, REPORT_TTL_SECONDS, reportKey, type ReachabilityReport } from './report.js'
 
 /** renew well inside the TTL: two renewals may fail before the report expires */
@@ -15,7 +17,11 @@ export const KEEPALIVE_EVERY_MS = 10_000
 /** read the key back this often (rounds), so a report deleted by hand comes back; a read is not a write */
 export const VERIFY_EVERY_ROUNDS = 6
 
-export type PublishOutcome = 'written' | 'renewed' | 'unchanged'
+/** 'carried': handed to another write (the starting host's first status), which makes it */
+export type PublishOutcome = 'written' | 'carried' | 'renewed' | 'unchanged'
+
+/** Someone who may make a put with a write of theirs: true when taken; dropped() if it is not made after all. */
+export type RideOffer = (put: LeasedPut & { dropped(): void }) => boolean
 
 export class ReportPublisher {
   readonly key: string
@@ -32,6 +38,7 @@ export class ReportPublisher {
     host: string,
     private readonly ttlSeconds = REPORT_TTL_SECONDS,
     private readonly now: () => number = Date.now,
+    private readonly ride?: RideOffer,
   ) {
     this.key = reportKey(store.prefix, host)
   }
@@ -56,6 +63,21 @@ export class ReportPublisher {
       if (!kv || kv.value.toString() !== this.written || kv.lease !== this.leaseID) this.written = undefined
     }
     if (value === this.written) return renewed ? 'renewed' : 'unchanged'
+    const carried = this.ride?.({
+      key: this.key,
+      value,
+      leaseID: this.leaseID!,
+      // not made after all (perhaps because its etcd lease is gone): the next round checks the lease and writes it
+      dropped: () => {
+        if (this.written === value) this.written = undefined
+        this.renewedAt = -Infinity
+      },
+    })
+    if (carried) {
+      this.written = value
+      this.writes++
+      return 'carried'
+    }
     await this.store.call(() => this.store.etcd.put(this.key).value(value).lease(this.leaseID!).exec())
     this.written = value
     this.writes++

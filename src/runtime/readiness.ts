@@ -32,6 +32,8 @@ export class HostReadiness {
   private readonly transitions = new Subject<string>()
   /** components that have reported since they registered */
   private readonly heard = new Set<string>()
+  /** when a component's status or reason last changed (ms since the epoch) */
+  lastTransitionAt = Date.now()
   /** Emits the type of a component whose state changed (not on identical reports). */
   readonly changes$: Observable<string> = this.changes.asObservable()
   /** Emits the type of a component whose status or reason changed, or that registered: a change a reader of the status must see (not a message alone). */
@@ -57,7 +59,10 @@ export class HostReadiness {
     if (isDeepStrictEqual(prev, state)) return
     this.states.set(state.type, { ...state })
     this.changes.next(state.type)
-    if (prev?.status !== state.status || prev.reason !== state.reason || prev.observedGeneration !== state.observedGeneration) this.transitions.next(state.type)
+    if (prev?.status !== state.status || prev.reason !== state.reason || prev.observedGeneration !== state.observedGeneration) {
+      this.lastTransitionAt = Date.now()
+      this.transitions.next(state.type)
+    }
   }
 
   /** Whether the component has reported since it registered (its state is its own, not the Starting placeholder). */

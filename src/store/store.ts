@@ -38,6 +38,13 @@ export interface ListResult<K extends KindName> {
  * More keys a write must check and change in the same transaction as the
  * object's own key (a reserved HostLease's subnet claim, src/lease/reserved.ts).
  */
+/** A put of a key outside every kind, bound to an etcd lease ('0': none). */
+export interface LeasedPut {
+  key: string
+  value: string
+  leaseID: string
+}
+
 export interface Companion {
   /** [key, target, '==', value]: compare-and-swap guards on the other keys as read */
   compares: [string, 'Create' | 'Mod' | 'Value', '==', string | number][]
@@ -176,9 +183,13 @@ export class Store {
     )
   }
 
-  /** Write only status, compare-and-swap like update. */
-  async updateStatus<T extends AnyResource>(obj: T): Promise<T> {
-    return this.replace(obj, {}, async (current) => ({ ...current, status: obj.status }) as T, { statusOnly: true })
+  /**
+   * Write only status, compare-and-swap like update. `alsoPut`: keys outside
+   * every kind written in the same transaction (one revision), each bound to
+   * its own etcd lease: a starting host's first reachability report.
+   */
+  async updateStatus<T extends AnyResource>(obj: T, opts: { alsoPut?: readonly LeasedPut[] } = {}): Promise<T> {
+    return this.replace(obj, {}, async (current) => ({ ...current, status: obj.status }) as T, { statusOnly: true, alsoPut: opts.alsoPut })
   }
 
   /** Delete; with resourceVersion, only if unchanged since read. */
@@ -276,7 +287,7 @@ export class Store {
     obj: T,
     opts: WriteOptions,
     build: (current: T) => Promise<T>,
-    how: { statusOnly?: boolean; overInvalid?: () => Promise<T> } = {},
+    how: { statusOnly?: boolean; overInvalid?: () => Promise<T>; alsoPut?: readonly LeasedPut[] | undefined } = {},
   ): Promise<T> {
     const { kind } = obj
     const { name, resourceVersion } = obj.metadata
@@ -293,7 +304,11 @@ export class Store {
     if (lease && lease !== '0') put.lease(lease)
     const ext = this.extensions.get(kind)
     const companion = ext && !how.statusOnly ? await ext.onWrite(this, next, current) : undefined
-    const txn = await this.commitWith([key, 'Mod', '==', kv.mod_revision], [put], companion)
+    const riders = (how.alsoPut ?? []).map((p) => {
+      const op = this.etcd.put(p.key).value(p.value)
+      return p.leaseID !== '0' ? op.lease(p.leaseID) : op
+    })
+    const txn = await this.commitWith([key, 'Mod', '==', kv.mod_revision], [put, ...riders], companion)
     if (!txn.succeeded) throw new ConflictError(kind, name)
     return withVersion(next, txn.header.revision)
   }

@@ -6,6 +6,10 @@
 // the whole prefix from the start, so what was written is named when an
 // assertion fails, and the same counter is shown to see writes (the join's own).
 //
+// Then a real agent joins and leaves: its claim, then its first status with
+// its first report, is all a join costs; its report withdrawn and its lease
+// deleted is all a leave does.
+//
 // The reserved lease has no agent behind it, so every host's probes to it go
 // unanswered and each host's reachability report names it (§2: a host
 // failure costs at most N report writes, none of them waking an agent's
@@ -80,6 +84,33 @@ t.test('a join or leave costs O(1) writes at 10 hosts, idle costs none', async (
   t.ok(leaveLeaseWrites.some((w) => w.keys.includes(leaseKey('spare'))), "the counter sees the leave's own write")
   t.ok(leaveLeaseWrites.length <= 2, `a leave costs at most 2 writes besides reports: ${describe(leaveLeaseWrites)}`)
   t.same(otherHostsLeaseWrites(leave, leaseKey), [], 'no host rewrites its own HostLease because a peer left')
+
+  // a real agent joining: its claim carries its VTEP MAC, its first status waits for it to start and takes
+  // its first reachability report along (src/controllers/startup.ts); others' reports are only shown
+  const joiner = 'h11'
+  const othersReport = (w: Write) => w.keys.every((k) => k.startsWith(reports) && !k.endsWith(`/${joiner}`))
+  const agentJoin = await during(c, writes, async () => {
+    await c.addHost(joiner)
+    await Promise.all(HOSTS.map((h) => peersProgrammed(c, h, HOSTS.length)))
+    await until(`${joiner}'s first report`, async () => (await c.store.etcd.get(reports + joiner).exec()).kvs.length > 0, 90_000, 500)
+    await settle(writes)
+  })
+  const agentJoinOwn = agentJoin.filter((w) => !othersReport(w))
+  t.comment(`agent join: ${agentJoin.length} writes, ${agentJoinOwn.length} besides other hosts' reports: ${describe(agentJoin)}`)
+  t.ok(agentJoinOwn.some((w) => w.keys.includes(leaseKey(joiner))) && agentJoinOwn.some((w) => w.keys.includes(reports + joiner)), "the counter sees the joiner's lease and report")
+  t.ok(agentJoinOwn.length <= 2, `a real agent's join costs at most 2 writes, its report included: ${describe(agentJoinOwn)}`)
+  t.same(otherHostsLeaseWrites(agentJoin, leaseKey), [], 'no host rewrites its own HostLease because an agent joined')
+
+  const agentLeave = await during(c, writes, async () => {
+    await c.weftds.get(joiner)!.kill('SIGTERM')
+    await c.store.delete('HostLease', joiner)
+    await Promise.all(HOSTS.map((h) => peersProgrammed(c, h, HOSTS.length - 1)))
+    await settle(writes)
+  })
+  const agentLeaveOwn = agentLeave.filter((w) => !othersReport(w))
+  t.comment(`agent leave: ${agentLeave.length} writes, ${agentLeaveOwn.length} besides other hosts' reports: ${describe(agentLeave)}`)
+  t.ok(agentLeaveOwn.some((w) => w.keys.includes(leaseKey(joiner))), "the counter sees the lease's deletion")
+  t.ok(agentLeaveOwn.length <= 2, `a real agent's leave (stopped, lease deleted) costs at most 2 writes: ${describe(agentLeaveOwn)}`)
 
   // the message moved on every host (9 -> 10 -> 9 peers) and stayed local: the lease still holds
   // the one written with the last status or reason change
