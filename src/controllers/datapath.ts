@@ -27,7 +27,7 @@
 // a slow resync is the backstop. Nothing is torn down when the agent stops: the kernel backends keep
 // forwarding; only a backend change or the overlay's deletion removes state.
 import { map, type Observable } from 'rxjs'
-import type { BackendType } from '../crds/index.js'
+import type { BackendType, HostLease } from '../crds/index.js'
 import { Links } from '../host/links.js'
 import { linkChanges } from '../host/monitor.js'
 import { IP_FORWARD, IPV6_FORWARD, Sysctl } from '../host/sysctl.js'
@@ -96,6 +96,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
     stop: () => Object.values(backends).forEach((b) => b.stop()),
   })
 
+  const peerSpecs = new SpecMemo()
   /** the overlay network last seen, to find host-gw routes once the overlay is gone */
   let lastNetwork: Cidr | undefined
   let lastNote = ''
@@ -201,8 +202,9 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
     reconcile,
     keys: [KEY],
     watches: [
-      // our own lease is the holder's business (held$ below); every other host's may be a peer
-      watch(leases, (l) => (l.metadata.name === hostName ? undefined : KEY)),
+      // our own lease is the holder's business (held$ below); every other host's may be a peer, by its spec:
+      // a status write elsewhere (a host starting, a condition flipping) is no reason to plan every peer again
+      watch(leases, (l, type) => (l.metadata.name === hostName || (type === 'MODIFIED' && !peerSpecs.moved(l)) ? undefined : (peerSpecs.note(l, type), KEY))),
       watch(overlays, (o) => (o.metadata.name === overlay ? KEY : undefined)),
     ],
     triggers: [
@@ -212,5 +214,24 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       leases.invalid$.pipe(map(() => KEY)),
     ],
     resyncMs: opts.resyncMs ?? DATAPATH_RESYNC_MS,
+  }
+}
+
+/** Each lease's spec as last seen (by its uid), to tell a spec change from a status write. */
+class SpecMemo {
+  private readonly seen = new Map<string, string>()
+
+  private static of(l: HostLease): string {
+    return `${l.metadata.uid ?? ''} ${JSON.stringify(l.spec)}`
+  }
+
+  /** whether `l` differs from what was last noted of it (or nothing was) */
+  moved(l: HostLease): boolean {
+    return this.seen.get(l.metadata.name) !== SpecMemo.of(l)
+  }
+
+  note(l: HostLease, type: string): void {
+    if (type === 'DELETED') this.seen.delete(l.metadata.name)
+    else this.seen.set(l.metadata.name, SpecMemo.of(l))
   }
 }
