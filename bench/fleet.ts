@@ -80,6 +80,10 @@ const MB_PER_REF_HOST = 1.5
 
 const log = (s: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** polls `f` every 250 ms until it holds or `ms` pass (the row then shows what the bound let through) */
+const until = async (f: () => Promise<boolean>, ms: number) => {
+  for (const end = Date.now() + ms; !(await f()) && Date.now() < end; ) await sleep(250)
+}
 
 // ---- workers -------------------------------------------------------------------
 
@@ -274,7 +278,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     await Promise.all(
       workers.map((w, wi) =>
         w.call(
-          { op: 'start', hosts: Array.from({ length: n }, (_, i) => i).filter((i) => i % WORKERS === wi).map((i) => spec(i)), open: false, presetMac: true, concurrency: 25 },
+          { op: 'start', hosts: Array.from({ length: n }, (_, i) => i).filter((i) => i % WORKERS === wi).map((i) => spec(i)), open: false, concurrency: 25 },
           setupBound,
         ),
       ),
@@ -306,6 +310,8 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       const before = await snapshot()
       const { claimSentAt } = await workers[k % WORKERS]!.call<{ claimSentAt: number }>({ op: 'join', host: spec(n + k, name) })
       addWaits(result.join, await all<WaitReply>({ op: 'wait', what: 'added', name, timeoutMs: WAIT_MS }), claimSentAt)
+      // the joiner's first report comes with its first status, a probe round after its claim: longer than a quiet spell
+      if (kind === 'weft') await until(() => admin.etcd.get(reportKey(prefix, name)).exec().then((r) => r.kvs.length > 0), WAIT_MS)
       await record(result.join, before, await settle(), kind === 'weft' ? 4 : 1)
       log(`${kind} ${n}: join ${k + 1}: all planned after ${result.join.all.at(-1)?.toFixed(0)} ms, ${result.join.writes.at(-1)} writes, ${result.join.events.at(-1)} events`)
     }
@@ -330,8 +336,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       if (kind === 'weft') {
         addWaits(result.fail, await all<WaitReply>({ op: 'wait', what: 'unreachable', name, timeoutMs: WAIT_MS }), at)
         // its own report lapses with its etcd lease
-        const gone = Date.now() + WAIT_MS
-        while ((await admin.etcd.get(reportKey(prefix, name)).exec()).kvs.length > 0 && Date.now() < gone) await sleep(500)
+        await until(() => admin.etcd.get(reportKey(prefix, name)).exec().then((r) => r.kvs.length === 0), WAIT_MS)
         await record(result.fail, before, await settle())
       } else {
         await sleep(REF_FAILURE_WINDOW_MS)

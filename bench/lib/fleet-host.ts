@@ -22,13 +22,14 @@
 import type { IKeyValue, IWatchResponse, Etcd3, Watcher } from 'etcd3'
 import { pino, type Logger } from 'pino'
 import { BehaviorSubject, combineLatest, distinctUntilChanged, filter, firstValueFrom, map, NEVER, type Observable } from 'rxjs'
-import type { Backend, LocalConfig, Peer, PeerChanges } from '../../src/backends/backend.js'
+import type { Backend, ClaimLocal, LocalConfig, Peer, PeerChanges } from '../../src/backends/backend.js'
 import { diffBy, routeKey, sameRoute } from '../../src/backends/peers.js'
 import { derivedMac, normalizeMac, vxlanPlan, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
 import { vxlanDeviceName } from '../../src/backends/vxlan/backend.js'
 import { datapathController } from '../../src/controllers/datapath.js'
 import { hostStatusController } from '../../src/controllers/hoststatus.js'
 import { leaseController } from '../../src/controllers/lease.js'
+import { StartupPublication } from '../../src/controllers/startup.js'
 import type { BackendType } from '../../src/crds/index.js'
 import type { Route } from '../../src/host/links.js'
 import { Sysctl } from '../../src/host/sysctl.js'
@@ -126,6 +127,11 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
     return { vtepMAC: normalizeMac(local.published.vtepMAC) ?? derivedMac(local.publicIP, local.vni) }
   }
 
+  /** the MAC a fresh device gets, as the kernel backend tells it before the claim */
+  async claimData(pre: ClaimLocal) {
+    return { vtepMAC: derivedMac(pre.publicIP, pre.vni) }
+  }
+
   async syncPeers(local: LocalConfig, peers: readonly Peer<VxlanLeaseData>[]): Promise<PeerChanges> {
     this.peers = peers
     const plan = vxlanPlan(vxlanDeviceName(local.vni), peers)
@@ -197,8 +203,6 @@ export interface WeftHostOptions {
   name: string
   publicIP: string
   shared: WorkerShared
-  /** publish the MAC before the claim (setup: the lease is complete at once); a joining host starts without, as a fresh agent */
-  presetMac: boolean
   /** the data path and prober see the lease at once */
   open: boolean
 }
@@ -209,7 +213,6 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
   countWatchEvents(store.etcd, shared)
   const manager = new Manager({ store, logger: (rootLogger ??= pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' })).child({ host: name }) })
   const holder = new LeaseHolder()
-  if (o.presetMac) holder.setBackendData({ vtepMAC: derivedMac(o.publicIP, VNI) })
   const registry = new LeaseRegistry(store)
   const host: FleetHost = {
     name,
@@ -253,6 +256,8 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
       overlay: OVERLAY,
       publicIP: () => o.publicIP,
       underlayMtu: () => 1500,
+      // the claim carries the VTEP MAC, as weftd's does
+      backends: { vxlan: backend },
     }),
   )
   manager.add(
@@ -269,8 +274,10 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
     }),
   )
   // the agent's one writer of the HostLease status, as weftd runs it (src/agent/controllers.ts): the status figures are its
-  manager.add(hostStatusController({ manager, holder, hostName: name }))
-  const publisher = new ReportPublisher(store, name)
+  // the first report rides with the first status, as in weftd
+  const startup = new StartupPublication(true)
+  manager.add(hostStatusController({ manager, holder, hostName: name, startup }))
+  const publisher = new ReportPublisher(store, name, undefined, undefined, (put) => startup.offer(put))
   let lastReport: Record<string, string> = {}
   const prober = new SimulatedProber(name, gated, backend, publisher, shared, (r) => {
     lastReport = r

@@ -14,7 +14,7 @@ export interface HostSpec {
 
 export type Request =
   | { op: 'init'; kind: 'weft' | 'ref'; endpoint: string; prefix: string }
-  | { op: 'start'; hosts: HostSpec[]; open: boolean; presetMac: boolean; concurrency: number }
+  | { op: 'start'; hosts: HostSpec[]; open: boolean; concurrency: number }
   | { op: 'open' }
   | { op: 'routes' }
   | { op: 'track'; name: string }
@@ -39,10 +39,10 @@ let kind: 'weft' | 'ref' = 'weft'
 let endpoint = ''
 let prefix = ''
 
-async function start(spec: HostSpec, open: boolean, presetMac: boolean): Promise<FleetHost> {
+async function start(spec: HostSpec, open: boolean): Promise<FleetHost> {
   const h =
     kind === 'weft'
-      ? await startWeftHost({ endpoint, prefix, name: spec.name, publicIP: spec.publicIP, shared, presetMac, open })
+      ? await startWeftHost({ endpoint, prefix, name: spec.name, publicIP: spec.publicIP, shared, open })
       : await startRefHost({ endpoint, prefix, name: spec.name, subnet: spec.subnet, publicIP: spec.publicIP, shared })
   hosts.set(spec.name, h)
   await h.held()
@@ -70,7 +70,7 @@ async function handle(req: Request): Promise<unknown> {
       const queue = [...req.hosts]
       await Promise.all(
         Array.from({ length: req.concurrency }, async () => {
-          for (let s = queue.shift(); s; s = queue.shift()) await start(s, req.open, req.presetMac)
+          for (let s = queue.shift(); s; s = queue.shift()) await start(s, req.open)
         }),
       )
       return null
@@ -89,7 +89,7 @@ async function handle(req: Request): Promise<unknown> {
       shared.dead.add(req.name)
       return null
     case 'join': {
-      const h = await start(req.host, true, false)
+      const h = await start(req.host, true)
       return { claimSentAt: h.claimSentAt }
     }
     case 'wait':
