@@ -3,7 +3,7 @@
 // channel, one reply per request id. Exits when the channel closes, so a
 // bench that dies takes its workers along.
 import { startRefHost, startWeftHost, type FleetHost, type WorkerShared } from './fleet-host.js'
-import { createEtcdClient } from '../../src/store/index.js'
+import { createEtcdClient, SharedDecodes } from '../../src/store/index.js'
 
 export interface HostSpec {
   name: string
@@ -33,7 +33,7 @@ export interface WaitReply {
   missing: number
 }
 
-const shared: WorkerShared = { events: 0, streams: 0, dead: new Set(), tracked: new Set() }
+const shared: WorkerShared = { events: 0, streams: 0, dead: new Set(), tracked: new Set(), decodes: new SharedDecodes() }
 const hosts = new Map<string, FleetHost>()
 let kind: 'weft' | 'ref' = 'weft'
 let endpoint = ''

@@ -97,3 +97,30 @@ function problem(kind: KindName, name: string, value: Buffer): AnyResource | str
   if (stored.metadata.name !== name) return `holds ${kind} ${JSON.stringify(stored.metadata.name)}, not ${JSON.stringify(name)} as its key says`
   return stored
 }
+
+/**
+ * Decoded values shared by the watches of many Stores in one process, by key
+ * and revision: bench/fleet.ts runs a thousand simulated hosts per process,
+ * and parsing one lease a thousand times is the simulation's cost, not a
+ * host's. One agent has one watch per kind and no use for it. Shared objects
+ * are safe because informer objects are never mutated.
+ */
+export class SharedDecodes {
+  private readonly latest = new Map<string, { revision: bigint; decoded: Decoded }>()
+  hits = 0
+  misses = 0
+
+  decode(prefix: string, kind: KindName, kv: IKeyValue): Decoded {
+    const key = kv.key.toString()
+    const revision = BigInt(kv.mod_revision)
+    const known = this.latest.get(key)
+    if (known?.revision === revision) {
+      this.hits++
+      return known.decoded
+    }
+    this.misses++
+    const decoded = tryDecode(prefix, kind, kv)
+    if (!known || known.revision < revision) this.latest.set(key, { revision, decoded })
+    return decoded
+  }
+}

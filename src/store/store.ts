@@ -4,13 +4,13 @@
 // create-revision = 0, and `status` is only written through updateStatus.
 import { randomUUID } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
-import type { Etcd3 } from 'etcd3'
+import type { Etcd3, IKeyValue } from 'etcd3'
 import type { Observable } from 'rxjs'
 import type { AnyResource, KindName, ResourceOf } from '../crds/kinds.js'
 import { byName, InvalidError, validateResource, withDefaults } from '../crds/index.js'
 import { EtcdLeaseInvalidError } from 'etcd3'
 import { createEtcdConnection, type ConnectionOptions } from './client.js'
-import { decode, encode, tryDecode, withVersion, type InvalidObject } from './codec.js'
+import { decode, encode, tryDecode, withVersion, type Decoded, type InvalidObject, type SharedDecodes } from './codec.js'
 import { AlreadyExistsError, ConflictError, NotFoundError, StoreError, UnavailableError } from './errors.js'
 import { toStoreError } from './etcd-errors.js'
 import type { TlsSettings } from './tls.js'
@@ -83,6 +83,14 @@ export class Store {
     this.tls = opts.tls
   }
 
+  /** decoded values this store's lists and watches share with other stores' (SharedDecodes: the fleet bench) */
+  sharedDecodes: SharedDecodes | undefined
+
+  /** A listed or watched key's value, decoded (or taken from the shared decodes). */
+  decodeKv(kind: KindName, kv: IKeyValue): Decoded {
+    return this.sharedDecodes ? this.sharedDecodes.decode(this.prefix, kind, kv) : tryDecode(this.prefix, kind, kv)
+  }
+
   static connect(opts: ConnectionOptions): Store {
     const { etcd, tls } = createEtcdConnection(opts)
     return new Store(etcd, { ...opts, tls })
@@ -118,7 +126,7 @@ export class Store {
     const items: ResourceOf<K>[] = []
     const invalid: InvalidObject[] = []
     for (const kv of res.kvs) {
-      const d = tryDecode(this.prefix, kind, kv)
+      const d = this.decodeKv(kind, kv)
       if (!d.ok) invalid.push(d.invalid)
       else if (!selector || selector(d.object.metadata.labels)) items.push(d.object as ResourceOf<K>)
     }

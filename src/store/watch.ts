@@ -25,7 +25,7 @@ import { Observable } from 'rxjs'
 import type { AnyResource, KindName, ResourceOf } from '../crds/kinds.js'
 import { kindPrefix } from './keys.js'
 import type { Store } from './store.js'
-import { tryDecode, type InvalidObject } from './codec.js'
+import type { InvalidObject } from './codec.js'
 
 export type WatchEvent<T extends AnyResource = AnyResource> =
   | { type: 'ADDED' | 'MODIFIED'; object: T }
@@ -109,7 +109,7 @@ export function listAndWatch<K extends KindName>(store: Store, kind: K): Observa
 
     const onPut = (kv: IKeyValue) => {
       lastRevision = BigInt(kv.mod_revision)
-      const decoded = tryDecode(store.prefix, kind, kv)
+      const decoded = store.decodeKv(kind, kv)
       if (!decoded.ok) {
         markBroken(decoded.invalid)
         return

@@ -2,7 +2,7 @@
 // etcd by hand is an InvalidObject naming the key and why, never a half-typed object.
 import t from 'tap'
 import type { IKeyValue } from 'etcd3'
-import { decode, encode, InvalidStoredObjectError, tryDecode } from '../../src/store/codec.js'
+import { decode, encode, InvalidStoredObjectError, SharedDecodes, tryDecode } from '../../src/store/codec.js'
 import type { KindName } from '../../src/crds/kinds.js'
 
 const kv = (key: string, value: string, mod = '7'): IKeyValue =>
@@ -70,4 +70,21 @@ t.test('cost: decoding thousands of valid leases (figure printed, bound generous
   const parseUs = Number(process.hrtime.bigint() - before) / 1000 / kvs.length
   t.comment(`decode+validate: ${us.toFixed(1)} µs per HostLease (5000); JSON.parse alone: ${parseUs.toFixed(1)} µs`)
   t.ok(us < 2000, 'well under 2 ms per lease')
+})
+
+t.test('shared decodes: one parse per key and revision across stores; a newer revision is parsed, an older one never replaces it', async (t) => {
+  const shared = new SharedDecodes()
+  const v = JSON.stringify(LEASE)
+  const a = shared.decode('/weft', 'HostLease', kv('/weft/hostleases/h1', v, '10'))
+  const b = shared.decode('/weft', 'HostLease', kv('/weft/hostleases/h1', v, '10'))
+  t.equal(a, b, 'the second watch gets the same decoded object')
+  t.same([shared.hits, shared.misses], [1, 1])
+  const moved = JSON.stringify({ ...LEASE, spec: { ...LEASE.spec, publicIP: '192.168.1.2' } })
+  const c = shared.decode('/weft', 'HostLease', kv('/weft/hostleases/h1', moved, '11'))
+  t.ok(c.ok && c.object.kind === 'HostLease' && c.object.spec.publicIP === '192.168.1.2', 'a new revision is parsed anew')
+  const late = shared.decode('/weft', 'HostLease', kv('/weft/hostleases/h1', v, '10'))
+  t.ok(late.ok && late.object.kind === 'HostLease' && late.object.spec.publicIP === '192.168.1.1', 'a lagging watch still gets its own revision')
+  t.equal(shared.decode('/weft', 'HostLease', kv('/weft/hostleases/h1', moved, '11')), c, 'which did not replace the newest')
+  const bad = shared.decode('/weft', 'HostLease', kv('/weft/hostleases/h2', 'garbage', '12'))
+  t.notOk(bad.ok, 'garbage stays invalid, shared or not')
 })
