@@ -400,7 +400,7 @@ function printN(n: number, rows: FleetResult[]): void {
     const client = (p: Phase) => ms(mean(p.clientCpuMs))
     console.log(
       `  ${label}: set up in ${r.setupS.toFixed(1)} s; etcd RSS ${r.etcdRssMB.toFixed(0)} MB (peak ${r.etcdPeakMB.toFixed(0)} MB); etcd CPU per join ${cpu(r.join)}, leave ${cpu(r.leave)}, failure ${cpu(r.fail)}; ` +
-        `simulated hosts' CPU per join ${client(r.join)}, leave ${client(r.leave)}, failure ${client(r.fail)} (workers' RSS ${r.clientRssMB.toFixed(0)} MB)`,
+        `simulated hosts' CPU per join ${client(r.join)} (${(mean(r.join.clientCpuMs) / r.n).toFixed(2)} ms a host), leave ${client(r.leave)}, failure ${client(r.fail)} (workers' RSS ${r.clientRssMB.toFixed(0)} MB)`,
     )
     const reopened = r.join.reopened + r.leave.reopened + r.fail.reopened
     if (reopened > 0) console.log(`  ${label}: ${reopened} watch streams were lost and resumed during the phases (clients too starved to answer etcd's pings): events include what was sent again`)

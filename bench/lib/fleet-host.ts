@@ -284,6 +284,8 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
   // the agent's one writer of the HostLease status, as weftd runs it (src/agent/controllers.ts): the status figures are its
   // the first report rides with the first status, as in weftd
   const startup = new StartupPublication(true)
+  // the simulated prober needs no socket: its first report always comes
+  startup.probing = true
   manager.add(hostStatusController({ manager, holder, hostName: name, startup }))
   const publisher = new ReportPublisher(store, name, undefined, undefined, (put) => startup.offer(put))
   let lastReport: Record<string, string> = {}

@@ -141,8 +141,10 @@ export function hostStatusController(opts: HostStatusControllerOptions): Control
         const now = Date.now()
         holdingSince ??= now
         const left = holdingSince + (opts.startupHoldMs ?? STARTUP_HOLD_MS) - now
-        const still = readiness.readiness().ready ? 0 : Math.max(0, readiness.lastTransitionAt + STARTUP_QUIET_MS - now)
-        if (left > 0 && !(startup.inHand && still === 0)) return { requeueAfter: Math.min(left, still || left) }
+        const ready = readiness.readiness().ready
+        const still = Math.max(0, readiness.lastTransitionAt + STARTUP_QUIET_MS - now)
+        const started = ready ? startup.inHand : still === 0 && (startup.inHand || !startup.probing)
+        if (left > 0 && !started) return { requeueAfter: Math.min(left, ready || still === 0 ? left : still) }
       }
     }
     const status = hostLeaseStatus({ lease, conditions: readiness.conditions(), ignored: ignored(), expireAt: holder.expireAt })

@@ -89,6 +89,7 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
   const closeSocket = () => {
     socket?.close()
     socket = undefined
+    if (opts.startup) opts.startup.probing = false
   }
   manager.addRunnable({
     name: 'reachability-report',
@@ -126,6 +127,8 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
         socket = await ProbeSocket.open({ address: own, port, network, onReply: (from, d, at) => d.nonce === nonce && round?.replied(d.seq, from, at) })
         openedFor = bindFor
         answeredSeen = 0
+        // a first report will come: a starting host's first status waits for it
+        if (opts.startup) opts.startup.probing = true
       } catch (err) {
         // the data path has not put our overlay address on the device yet: no round, no renewal
         if (!(err instanceof ProbeBindError)) throw err

@@ -6,11 +6,12 @@
 // the first probe round ends with the host's first reachability report.
 // Written as each came, a join would cost the claim and four or five writes
 // more, each of the status writes reaching every agent's HostLease watch.
-// So the host status writer holds a Starting lease's first status until its
-// first report is in hand and the host is Ready, or has stood still for
-// STARTUP_QUIET_MS (a host that cannot start, dockerd away, says why), or
-// STARTUP_HOLD_MS has passed, and writes the report in the same transaction.
-// A join costs two writes: the claim, and this one.
+// So the host status writer holds a Starting lease's first status until the
+// host is Ready and its first report is in hand; or its conditions have stood
+// still for STARTUP_QUIET_MS (a host that cannot start, dockerd away, says
+// why) with the report in hand or no probe socket open to make one; or
+// STARTUP_HOLD_MS has passed. The report goes in the same transaction. A join
+// costs two writes: the claim, and this one.
 //
 // Only a Starting lease is held: an agent restarting over a lease it wrote
 // before publishes as it goes (most often nothing, its conditions being what
@@ -22,7 +23,7 @@ import type { LeasedPut } from '../store/index.js'
 /** the Ready reason a claim writes, until the host's first status */
 export const STARTING = 'Starting'
 /** the longest a Starting lease's first status waits for the host to be ready and to have probed once */
-export const STARTUP_HOLD_MS = 30_000
+export const STARTUP_HOLD_MS = 20_000
 /** a host not Ready whose conditions have not moved for this long has done what it can: its status is written (a dockerd restart moves them sooner) */
 export const STARTUP_QUIET_MS = 5_000
 
@@ -60,6 +61,9 @@ export class StartupPublication {
   get inHand(): boolean {
     return this.rider !== undefined || !this.reportExpected
   }
+
+  /** Whether a report may still come: its prober has its socket open (the reachability controller says). */
+  probing = false
 
   /** Whether the status writer may still hold its first write. */
   get open(): boolean {

@@ -10,7 +10,7 @@
 import t, { type Test } from 'tap'
 import { VxlanBackend } from '../../src/backends/vxlan/backend.js'
 import { derivedMac } from '../../src/backends/vxlan/plan.js'
-import { StartupPublication, STARTING, STARTUP_QUIET_MS } from '../../src/controllers/startup.js'
+import { StartupPublication, STARTING, STARTUP_HOLD_MS, STARTUP_QUIET_MS } from '../../src/controllers/startup.js'
 import type { HostLease, OverlayConfig } from '../../src/crds/index.js'
 import { Links } from '../../src/host/links.js'
 import { ReportPublisher } from '../../src/probe/publisher.js'
@@ -155,6 +155,18 @@ t.test('a host that cannot get ready writes its status once its conditions stand
   t.equal(first.status?.conditions?.find((c) => c.type === 'Ready')?.reason, 'DockerNotReady', 'it says why it is not ready')
   const report = e.written.find((w) => w.key === 'reachability/j3')
   t.equal(report?.revision, Number(first.metadata.resourceVersion), 'the report rode along')
+})
+
+t.test('a host with no probe socket open waits for no report: its status is written once its conditions stand still', async (t) => {
+  const e = await env(t)
+  const startup = new StartupPublication(true)
+  const started = Date.now()
+  const agent = await startLeaseAgent({ endpoint: etcd.endpoint, prefix: e.prefix, host: 'j5', store: e.store, startup, controllers: () => [component('Docker', [[false, 'DaemonUnavailable']], 0)] })
+  e.agents.push(agent)
+  await until('the first status', async () => e.leaseWrites('j5').length >= 2, 40_000)
+  const ms = Date.now() - started
+  t.ok(ms >= STARTUP_QUIET_MS - 500 && ms < STARTUP_HOLD_MS, `written once the conditions stood still, before the hold's bound (${ms} ms)`)
+  t.notOk(e.written.some((w) => w.key === 'reachability/j5'), 'with no report')
 })
 
 t.test("a rider whose etcd lease is gone does not stop the status: its publisher writes it at its next round", async (t) => {
