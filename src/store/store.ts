@@ -143,15 +143,27 @@ export class Store {
     const put = this.etcd.put(key).value(encode(stored))
     if (opts.leaseID && opts.leaseID !== '0') put.lease(opts.leaseID)
     const ext = this.extensions.get(obj.kind)
+    // a create whose answer was lost with a member (hung, killed) and retried on another finds its own write:
+    // the uid it was given tells it apart from someone else's object of that name
+    const ownEarlierWrite = (res: { responses: { response_range?: { kvs?: IKeyValue[] } }[] }) => {
+      const kv = res.responses[0]?.response_range?.kvs?.[0]
+      if (!kv) return undefined
+      const found = tryDecode(this.prefix, obj.kind, kv)
+      return found.ok && found.object.metadata.uid === stored.metadata.uid ? withVersion(stored, kv.mod_revision) : undefined
+    }
     if (!ext) {
-      const res = await this.call(() => this.etcd.if(key, 'Create', '==', 0).then(put).commit())
-      if (!res.succeeded) throw new AlreadyExistsError(obj.kind, obj.metadata.name)
-      return withVersion(stored, res.header.revision)
+      const res = await this.call(() => this.etcd.if(key, 'Create', '==', 0).then(put).else(this.etcd.get(key)).commit())
+      if (res.succeeded) return withVersion(stored, res.header.revision)
+      const own = ownEarlierWrite(res)
+      if (own) return own
+      throw new AlreadyExistsError(obj.kind, obj.metadata.name)
     }
     for (let attempt = 0; attempt < COMPANION_ATTEMPTS; attempt++) {
       const companion = await ext.onWrite(this, obj, undefined)
       const res = await this.commitWith([key, 'Create', '==', 0], [put], companion)
       if (res.succeeded) return withVersion(stored, res.header.revision)
+      const own = ownEarlierWrite(res)
+      if (own) return own
       if (res.responses[0]?.response_range?.kvs?.length) throw new AlreadyExistsError(obj.kind, obj.metadata.name)
       // a companion key moved between its read and the transaction: read again
     }

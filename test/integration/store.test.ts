@@ -80,6 +80,24 @@ t.test('create fills defaults and server fields, stores plain JSON under one key
   await t.rejects(store.get('OverlayConfig', 'nope'), NotFoundError)
 })
 
+t.test("a create retried after its answer was lost finds its own write, not someone else's", async (t) => {
+  const store = newStore()
+  const call = store.call.bind(store)
+  // every call sent twice, the first answer lost: what a member hung or killed mid-call does to a retried txn
+  store.call = ((fn: () => Promise<unknown>) => call(fn).then(() => call(fn))) as Store['call']
+  const made = await store.create(network('lost-answer'))
+  t.equal(made.metadata.name, 'lost-answer', 'the retry returns the object the lost attempt created')
+  t.equal(made.metadata.resourceVersion, (await newStoreLike(store).get('Network', 'lost-answer')).metadata.resourceVersion, 'at the revision it was written at')
+  await t.rejects(store.create(network('lost-answer')), AlreadyExistsError, 'another create of that name still finds it taken (the check can fail)')
+})
+
+/** a second store on the same prefix, without the first one's wrapped calls */
+function newStoreLike(s: Store): Store {
+  const other = Store.connect({ endpoints: [etcd.endpoint], prefix: s.prefix })
+  t.teardown(() => other.close())
+  return other
+}
+
 t.test('invalid objects are refused and nothing is written', async (t) => {
   const store = newStore()
   const bad = overlay('10.2.3.0/16')
