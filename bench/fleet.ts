@@ -72,8 +72,8 @@ const QUIET_MS = 2000
 const waitMs = (n: number) => Math.max(60_000, n * 200)
 /** how long the reference is watched after a kill: flannel writes nothing for a dead host while its lease lives */
 const REF_FAILURE_WINDOW_MS = 10_000
-/** rough client memory per cached lease per host and per host (measured at 500 hosts), for the too-big check */
-const MB_PER_CACHED_LEASE = 0.0025
+/** rough client memory per cached lease per host (decodes shared: map entries, routes, peers) and per host, for the too-big check */
+const MB_PER_CACHED_LEASE = 0.001
 const MB_PER_HOST = 5
 /** the same for a reference host: a client and one watch */
 const MB_PER_REF_HOST = 1.5
