@@ -283,7 +283,16 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
         ),
       ),
     )
-    log(`${kind} ${n}: every host holds its lease after ${((Date.now() - t0) / 1000).toFixed(1)} s; opening the data paths`)
+    // opened only once every host's informer has every lease: each host then plans its peers once, rather
+    // than once per lease its lagging watch still delivers (N passes of N peers each, per host)
+    log(`${kind} ${n}: every host holds its lease after ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for every informer to have them all`)
+    const listedBy = Date.now() + setupBound
+    for (;;) {
+      const r = await all<{ min: number }>({ op: 'leases' })
+      if (Math.min(...r.map((x) => x.min)) >= n || Date.now() > listedBy) break
+      await sleep(500)
+    }
+    log(`${kind} ${n}: every informer has every lease after ${((Date.now() - t0) / 1000).toFixed(1)} s; opening the data paths`)
     await all({ op: 'open' })
     const meshDeadline = Date.now() + setupBound
     for (;;) {

@@ -88,6 +88,8 @@ export interface FleetHost {
   name: string
   /** peers routed right now */
   routes(): number
+  /** leases this host's informer holds (its own included): every one is there before the bench opens the data paths */
+  leases(): number
   times: PlanTimes
   /** this host's simulated prober's latest report: peers it finds unreachable */
   unreachable(): readonly string[]
@@ -226,6 +228,7 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
     name,
     claimSentAt: undefined,
     routes: () => backend.size,
+    leases: () => manager.informer('HostLease').size,
     times: { added: new Map(), removed: new Map(), unreachable: new Map() },
     unreachable: () => Object.keys(lastReport),
     held: () => firstValueFrom(holder.held$.pipe(filter((h) => h !== undefined))).then(() => undefined),
@@ -437,6 +440,7 @@ export async function startRefHost(o: RefHostOptions): Promise<FleetHost> {
     name: o.name,
     claimSentAt: undefined,
     routes: () => routes.size - (routes.has(own) ? 1 : 0),
+    leases: () => routes.size,
     times,
     unreachable: () => [],
     held: async () => undefined,

@@ -17,6 +17,7 @@ export type Request =
   | { op: 'start'; hosts: HostSpec[]; open: boolean; concurrency: number }
   | { op: 'open' }
   | { op: 'routes' }
+  | { op: 'leases' }
   | { op: 'track'; name: string }
   | { op: 'dead'; name: string }
   | { op: 'join'; host: HostSpec }
@@ -82,6 +83,8 @@ async function handle(req: Request): Promise<unknown> {
       const counts = [...hosts.values()].map((h) => h.routes())
       return { min: Math.min(...counts), max: Math.max(...counts) }
     }
+    case 'leases':
+      return { min: Math.min(...[...hosts.values()].map((h) => h.leases())) }
     case 'track':
       shared.tracked.add(req.name)
       return null

@@ -5,8 +5,10 @@
 // the rules.
 import type { BackendType, HostLease } from '../crds/index.js'
 import { byName } from '../crds/meta.js'
-import { contains, contains6, formatCidr, formatCidr6, isCanonical, isCanonical6, overlaps, overlaps6, tryParseCidr, tryParseCidr6, tryParseIPv4, tryParseIPv6, type Cidr, type Cidr6 } from '../net/cidr.js'
+import { contains, contains6, formatCidr, formatCidr6, isCanonical, isCanonical6, overlaps, overlaps6, tryParseCidr6, tryParseIPv4, tryParseIPv6, type Cidr, type Cidr6 } from '../net/cidr.js'
 import type { Route } from '../host/links.js'
+import { subnetOf } from '../lease/parsed.js'
+import { DisjointPrefixes, range4, range6 } from '../net/disjoint.js'
 import type { BackendDefinition, Ignored, LocalIPv6, Peer } from './backend.js'
 
 export type { Ignored, Peer } from './backend.js'
@@ -46,10 +48,13 @@ export function livePeers<D>(
   const peers: Peer<D>[] = []
   const ignored: Ignored[] = []
   const sorted = [...leases].sort(byName)
+  /** the peers' subnets so far, for the overlap checks */
+  const taken = new DisjointPrefixes<Peer<D>, number>()
+  const taken6 = new DisjointPrefixes<Peer<D>, bigint>()
   for (const lease of sorted) {
     const { name } = lease.metadata
     if (lease.spec.overlay !== self.overlay || name === self.hostName) continue
-    const subnet = tryParseCidr(lease.spec.subnet)
+    const subnet = subnetOf(lease)
     const ignore = (reason: string, message: string) => ignored.push({ name, reason, message: `HostLease "${name}": ${message}` })
     if (!subnet || !isCanonical(subnet) || !contains(self.network, subnet)) {
       ignore('InvalidSubnet', `subnet ${lease.spec.subnet} is not a subnet of ${formatCidr(self.network)}`)
@@ -63,7 +68,7 @@ export function livePeers<D>(
       ignore('OverlapsOwnSubnet', `subnet ${lease.spec.subnet} overlaps this host's ${formatCidr(self.subnet)}`)
       continue
     }
-    const clash = peers.find((p) => overlaps(p.subnet, subnet))
+    const clash = taken.overlapping(range4(subnet))
     if (clash) {
       ignore('OverlapsPeer', `subnet ${lease.spec.subnet} overlaps ${formatCidr(clash.subnet)} of ${clash.name}`)
       continue
@@ -79,25 +84,29 @@ export function livePeers<D>(
       continue
     }
     const peer: Peer<D> = { name, subnet, publicIP: lease.spec.publicIP, data: data.data }
-    const ipv6 = self.ipv6 && peerIPv6Subnet(lease.spec.ipv6Subnet, self.ipv6, peers)
-    if (ipv6 && 'subnet' in ipv6) peer.ipv6Subnet = ipv6.subnet
+    const ipv6 = self.ipv6 && peerIPv6Subnet(lease.spec.ipv6Subnet, self.ipv6, taken6)
+    if (ipv6 && 'subnet' in ipv6) {
+      peer.ipv6Subnet = ipv6.subnet
+      taken6.add(range6(ipv6.subnet), peer)
+    }
     else if (ipv6) ignore('InvalidIPv6Subnet', `ipv6Subnet ${lease.spec.ipv6Subnet} ${ipv6.problem}; only its IPv4 subnet is routed`)
     // host-gw's IPv6 next hop; one that is no IPv6 address is left off (the backend reports the peer without it)
     const v6 = lease.spec.publicIPv6
     if (typeof v6 === 'string' && tryParseIPv6(v6) !== undefined) peer.publicIPv6 = v6
     peers.push(peer)
+    taken.add(range4(subnet), peer)
   }
   return { peers, ignored }
 }
 
 /** A peer lease's ipv6Subnet checked against this host's and the earlier peers'; undefined when it has none usable without error. */
-function peerIPv6Subnet(text: string | undefined, self: LocalIPv6, earlier: readonly Peer<unknown>[]): { subnet: Cidr6 } | { problem: string } | undefined {
+function peerIPv6Subnet<D>(text: string | undefined, self: LocalIPv6, earlier: DisjointPrefixes<Peer<D>, bigint>): { subnet: Cidr6 } | { problem: string } | undefined {
   if (text === undefined) return undefined
   const subnet = tryParseCidr6(text)
   if (!subnet || !isCanonical6(subnet)) return { problem: 'is not an IPv6 subnet in canonical form' }
   if (!contains6(self.network, subnet)) return undefined
   if (overlaps6(subnet, self.subnet)) return { problem: `overlaps this host's ${formatCidr6(self.subnet)}` }
-  const clash = earlier.find((p) => p.ipv6Subnet && overlaps6(p.ipv6Subnet, subnet))
+  const clash = earlier.overlapping(range6(subnet))
   if (clash) return { problem: `overlaps ${formatCidr6(clash.ipv6Subnet!)} of ${clash.name}` }
   return { subnet }
 }

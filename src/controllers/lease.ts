@@ -29,10 +29,11 @@ import { map } from 'rxjs'
 import type { Backend } from '../backends/backend.js'
 import { InvalidError, parseDuration, resolveOverlaySpec, type BackendType, type HostLease, type OverlayConfig, type ResolvedOverlaySpec } from '../crds/index.js'
 import { formatCidr, tryParseCidr, type Cidr } from '../net/cidr.js'
-import { formatCidr6, tryParseCidr6, type Cidr6 } from '../net/cidr.js'
+import { formatCidr6, type Cidr6 } from '../net/cidr.js'
 import { claimable, exhaustedMessage, fitsOverlay, pickSubnet, subnetRange, type SubnetRange, type Taken } from '../lease/allocate.js'
 import { claimable6, exhaustedMessage6, fitsOverlay6, pickSubnet6, subnetRange6, type SubnetRange6, type Taken6 } from '../lease/allocate.js'
 import type { BackendData, LeaseHolder } from '../lease/held.js'
+import { subnet6Of, subnetOf } from '../lease/parsed.js'
 import type { Claim, Claim6, LeaseRegistry } from '../lease/registry.js'
 import { renewInMs, ttlSeconds } from '../lease/timing.js'
 import { overlayMtu } from '../backends/registry.js'
@@ -89,19 +90,6 @@ interface OwnClaim {
 interface OwnClaim6 {
   subnet: Cidr6
   modRevision: string
-}
-
-/** parsed spec.subnet per lease object: informer objects are immutable, and a claim scans all of them per attempt */
-const parsedSubnets = new WeakMap<HostLease, Cidr | undefined>()
-function subnetOf(lease: HostLease): Cidr | undefined {
-  if (!parsedSubnets.has(lease)) parsedSubnets.set(lease, tryParseCidr(lease.spec.subnet))
-  return parsedSubnets.get(lease)
-}
-
-const parsedSubnets6 = new WeakMap<HostLease, Cidr6 | undefined>()
-function subnet6Of(lease: HostLease): Cidr6 | undefined {
-  if (!parsedSubnets6.has(lease)) parsedSubnets6.set(lease, lease.spec.ipv6Subnet === undefined ? undefined : tryParseCidr6(lease.spec.ipv6Subnet))
-  return parsedSubnets6.get(lease)
 }
 
 /** Subnet address -> holding host, over every lease of one overlay and subnet length (of either family): an informer view. */

@@ -9,7 +9,8 @@
 // Pure: the claims come from src/lease/claims.ts (a watched view), the
 // leases from the informer; the unit tests pin the rule.
 import type { HostLease } from '../crds/index.js'
-import { formatCidr, tryParseCidr } from '../net/cidr.js'
+import { formatCidr } from '../net/cidr.js'
+import { subnetOf } from './parsed.js'
 import { subnetKeyName } from './allocate.js'
 
 export interface Unowned {
@@ -29,7 +30,7 @@ export function claimedLeases(leases: readonly HostLease[], overlay: string, cla
   const owned: HostLease[] = []
   const unowned: Unowned[] = []
   for (const lease of leases) {
-    const subnet = lease.spec.overlay === overlay ? tryParseCidr(lease.spec.subnet) : undefined
+    const subnet = lease.spec.overlay === overlay ? subnetOf(lease) : undefined
     if (!subnet) {
       owned.push(lease)
       continue

@@ -132,6 +132,11 @@ export class Informer<K extends KindName> {
   }
 
   /** Cached objects, sorted by name. */
+  /** how many valid objects the cache holds */
+  get size(): number {
+    return this.cache.size
+  }
+
   list(): ResourceOf<K>[] {
     return [...this.cache.values()].sort(byName)
   }

@@ -1,0 +1,19 @@
+// A lease's subnets, parsed once per object: informer objects are immutable,
+// and the lease controller's claims and every data path pass read all of them.
+import type { HostLease } from '../crds/index.js'
+import { tryParseCidr, tryParseCidr6, type Cidr, type Cidr6 } from '../net/cidr.js'
+
+const subnets = new WeakMap<HostLease, Cidr | undefined>()
+const subnets6 = new WeakMap<HostLease, Cidr6 | undefined>()
+
+/** spec.subnet parsed; undefined when it is no CIDR */
+export function subnetOf(lease: HostLease): Cidr | undefined {
+  if (!subnets.has(lease)) subnets.set(lease, tryParseCidr(lease.spec.subnet))
+  return subnets.get(lease)
+}
+
+/** spec.ipv6Subnet parsed; undefined when absent or no IPv6 CIDR */
+export function subnet6Of(lease: HostLease): Cidr6 | undefined {
+  if (!subnets6.has(lease)) subnets6.set(lease, lease.spec.ipv6Subnet === undefined ? undefined : tryParseCidr6(lease.spec.ipv6Subnet))
+  return subnets6.get(lease)
+}
