@@ -440,7 +440,7 @@ export async function startRefHost(o: RefHostOptions): Promise<FleetHost> {
     name: o.name,
     claimSentAt: undefined,
     routes: () => routes.size - (routes.has(own) ? 1 : 0),
-    leases: () => routes.size,
+    leases: () => routes.size + (routes.has(own) ? 0 : 1),
     times,
     unreachable: () => [],
     held: async () => undefined,
