@@ -97,7 +97,6 @@ export interface HostStatusControllerOptions {
   settleMs?: number
   /** what rides with a starting host's first status (weftd: its first reachability report); default: nothing */
   startup?: StartupPublication
-  startupHoldMs?: number
 }
 
 export function hostStatusController(opts: HostStatusControllerOptions): ControllerSpec {
@@ -140,11 +139,11 @@ export function hostStatusController(opts: HostStatusControllerOptions): Control
       else {
         const now = Date.now()
         holdingSince ??= now
-        const left = holdingSince + (opts.startupHoldMs ?? STARTUP_HOLD_MS) - now
+        const left = holdingSince + STARTUP_HOLD_MS - now
         const ready = readiness.readiness().ready
         const still = Math.max(0, readiness.lastTransitionAt + STARTUP_QUIET_MS - now)
         const started = ready ? startup.inHand : still === 0 && (startup.inHand || !startup.probing)
-        if (left > 0 && !started) return { requeueAfter: Math.min(left, ready || still === 0 ? left : still) }
+        if (left > 0 && !started) return { requeueAfter: ready || still === 0 ? left : Math.min(left, still) }
       }
     }
     const status = hostLeaseStatus({ lease, conditions: readiness.conditions(), ignored: ignored(), expireAt: holder.expireAt })

@@ -18,7 +18,7 @@
 // they were), and the report publisher then writes its report itself.
 import { Subject, type Observable } from 'rxjs'
 import type { HostLeaseStatus } from '../crds/index.js'
-import type { LeasedPut } from '../store/index.js'
+import type { RidingPut } from '../probe/publisher.js'
 
 /** the Ready reason a claim writes, until the host's first status */
 export const STARTING = 'Starting'
@@ -27,10 +27,6 @@ export const STARTUP_HOLD_MS = 20_000
 /** a host not Ready whose conditions have not moved for this long has done what it can: its status is written (a dockerd restart moves them sooner) */
 export const STARTUP_QUIET_MS = 5_000
 
-/** A put handed to the status writer; dropped() when it will not be made after all (the giver writes it then). */
-export interface RidingPut extends LeasedPut {
-  dropped(): void
-}
 
 export class StartupPublication {
   private accepting = true

@@ -20,8 +20,13 @@ export const VERIFY_EVERY_ROUNDS = 6
 /** 'carried': handed to another write (the starting host's first status), which makes it */
 export type PublishOutcome = 'written' | 'carried' | 'renewed' | 'unchanged'
 
-/** Someone who may make a put with a write of theirs: true when taken; dropped() if it is not made after all. */
-export type RideOffer = (put: LeasedPut & { dropped(): void }) => boolean
+/** A put handed to someone else's write; dropped() when it will not be made after all (the giver writes it then). */
+export interface RidingPut extends LeasedPut {
+  dropped(): void
+}
+
+/** Someone who may make a put with a write of theirs: true when taken. */
+export type RideOffer = (put: RidingPut) => boolean
 
 export class ReportPublisher {
   readonly key: string
