@@ -9,7 +9,7 @@ import type { HostLease, OverlayConfig } from '../../src/crds/index.js'
 import { createCluster, until } from '../helpers/weftd.js'
 
 t.test('host-gw: routes, SIGKILL, PeerNotOnLink, then a move to vxlan', async (t) => {
-  const c = await createCluster({ hosts: ['h1', 'h2'], overlay: { network: '10.2.0.0/16', backend: { type: 'host-gw' } } })
+  const c = await createCluster({ hosts: ['h1', 'h2'], overlay: { network: '10.2.0.0/16', subnetMax: '10.2.249.0', backend: { type: 'host-gw' } } })
   t.teardown(() => c.destroy())
   await c.waitDataPath()
   const [l1, l2] = [(await c.lease('h1'))!, (await c.lease('h2'))!]

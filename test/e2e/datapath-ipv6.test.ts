@@ -122,7 +122,7 @@ t.test('dual-stack: containers on two hosts ping over IPv6 and IPv4, per backend
   const first = ROWS[0]!
   const c = await createCluster({
     hosts: [...HOSTS],
-    overlay: { network: '10.2.0.0/16', ipv6Network: 'fd00:2::/48', ipv6SubnetLen: 64, backend: { type: first.backend }, mtu: MTU },
+    overlay: { network: '10.2.0.0/16', subnetMax: '10.2.249.0', ipv6Network: 'fd00:2::/48', ipv6SubnetLen: 64, backend: { type: first.backend }, mtu: MTU },
     start: false,
   })
   const dir = await mkdtemp(join(tmpdir(), 'weft-dp6-'))

@@ -40,7 +40,7 @@ const prefix = `/weft-dptrig-${process.pid}`
 // a reserved lease gets its claim key with it, as weftctl apply gives it
 const store = Store.connect({ endpoints: [etcd.endpoint], prefix }).use(reservedLeaseClaims)
 t.teardown(() => store.close())
-await store.create({ apiVersion: 'weft.dev/v1alpha1', kind: 'OverlayConfig', metadata: { name: 'default' }, spec: { network: '10.3.0.0/16', backend: { type: 'udp' } } } as OverlayConfig)
+await store.create({ apiVersion: 'weft.dev/v1alpha1', kind: 'OverlayConfig', metadata: { name: 'default' }, spec: { network: '10.3.0.0/16', subnetMax: '10.3.249.0', backend: { type: 'udp' } } } as OverlayConfig)
 const backends = { udp: new CountingBackend('udp'), vxlan: new CountingBackend('vxlan'), 'host-gw': new CountingBackend('host-gw'), wireguard: new CountingBackend('wireguard') }
 const agents: LeaseAgent[] = []
 t.teardown(() => Promise.all(agents.map((a) => a.stop())))

@@ -133,9 +133,13 @@ kind: HostLease
 metadata: {name: ${name}}
 spec: {overlay: default, subnet: ${subnet}, publicIP: 192.168.100.9, backend: {type: udp}, reserved: true}
 `
-  const applied = await weftctl(['apply', '-f', '-'], reserved('r1', '10.2.200.0/24'))
+  // the agents' subnets are allocated at random: the reservations take two that neither holds
+  const held = new Set([h2Subnet, h1.holder.current!.lease.spec.subnet])
+  const [first, second] = [200, 201, 202, 203].map((n) => `10.2.${n}.0/24`).filter((s) => !held.has(s))
+  const claimKey = (subnet: string) => `${prefix}/subnets/default/${subnet.replace('/', '-')}`
+  const applied = await weftctl(['apply', '-f', '-'], reserved('r1', first!))
   t.equal(applied.stdout, 'hostlease/r1 created\n', applied.stderr)
-  t.equal((await etcd.etcdctl(['get', '--print-value-only', `${prefix}/subnets/default/10.2.200.0-24`])).trim(), 'r1')
+  t.equal((await etcd.etcdctl(['get', '--print-value-only', claimKey(first!)])).trim(), 'r1')
   await until('r1 as a peer', () => peerNames().includes('r1=192.168.100.9'))
 
   const taken = await weftctl(['apply', '-f', '-'], reserved('r2', h2Subnet))
@@ -144,12 +148,12 @@ spec: {overlay: default, subnet: ${subnet}, publicIP: 192.168.100.9, backend: {t
   t.equal((await weftctl(['get', 'hl', 'r2'])).code, 1, 'nothing written')
 
   // moving a reservation moves its claim, in the same transaction
-  t.equal((await weftctl(['apply', '-f', '-'], reserved('r1', '10.2.201.0/24'))).stdout, 'hostlease/r1 configured\n')
-  t.equal(await etcd.etcdctl(['get', '--print-value-only', `${prefix}/subnets/default/10.2.200.0-24`]), '')
-  t.equal((await etcd.etcdctl(['get', '--print-value-only', `${prefix}/subnets/default/10.2.201.0-24`])).trim(), 'r1')
+  t.equal((await weftctl(['apply', '-f', '-'], reserved('r1', second!))).stdout, 'hostlease/r1 configured\n')
+  t.equal(await etcd.etcdctl(['get', '--print-value-only', claimKey(first!)]), '')
+  t.equal((await etcd.etcdctl(['get', '--print-value-only', claimKey(second!)])).trim(), 'r1')
 
   t.equal((await weftctl(['delete', 'hostlease', 'r1'])).stdout, 'hostlease/r1 deleted\n')
-  t.equal(await etcd.etcdctl(['get', '--print-value-only', `${prefix}/subnets/default/10.2.201.0-24`]), '', 'claim gone with it')
+  t.equal(await etcd.etcdctl(['get', '--print-value-only', claimKey(second!)]), '', 'claim gone with it')
   await until('r1 gone from the peers', () => !peerNames().some((p) => p.startsWith('r1=')))
 })
 
