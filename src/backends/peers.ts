@@ -47,67 +47,83 @@ export function livePeers<D>(
 ): { peers: Peer<D>[]; ignored: Ignored[] } {
   const peers: Peer<D>[] = []
   const ignored: Ignored[] = []
-  const sorted = [...leases].sort(byName)
   /** the peers' subnets so far, for the overlap checks */
   const taken = new DisjointPrefixes<Peer<D>, number>()
   const taken6 = new DisjointPrefixes<Peer<D>, bigint>()
-  for (const lease of sorted) {
-    const { name } = lease.metadata
-    if (lease.spec.overlay !== self.overlay || name === self.hostName) continue
-    const subnet = subnetOf(lease)
-    const ignore = (reason: string, message: string) => ignored.push({ name, reason, message: `HostLease "${name}": ${message}` })
-    if (!subnet || !isCanonical(subnet) || !contains(self.network, subnet)) {
-      ignore('InvalidSubnet', `subnet ${lease.spec.subnet} is not a subnet of ${formatCidr(self.network)}`)
-      continue
+  for (const lease of [...leases].sort(byName)) {
+    const verdict = judgeLease(lease, self, backend, taken, taken6)
+    if (!verdict) continue
+    if (verdict.peer) {
+      peers.push(verdict.peer)
+      taken.add(range4(verdict.peer.subnet), verdict.peer)
+      if (verdict.peer.ipv6Subnet) taken6.add(range6(verdict.peer.ipv6Subnet), verdict.peer)
     }
-    if (tryParseIPv4(lease.spec.publicIP) === undefined) {
-      ignore('InvalidPublicIP', `publicIP ${JSON.stringify(lease.spec.publicIP)} is not an IPv4 address`)
-      continue
-    }
-    if (overlaps(subnet, self.subnet)) {
-      ignore('OverlapsOwnSubnet', `subnet ${lease.spec.subnet} overlaps this host's ${formatCidr(self.subnet)}`)
-      continue
-    }
-    const clash = taken.overlapping(range4(subnet))
-    if (clash) {
-      ignore('OverlapsPeer', `subnet ${lease.spec.subnet} overlaps ${formatCidr(clash.subnet)} of ${clash.name}`)
-      continue
-    }
-    const type = lease.spec.backend?.type
-    if (type !== undefined && type !== self.backend) {
-      ignore('OtherBackend', `still on backend ${type}, not ${self.backend}`)
-      continue
-    }
-    const data = backend.parseLeaseData(lease.spec.backend?.data ?? {})
-    if (!data.ok) {
-      ignore('InvalidBackendData', `backend.data: ${data.message}`)
-      continue
-    }
-    const peer: Peer<D> = { name, subnet, publicIP: lease.spec.publicIP, data: data.data }
-    const ipv6 = self.ipv6 && peerIPv6Subnet(lease.spec.ipv6Subnet, self.ipv6, taken6)
-    if (ipv6 && 'subnet' in ipv6) {
-      peer.ipv6Subnet = ipv6.subnet
-      taken6.add(range6(ipv6.subnet), peer)
-    }
-    else if (ipv6) ignore('InvalidIPv6Subnet', `ipv6Subnet ${lease.spec.ipv6Subnet} ${ipv6.problem}; only its IPv4 subnet is routed`)
-    // host-gw's IPv6 next hop; one that is no IPv6 address is left off (the backend reports the peer without it)
-    const v6 = lease.spec.publicIPv6
-    if (typeof v6 === 'string' && tryParseIPv6(v6) !== undefined) peer.publicIPv6 = v6
-    peers.push(peer)
-    taken.add(range4(subnet), peer)
+    if (verdict.ignored) ignored.push(verdict.ignored)
   }
   return { peers, ignored }
 }
 
+/** What the peer rules make of one lease, given the peers before it. */
+export interface Verdict<D> {
+  peer?: Peer<D>
+  /** why it is no peer, or (beside a peer) why its ipv6Subnet is not routed */
+  ignored?: Ignored
+  /** its subnet reached the check against the earlier peers' (it passed the checks on the lease alone before it) */
+  contends?: Cidr
+  /** its fate hung on an earlier peer's subnet (OverlapsPeer, or its ipv6Subnet overlapping one) */
+  clashed?: boolean
+}
+
+/**
+ * The rules of livePeers for one lease, in their order, against the peers
+ * taken so far (`taken`, `taken6`: their subnets); undefined when the lease is
+ * simply not a candidate (another overlay, this host).
+ */
+export function judgeLease<D>(
+  lease: HostLease,
+  self: Self,
+  backend: Pick<BackendDefinition<D>, 'parseLeaseData'>,
+  taken: DisjointPrefixes<Peer<D>, number>,
+  taken6: DisjointPrefixes<Peer<D>, bigint>,
+): Verdict<D> | undefined {
+  const { name } = lease.metadata
+  if (lease.spec.overlay !== self.overlay || name === self.hostName) return undefined
+  const subnet = subnetOf(lease)
+  const ignore = (reason: string, message: string): Ignored => ({ name, reason, message: `HostLease "${name}": ${message}` })
+  if (!subnet || !isCanonical(subnet) || !contains(self.network, subnet)) {
+    return { ignored: ignore('InvalidSubnet', `subnet ${lease.spec.subnet} is not a subnet of ${formatCidr(self.network)}`) }
+  }
+  if (tryParseIPv4(lease.spec.publicIP) === undefined) return { ignored: ignore('InvalidPublicIP', `publicIP ${JSON.stringify(lease.spec.publicIP)} is not an IPv4 address`) }
+  if (overlaps(subnet, self.subnet)) return { ignored: ignore('OverlapsOwnSubnet', `subnet ${lease.spec.subnet} overlaps this host's ${formatCidr(self.subnet)}`) }
+  const clash = taken.overlapping(range4(subnet))
+  if (clash) return { contends: subnet, clashed: true, ignored: ignore('OverlapsPeer', `subnet ${lease.spec.subnet} overlaps ${formatCidr(clash.subnet)} of ${clash.name}`) }
+  const type = lease.spec.backend?.type
+  if (type !== undefined && type !== self.backend) return { contends: subnet, ignored: ignore('OtherBackend', `still on backend ${type}, not ${self.backend}`) }
+  const data = backend.parseLeaseData(lease.spec.backend?.data ?? {})
+  if (!data.ok) return { contends: subnet, ignored: ignore('InvalidBackendData', `backend.data: ${data.message}`) }
+  const peer: Peer<D> = { name, subnet, publicIP: lease.spec.publicIP, data: data.data }
+  const verdict: Verdict<D> = { peer, contends: subnet }
+  const ipv6 = self.ipv6 && peerIPv6Subnet(lease.spec.ipv6Subnet, self.ipv6, taken6)
+  if (ipv6 && 'subnet' in ipv6) peer.ipv6Subnet = ipv6.subnet
+  else if (ipv6) {
+    verdict.ignored = ignore('InvalidIPv6Subnet', `ipv6Subnet ${lease.spec.ipv6Subnet} ${ipv6.problem}; only its IPv4 subnet is routed`)
+    verdict.clashed = ipv6.clashed
+  }
+  // host-gw's IPv6 next hop; one that is no IPv6 address is left off (the backend reports the peer without it)
+  const v6 = lease.spec.publicIPv6
+  if (typeof v6 === 'string' && tryParseIPv6(v6) !== undefined) peer.publicIPv6 = v6
+  return verdict
+}
+
 /** A peer lease's ipv6Subnet checked against this host's and the earlier peers'; undefined when it has none usable without error. */
-function peerIPv6Subnet<D>(text: string | undefined, self: LocalIPv6, earlier: DisjointPrefixes<Peer<D>, bigint>): { subnet: Cidr6 } | { problem: string } | undefined {
+function peerIPv6Subnet<D>(text: string | undefined, self: LocalIPv6, earlier: DisjointPrefixes<Peer<D>, bigint>): { subnet: Cidr6 } | { problem: string; clashed?: boolean } | undefined {
   if (text === undefined) return undefined
   const subnet = tryParseCidr6(text)
   if (!subnet || !isCanonical6(subnet)) return { problem: 'is not an IPv6 subnet in canonical form' }
   if (!contains6(self.network, subnet)) return undefined
   if (overlaps6(subnet, self.subnet)) return { problem: `overlaps this host's ${formatCidr6(self.subnet)}` }
   const clash = earlier.overlapping(range6(subnet))
-  if (clash) return { problem: `overlaps ${formatCidr6(clash.ipv6Subnet!)} of ${clash.name}` }
+  if (clash) return { problem: `overlaps ${formatCidr6(clash.ipv6Subnet!)} of ${clash.name}`, clashed: true }
   return { subnet }
 }
 

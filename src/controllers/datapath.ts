@@ -5,7 +5,8 @@
 //   observe desired: the held lease (subnet, publicIP, MTU, resolved overlay spec),
 //                    every HostLease of the overlay (informer) that holds its subnet's
 //                    claim (lease/ownership.ts, claims watched by lease/claims.ts) → peers
-//                    (backends/peers.ts, with the backend's own lease-data rules from backends/registry.ts)
+//                    (backends/peers.ts, with the backend's own lease-data rules from backends/registry.ts;
+//                    kept from pass to pass by backends/live-peers.ts, so a join judges one lease, not N)
 //   observe actual:  through the backend, from the kernel, every time
 //   act:             ip_forward on (and IPv6 forwarding on a dual-stack overlay); other backends' leftovers removed (a backend
 //                    change, or a previous run on another one: looked for at the
@@ -37,7 +38,7 @@ import { describeInvalid } from '../store/index.js'
 import { parseCidr, parseCidr6, type Cidr } from '../net/cidr.js'
 import { ConditionError, watch, type ControllerSpec, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
 import { changed, DataPathError, type Backend, type LocalConfig } from '../backends/backend.js'
-import { livePeers } from '../backends/peers.js'
+import { LivePeers } from '../backends/live-peers.js'
 import { backendOf, createBackends } from '../backends/registry.js'
 import { Gauge } from 'prom-client'
 import { DEFAULT_WIREGUARD_KEY_FILE } from '../agent/flags.js'
@@ -97,6 +98,8 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
   })
 
   const peerSpecs = new SpecMemo()
+  // a join or leave elsewhere judges that one lease, not all N (src/backends/live-peers.ts)
+  const livePeers = new LivePeers<unknown>()
   /** the overlay network last seen, to find host-gw routes once the overlay is gone */
   let lastNetwork: Cidr | undefined
   let lastNote = ''
@@ -160,7 +163,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       if (!claims.hasSynced) return { condition: { status: false, reason: 'WaitingForClaims', message: 'subnet claims not listed yet' } }
       const owned = claimedLeases(leases.list(), overlay, claims.claims)
       const unowned = grace.settle(owned.unowned)
-      const { peers, ignored: invalidPeers } = livePeers(owned.leases, { overlay, hostName, network, subnet: held.subnet, backend: type, ...(local.ipv6 ? { ipv6: local.ipv6 } : {}) }, backendOf(type))
+      const { peers, ignored: invalidPeers } = livePeers.update(owned.leases, { overlay, hostName, network, subnet: held.subnet, backend: type, ...(local.ipv6 ? { ipv6: local.ipv6 } : {}) }, backendOf(type))
       const invalidKeys = leases.invalidObjects().map((i) => ({ name: i.key, reason: 'InvalidObject', message: `ignored ${describeInvalid(i)}` }))
       const ignored = [...unowned.report, ...invalidKeys, ...invalidPeers]
       const changes = await backend.syncPeers(local, peers)
@@ -220,9 +223,13 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
 /** Each lease's spec as last seen (by its uid), to tell a spec change from a status write. */
 class SpecMemo {
   private readonly seen = new Map<string, string>()
+  /** an informer object is never changed: its identity string is made once, however many watch it */
+  private static readonly identities = new WeakMap<HostLease, string>()
 
   private static of(l: HostLease): string {
-    return `${l.metadata.uid ?? ''} ${JSON.stringify(l.spec)}`
+    let id = SpecMemo.identities.get(l)
+    if (id === undefined) SpecMemo.identities.set(l, (id = `${l.metadata.uid ?? ''} ${JSON.stringify(l.spec)}`))
+    return id
   }
 
   /** whether `l` differs from what was last noted of it (or nothing was) */

@@ -10,8 +10,7 @@
 // leases from the informer; the unit tests pin the rule.
 import type { HostLease } from '../crds/index.js'
 import { formatCidr } from '../net/cidr.js'
-import { subnetOf } from './parsed.js'
-import { subnetKeyName } from './allocate.js'
+import { claimNameOf, subnetOf } from './parsed.js'
 
 export interface Unowned {
   name: string
@@ -36,7 +35,7 @@ export function claimedLeases(leases: readonly HostLease[], overlay: string, cla
       continue
     }
     const { name } = lease.metadata
-    const holder = claims.get(subnetKeyName(subnet))
+    const holder = claims.get(claimNameOf(lease)!)
     if (holder === name) owned.push(lease)
     else if (holder === undefined) {
       unowned.push({ name, reason: 'NoClaim', message: `HostLease "${name}": no host claims ${formatCidr(subnet)}; a lease without its subnet's claim is never a peer` })

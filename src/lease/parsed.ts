@@ -2,6 +2,7 @@
 // and the lease controller's claims and every data path pass read all of them.
 import type { HostLease } from '../crds/index.js'
 import { tryParseCidr, tryParseCidr6, type Cidr, type Cidr6 } from '../net/cidr.js'
+import { subnetKeyName } from './allocate.js'
 
 const subnets = new WeakMap<HostLease, Cidr | undefined>()
 const subnets6 = new WeakMap<HostLease, Cidr6 | undefined>()
@@ -16,4 +17,15 @@ export function subnetOf(lease: HostLease): Cidr | undefined {
 export function subnet6Of(lease: HostLease): Cidr6 | undefined {
   if (!subnets6.has(lease)) subnets6.set(lease, lease.spec.ipv6Subnet === undefined ? undefined : tryParseCidr6(lease.spec.ipv6Subnet))
   return subnets6.get(lease)
+}
+
+const claimNames = new WeakMap<HostLease, string | undefined>()
+
+/** the name of spec.subnet's claim key (10.2.45.0-24); undefined when the subnet is no CIDR */
+export function claimNameOf(lease: HostLease): string | undefined {
+  if (!claimNames.has(lease)) {
+    const subnet = subnetOf(lease)
+    claimNames.set(lease, subnet && subnetKeyName(subnet))
+  }
+  return claimNames.get(lease)
 }

@@ -36,6 +36,19 @@ export class DisjointPrefixes<T, A extends number | bigint> {
     this.ends.splice(i, 0, end)
     this.values.splice(i, 0, value)
   }
+
+  /** Let go of the range starting at `start`, if one is held. */
+  remove(start: A): void {
+    const i = this.after(start) - 1
+    if (i < 0 || this.starts[i] !== start) return
+    this.starts.splice(i, 1)
+    this.ends.splice(i, 1)
+    this.values.splice(i, 1)
+  }
+
+  get size(): number {
+    return this.starts.length
+  }
 }
 
 /** A canonical prefix's first and last address. */

@@ -41,6 +41,7 @@ export interface InformerHandlers<T> {
 
 export class Informer<K extends KindName> {
   private readonly cache = new Map<string, ResourceOf<K>>()
+  private sorted: ResourceOf<K>[] | undefined
   private readonly events = new Subject<InformerEvent<ResourceOf<K>>>()
   private readonly synced = new BehaviorSubject(false)
   private subscription: Subscription | undefined
@@ -86,6 +87,7 @@ export class Informer<K extends KindName> {
       const old = this.cache.get(name)
       let out: InformerEvent<ResourceOf<K>>
       this.changes++
+      this.sorted = undefined
       if (ev.type === 'DELETED') {
         this.cache.delete(name)
         out = { type: 'DELETED', object: old ?? ev.object }
@@ -137,8 +139,10 @@ export class Informer<K extends KindName> {
     return this.cache.size
   }
 
+  /** every object, by name: sorted once per change, not per call (the data path lists every lease at every pass) */
   list(): ResourceOf<K>[] {
-    return [...this.cache.values()].sort(byName)
+    this.sorted ??= [...this.cache.values()].sort(byName)
+    return [...this.sorted]
   }
 
   /**

@@ -75,19 +75,47 @@ export function vtepAddresses(p: Pick<Peer, 'subnet' | 'ipv6Subnet'>): { inet: s
 export function vxlanPlan(dev: string, peers: readonly Peer<VxlanLeaseData>[]): VxlanPlan {
   const plan: VxlanPlan = { routes: [], neighbours: [], routes6: [], neighbours6: [], fdb: [], skipped: [] }
   for (const p of peers) {
-    const mac = p.data.vtepMAC
-    if (!mac) {
-      plan.skipped.push({ name: p.name, reason: 'NoVtepMAC', message: `HostLease "${p.name}" has published no vtepMAC yet` })
+    const entries = peerEntries(dev, p)
+    if ('skipped' in entries) {
+      plan.skipped.push(entries.skipped)
       continue
     }
-    const vtep = vtepAddresses(p)
-    plan.routes.push({ dst: formatCidr(p.subnet), gateway: vtep.inet, dev, onlink: true })
-    plan.neighbours.push({ ip: vtep.inet, mac, dev })
-    if (p.ipv6Subnet && vtep.inet6) {
-      plan.routes6.push({ dst: formatCidr6(p.ipv6Subnet), gateway: vtep.inet6, dev, onlink: true })
-      plan.neighbours6.push({ ip: vtep.inet6, mac, dev })
+    plan.routes.push(entries.route)
+    plan.neighbours.push(entries.neighbour)
+    if (entries.route6 && entries.neighbour6) {
+      plan.routes6.push(entries.route6)
+      plan.neighbours6.push(entries.neighbour6)
     }
-    plan.fdb.push({ mac, dev, dst: p.publicIP })
+    plan.fdb.push(entries.fdb)
   }
   return plan
+}
+
+interface PeerEntries {
+  route: Route
+  neighbour: NeighbourEntry
+  route6?: Route
+  neighbour6?: NeighbourEntry
+  fdb: FdbTarget
+}
+
+// one peer's entries, made once per peer object and device: the data path keeps a peer's object while its lease is unchanged
+const planned = new WeakMap<Peer<VxlanLeaseData>, { dev: string; entries: PeerEntries | { skipped: Ignored } }>()
+
+function peerEntries(dev: string, p: Peer<VxlanLeaseData>): PeerEntries | { skipped: Ignored } {
+  const known = planned.get(p)
+  if (known?.dev === dev) return known.entries
+  const mac = p.data.vtepMAC
+  let entries: PeerEntries | { skipped: Ignored }
+  if (!mac) entries = { skipped: { name: p.name, reason: 'NoVtepMAC', message: `HostLease "${p.name}" has published no vtepMAC yet` } }
+  else {
+    const vtep = vtepAddresses(p)
+    entries = { route: { dst: formatCidr(p.subnet), gateway: vtep.inet, dev, onlink: true }, neighbour: { ip: vtep.inet, mac, dev }, fdb: { mac, dev, dst: p.publicIP } }
+    if (p.ipv6Subnet && vtep.inet6) {
+      entries.route6 = { dst: formatCidr6(p.ipv6Subnet), gateway: vtep.inet6, dev, onlink: true }
+      entries.neighbour6 = { ip: vtep.inet6, mac, dev }
+    }
+  }
+  planned.set(p, { dev, entries })
+  return entries
 }

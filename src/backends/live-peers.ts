@@ -1,0 +1,129 @@
+// livePeers from pass to pass. The data path plans every peer on any lease or
+// claim event; a full pass costs every host O(N) rule checks per join, and a
+// fleet's N hosts together O(N²) (bench/fleet.ts: most of a host's CPU per
+// join). The answer only depends on the leases, and while no two candidates'
+// subnets overlap no lease's verdict depends on another's: then a pass judges
+// only the leases that are new or changed (an informer object is replaced,
+// never mutated), against every peer held, and drops the ones gone. Anything
+// else (the host's own lease or the overlay moved, a clash, a new lease
+// overlapping any candidate) is a full pass, the same function livePeers
+// runs. The unit test compares the two on random fleets, clashes included.
+import type { HostLease } from '../crds/index.js'
+import { byName } from '../crds/meta.js'
+import { formatCidr, formatCidr6 } from '../net/cidr.js'
+import { DisjointPrefixes, range4, range6 } from '../net/disjoint.js'
+import type { BackendDefinition, Ignored, Peer } from './backend.js'
+import { judgeLease, type Self, type Verdict } from './peers.js'
+
+interface Judged<D> {
+  lease: HostLease
+  verdict: Verdict<D> | undefined
+}
+
+export class LivePeers<D> {
+  private context: string | undefined
+  private backend: Pick<BackendDefinition<D>, 'parseLeaseData'> | undefined
+  private judged = new Map<string, Judged<D>>()
+  /** every candidate's subnet (peers and those left out after the checks on the lease alone), disjoint while `clean` */
+  private contenders = new DisjointPrefixes<Peer<D>, number>()
+  private taken6 = new DisjointPrefixes<Peer<D>, bigint>()
+  /** no two candidates overlap and no verdict hung on another lease: the next pass may be incremental */
+  private clean = false
+  private last: { peers: Peer<D>[]; ignored: Ignored[] } = { peers: [], ignored: [] }
+  /** passes that judged every lease, for tests and metrics */
+  fullPasses = 0
+
+  /** The same answer as livePeers(leases, self, backend). */
+  update(leases: readonly HostLease[], self: Self, backend: Pick<BackendDefinition<D>, 'parseLeaseData'>): { peers: Peer<D>[]; ignored: Ignored[] } {
+    const sorted = [...leases].sort(byName)
+    const context = contextOf(self)
+    if (!this.clean || context !== this.context || backend !== this.backend || !this.incremental(sorted, self, backend)) this.full(sorted, self, backend)
+    this.context = context
+    this.backend = backend
+    return this.last
+  }
+
+  /** false when a full pass is needed (state is then left for it to rebuild) */
+  private incremental(sorted: readonly HostLease[], self: Self, backend: Pick<BackendDefinition<D>, 'parseLeaseData'>): boolean {
+    const present = new Set<string>()
+    const fresh: HostLease[] = []
+    for (const lease of sorted) {
+      present.add(lease.metadata.name)
+      if (this.judged.get(lease.metadata.name)?.lease !== lease) fresh.push(lease)
+    }
+    const renewed = new Set(fresh.map((l) => l.metadata.name))
+    const gone = [...this.judged.keys()].filter((name) => !present.has(name) || renewed.has(name))
+    if (fresh.length === 0 && gone.length === 0) return true
+    for (const name of gone) {
+      this.release(this.judged.get(name)!.verdict)
+      this.judged.delete(name)
+    }
+    for (const lease of fresh) {
+      // judged against every candidate, not only the earlier peers: one it overlaps, whatever its name, means a full pass
+      const verdict = judgeLease(lease, self, backend, this.contenders, this.taken6)
+      if (verdict?.clashed) return (this.clean = false)
+      this.hold(lease.metadata.name, verdict)
+      this.judged.set(lease.metadata.name, { lease, verdict })
+    }
+    this.collect(sorted)
+    return true
+  }
+
+  private full(sorted: readonly HostLease[], self: Self, backend: Pick<BackendDefinition<D>, 'parseLeaseData'>): void {
+    this.fullPasses++
+    this.judged = new Map()
+    this.contenders = new DisjointPrefixes()
+    this.clean = true
+    // the rules' own indexes: only the earlier peers count, as in livePeers
+    const taken = new DisjointPrefixes<Peer<D>, number>()
+    const taken6 = new DisjointPrefixes<Peer<D>, bigint>()
+    for (const lease of sorted) {
+      const verdict = judgeLease(lease, self, backend, taken, taken6)
+      this.judged.set(lease.metadata.name, { lease, verdict })
+      if (verdict?.clashed) this.clean = false
+      if (verdict?.contends) {
+        if (this.contenders.overlapping(range4(verdict.contends))) this.clean = false
+        else this.contenders.add(range4(verdict.contends), verdict.peer ?? placeholder(lease.metadata.name, verdict.contends))
+      }
+      if (verdict?.peer) {
+        taken.add(range4(verdict.peer.subnet), verdict.peer)
+        if (verdict.peer.ipv6Subnet) taken6.add(range6(verdict.peer.ipv6Subnet), verdict.peer)
+      }
+    }
+    // peers' IPv6 subnets never overlap one another (a clash is not clean): the incremental passes go on from the same index
+    this.taken6 = taken6
+    this.collect(sorted)
+  }
+
+  private hold(name: string, verdict: Verdict<D> | undefined): void {
+    if (!verdict?.contends) return
+    this.contenders.add(range4(verdict.contends), verdict.peer ?? placeholder(name, verdict.contends))
+    if (verdict.peer?.ipv6Subnet) this.taken6.add(range6(verdict.peer.ipv6Subnet), verdict.peer)
+  }
+
+  private release(verdict: Verdict<D> | undefined): void {
+    if (!verdict?.contends) return
+    this.contenders.remove(range4(verdict.contends)[0])
+    if (verdict.peer?.ipv6Subnet) this.taken6.remove(range6(verdict.peer.ipv6Subnet)[0])
+  }
+
+  private collect(sorted: readonly HostLease[]): void {
+    const peers: Peer<D>[] = []
+    const ignored: Ignored[] = []
+    for (const lease of sorted) {
+      const verdict = this.judged.get(lease.metadata.name)?.verdict
+      if (verdict?.peer) peers.push(verdict.peer)
+      if (verdict?.ignored) ignored.push(verdict.ignored)
+    }
+    this.last = { peers, ignored }
+  }
+}
+
+/** what every verdict depends on besides the lease itself */
+function contextOf(self: Self): string {
+  const v6 = self.ipv6 ? `${formatCidr6(self.ipv6.network)} ${formatCidr6(self.ipv6.subnet)}` : '-'
+  return `${self.overlay} ${self.hostName} ${formatCidr(self.network)} ${formatCidr(self.subnet)} ${self.backend} ${v6}`
+}
+
+/** a candidate left out after the checks on the lease alone still holds its range; a clash with it is named by this */
+const placeholder = <D>(name: string, subnet: Peer<D>['subnet']): Peer<D> => ({ name, subnet, publicIP: '', data: undefined as D })

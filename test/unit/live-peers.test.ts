@@ -1,0 +1,88 @@
+// LivePeers, the data path's pass-to-pass livePeers, against livePeers itself:
+// random fleets changed one step at a time (a lease added, replaced with
+// another subnet, backend or data, deleted; now and then this host's own
+// subnet moving), with enough overlapping subnets that both the incremental
+// passes and the full ones run; the answers must be equal at every step.
+import t, { type Test } from 'tap'
+import { LivePeers } from '../../src/backends/live-peers.js'
+import { livePeers, type Self } from '../../src/backends/peers.js'
+import { vxlan } from '../../src/backends/vxlan/index.js'
+import type { HostLease } from '../../src/crds/index.js'
+import { parseCidr, parseCidr6 } from '../../src/net/cidr.js'
+
+/** a small deterministic generator: the same run every time */
+function rng(seed: number) {
+  return () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32
+}
+
+const ipv4Only: Self = { overlay: 'default', hostName: 'h0', network: parseCidr('10.2.0.0/16'), subnet: parseCidr('10.2.1.0/24'), backend: 'vxlan' }
+const dual: Self = { ...ipv4Only, ipv6: { network: parseCidr6('fd00:2::/48'), subnet: parseCidr6('fd00:2:0:1::/64') } }
+
+/** lease `h<i>`: its own subnets 10.2.<i>.0/24 and fd00:2:0:<i>::/64 (i from 2), or now and then (`clashes`) one that overlaps another's or this host's */
+function randomLease(next: () => number, i: number, clashes: number): HostLease {
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]!
+  const name = `h${i}`
+  const subnet = next() < clashes ? pick([`10.2.${i & ~1}.0/23`, '10.2.7.0/24', '10.2.1.0/24']) : `10.2.${i}.0/24`
+  const v6 = next() < clashes ? pick(['fd00:2:0:7::/64', 'fd00:2:0:6::/63', 'fd00:2:0:1::/64']) : `fd00:2:0:${i.toString(16)}::/64`
+  const roll = next()
+  return {
+    apiVersion: 'weft.dev/v1alpha1',
+    kind: 'HostLease',
+    metadata: { name, uid: String(next()) },
+    spec: {
+      overlay: roll < 0.03 ? 'other' : 'default',
+      subnet: roll < 0.05 ? 'garbage' : subnet,
+      publicIP: roll < 0.07 ? 'nowhere' : '192.168.1.9',
+      backend: { type: roll < 0.1 ? 'udp' : 'vxlan', data: roll < 0.13 ? { vtepMAC: 'not a mac' } : { vtepMAC: '02:00:00:00:00:09' } },
+      ...(next() < 0.7 ? { ipv6Subnet: v6 } : {}),
+    },
+  }
+}
+
+function compare(t: Test, self: Self, steps: number, clashes: number, seed: number): void {
+  const next = rng(seed)
+  const live = new LivePeers<unknown>()
+  const fleet = new Map<string, HostLease>()
+  let self_ = self
+  let differences = 0
+  for (let step = 0; step < steps; step++) {
+    const i = 2 + Math.floor(next() * 150)
+    const name = `h${i}`
+    const roll = next()
+    if (roll < 0.01) self_ = { ...self_, subnet: parseCidr(`10.2.${[1, 200, 220][Math.floor(next() * 3)]}.0/24`) }
+    else if (roll < 0.3 && fleet.has(name)) fleet.delete(name)
+    else fleet.set(name, randomLease(next, i, clashes))
+    const leases = [...fleet.values()]
+    const want = livePeers(leases, self_, vxlan)
+    const got = live.update(leases, self_, vxlan)
+    if (JSON.stringify(got, bigints) !== JSON.stringify(want, bigints)) differences++
+  }
+  t.equal(differences, 0, `the same peers and reasons as livePeers at each of ${steps} steps`)
+  t.ok(live.fullPasses >= 10 && steps - live.fullPasses >= 100, `both kinds of pass ran: ${live.fullPasses} full, ${steps - live.fullPasses} incremental`)
+}
+
+const bigints = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)
+
+t.test('IPv4 only: the same answer as livePeers at every step', async (t) => {
+  compare(t, ipv4Only, 1200, 0.01, 11)
+})
+
+t.test('dual-stack: the same answer, IPv6 clashes included', async (t) => {
+  compare(t, dual, 1200, 0.01, 23)
+})
+
+t.test('a pass with no lease changed returns the same peers, and a join judges only the new lease', async (t) => {
+  const live = new LivePeers<unknown>()
+  const next = rng(5)
+  const leases = Array.from({ length: 100 }, (_, i) => randomLease(next, i + 2, 0))
+  const first = live.update(leases, ipv4Only, vxlan)
+  t.equal(live.update([...leases], ipv4Only, vxlan), first, 'nothing changed: the same answer')
+  const joiner = randomLease(next, 200, 0)
+  const after = live.update([...leases, joiner], ipv4Only, vxlan)
+  t.equal(live.fullPasses, 1, 'the join was judged on its own')
+  t.ok(
+    first.peers.every((p) => after.peers.includes(p)),
+    'every earlier peer is the same object (the backends can tell what is new)',
+  )
+  t.same(after, livePeers([...leases, joiner], ipv4Only, vxlan))
+})
