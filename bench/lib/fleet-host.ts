@@ -28,7 +28,7 @@ import type { IKeyValue, IWatchResponse, Etcd3, Watcher } from 'etcd3'
 import { pino, type Logger } from 'pino'
 import { BehaviorSubject, combineLatest, distinctUntilChanged, filter, firstValueFrom, map, NEVER, type Observable } from 'rxjs'
 import type { Backend, ClaimLocal, LocalConfig, Peer, PeerChanges } from '../../src/backends/backend.js'
-import { diffBy, routeKey, sameRoute } from '../../src/backends/peers.js'
+import { sameRoute } from '../../src/backends/peers.js'
 import { derivedMac, normalizeMac, vxlanPlan, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
 import { vxlanDeviceName } from '../../src/backends/vxlan/backend.js'
 import { datapathController } from '../../src/controllers/datapath.js'
@@ -144,28 +144,28 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
   async syncPeers(local: LocalConfig, peers: readonly Peer<VxlanLeaseData>[]): Promise<PeerChanges> {
     this.peers = peers
     const plan = vxlanPlan(vxlanDeviceName(local.vni), peers)
-    const names = new Map(peers.map((p) => [formatCidr(p.subnet), p.name]))
-    const diff = diffBy(plan.routes, [...this.table.values()], routeKey, sameRoute)
     const now = Date.now()
     const changes: PeerChanges = { added: [], changed: [], removed: [], skipped: plan.skipped }
-    for (const r of diff.remove) {
-      const name = this.owners.get(r.dst) ?? r.dst
-      this.table.delete(r.dst)
-      this.owners.delete(r.dst)
-      this.times.removed.set(name, now)
-      changes.removed.push(r.dst)
+    // the kernel backend's diff (diffBy by routeKey, sameRoute), against a table kept by destination rather than listed anew
+    const wanted = new Set<string>()
+    let names: Map<string, string> | undefined
+    for (const r of plan.routes) {
+      wanted.add(r.dst)
+      const have = this.table.get(r.dst)
+      if (have === r || (have && sameRoute(r, have))) continue
+      names ??= new Map(peers.map((p) => [formatCidr(p.subnet), p.name]))
+      const name = names.get(r.dst) ?? r.dst
+      this.table.set(r.dst, r)
+      this.owners.set(r.dst, name)
+      if (this.shared.tracked.has(name) && !this.times.added.has(name)) this.times.added.set(name, now)
+      ;(have ? changes.changed : changes.added).push(r.dst)
     }
-    for (const [list, into] of [
-      [diff.add, changes.added],
-      [diff.change, changes.changed],
-    ] as const) {
-      for (const r of list) {
-        const name = names.get(r.dst) ?? r.dst
-        this.table.set(r.dst, r)
-        this.owners.set(r.dst, name)
-        if (this.shared.tracked.has(name) && !this.times.added.has(name)) this.times.added.set(name, now)
-        into.push(r.dst)
-      }
+    for (const dst of this.table.keys()) {
+      if (wanted.has(dst)) continue
+      this.times.removed.set(this.owners.get(dst) ?? dst, now)
+      this.table.delete(dst)
+      this.owners.delete(dst)
+      changes.removed.push(dst)
     }
     return changes
   }

@@ -15,6 +15,7 @@ export interface HostSpec {
 export type Request =
   | { op: 'init'; kind: 'weft' | 'ref'; endpoint: string; prefix: string }
   | { op: 'start'; hosts: HostSpec[]; open: boolean; concurrency: number }
+  | { op: 'claim'; hosts: HostSpec[]; concurrency: number }
   | { op: 'open' }
   | { op: 'routes' }
   | { op: 'leases' }
@@ -72,6 +73,20 @@ async function handle(req: Request): Promise<unknown> {
       await Promise.all(
         Array.from({ length: req.concurrency }, async () => {
           for (let s = queue.shift(); s; s = queue.shift()) await start(s, req.open)
+        }),
+      )
+      return null
+    }
+    case 'claim': {
+      // each host's agent claims its lease and is stopped (its lease left live), as a fleet's agents before an upgrade
+      const queue = [...req.hosts]
+      await Promise.all(
+        Array.from({ length: req.concurrency }, async () => {
+          for (let s = queue.shift(); s; s = queue.shift()) {
+            const h = await start(s, false)
+            hosts.delete(s.name)
+            await h.kill()
+          }
         }),
       )
       return null
