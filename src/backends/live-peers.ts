@@ -3,20 +3,22 @@
 // fleet's N hosts together O(N²) (bench/fleet.ts: most of a host's CPU per
 // join). The answer only depends on the leases, and while no two candidates'
 // subnets overlap no lease's verdict depends on another's: then a pass judges
-// only the leases that are new or changed (an informer object is replaced,
-// never mutated), against every peer held, and drops the ones gone. Anything
+// only the leases whose uid or spec is new (a status write is not), against
+// every candidate held, and drops the ones gone. Anything
 // else (the host's own lease or the overlay moved, a clash, a new lease
 // overlapping any candidate) is a full pass, the same function livePeers
 // runs. The unit test compares the two on random fleets, clashes included.
 import type { HostLease } from '../crds/index.js'
 import { byName } from '../crds/meta.js'
 import { formatCidr, formatCidr6 } from '../net/cidr.js'
+import { specIdentity } from '../lease/parsed.js'
 import { DisjointPrefixes, range4, range6 } from '../net/disjoint.js'
 import type { BackendDefinition, Ignored, Peer } from './backend.js'
 import { judgeLease, type Self, type Verdict } from './peers.js'
 
 interface Judged<D> {
-  lease: HostLease
+  /** the lease's uid and spec: a status write elsewhere is a new object, judged alike */
+  identity: string
   verdict: Verdict<D> | undefined
 }
 
@@ -49,7 +51,7 @@ export class LivePeers<D> {
     const fresh: HostLease[] = []
     for (const lease of sorted) {
       present.add(lease.metadata.name)
-      if (this.judged.get(lease.metadata.name)?.lease !== lease) fresh.push(lease)
+      if (this.judged.get(lease.metadata.name)?.identity !== specIdentity(lease)) fresh.push(lease)
     }
     const renewed = new Set(fresh.map((l) => l.metadata.name))
     const gone = [...this.judged.keys()].filter((name) => !present.has(name) || renewed.has(name))
@@ -63,7 +65,7 @@ export class LivePeers<D> {
       const verdict = judgeLease(lease, self, backend, this.contenders, this.taken6)
       if (verdict?.clashed) return (this.clean = false)
       this.hold(lease.metadata.name, verdict)
-      this.judged.set(lease.metadata.name, { lease, verdict })
+      this.judged.set(lease.metadata.name, { identity: specIdentity(lease), verdict })
     }
     this.collect(sorted)
     return true
@@ -79,7 +81,7 @@ export class LivePeers<D> {
     const taken6 = new DisjointPrefixes<Peer<D>, bigint>()
     for (const lease of sorted) {
       const verdict = judgeLease(lease, self, backend, taken, taken6)
-      this.judged.set(lease.metadata.name, { lease, verdict })
+      this.judged.set(lease.metadata.name, { identity: specIdentity(lease), verdict })
       if (verdict?.clashed) this.clean = false
       if (verdict?.contends) {
         if (this.contenders.overlapping(range4(verdict.contends))) this.clean = false

@@ -34,6 +34,7 @@ import { linkChanges } from '../host/monitor.js'
 import { IP_FORWARD, IPV6_FORWARD, Sysctl } from '../host/sysctl.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { claimedLeases, UnownedGrace } from '../lease/ownership.js'
+import { specIdentity } from '../lease/parsed.js'
 import { describeInvalid } from '../store/index.js'
 import { parseCidr, parseCidr6, type Cidr } from '../net/cidr.js'
 import { ConditionError, watch, type ControllerSpec, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
@@ -223,22 +224,14 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
 /** Each lease's spec as last seen (by its uid), to tell a spec change from a status write. */
 class SpecMemo {
   private readonly seen = new Map<string, string>()
-  /** an informer object is never changed: its identity string is made once, however many watch it */
-  private static readonly identities = new WeakMap<HostLease, string>()
-
-  private static of(l: HostLease): string {
-    let id = SpecMemo.identities.get(l)
-    if (id === undefined) SpecMemo.identities.set(l, (id = `${l.metadata.uid ?? ''} ${JSON.stringify(l.spec)}`))
-    return id
-  }
 
   /** whether `l` differs from what was last noted of it (or nothing was) */
   moved(l: HostLease): boolean {
-    return this.seen.get(l.metadata.name) !== SpecMemo.of(l)
+    return this.seen.get(l.metadata.name) !== specIdentity(l)
   }
 
   note(l: HostLease, type: string): void {
     if (type === 'DELETED') this.seen.delete(l.metadata.name)
-    else this.seen.set(l.metadata.name, SpecMemo.of(l))
+    else this.seen.set(l.metadata.name, specIdentity(l))
   }
 }

@@ -29,3 +29,12 @@ export function claimNameOf(lease: HostLease): string | undefined {
   }
   return claimNames.get(lease)
 }
+
+const identities = new WeakMap<HostLease, string>()
+
+/** what a lease is apart from its status: uid and spec; made once per object, however many ask (a status write is a new object with the same identity) */
+export function specIdentity(lease: HostLease): string {
+  let id = identities.get(lease)
+  if (id === undefined) identities.set(lease, (id = `${lease.metadata.uid ?? ''} ${JSON.stringify(lease.spec)}`))
+  return id
+}

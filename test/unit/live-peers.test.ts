@@ -85,4 +85,16 @@ t.test('a pass with no lease changed returns the same peers, and a join judges o
     'every earlier peer is the same object (the backends can tell what is new)',
   )
   t.same(after, livePeers([...leases, joiner], ipv4Only, vxlan))
+
+  // every host's status rewritten: new objects, the same specs
+  const restated = [...leases, joiner].map((l) => ({ ...l, metadata: { ...l.metadata, resourceVersion: '99' }, status: { conditions: [] } }) as HostLease)
+  const again = live.update(restated, ipv4Only, vxlan)
+  t.ok(
+    after.peers.length > 50 && after.peers.every((p, i) => again.peers[i] === p),
+    'a status write is no change of peer: the same objects, nothing judged again',
+  )
+  const moved = restated.map((l) => (l.metadata.name === 'h5' ? { ...l, spec: { ...l.spec, publicIP: '192.168.1.77' } } : l))
+  const changed = live.update(moved, ipv4Only, vxlan)
+  t.equal(changed.peers.find((p) => p.name === 'h5')?.publicIP, '192.168.1.77', 'a spec change is judged')
+  t.equal(live.fullPasses, 1, 'and on its own')
 })
