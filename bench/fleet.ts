@@ -41,6 +41,7 @@ import { reportKey } from '../src/probe/report.js'
 import { createEtcdClient, Store } from '../src/store/index.js'
 import { startEtcd, type EtcdProcess } from '../test/helpers/etcd.js'
 import type { HostSpec, Request, WaitReply } from './lib/fleet-worker.js'
+import { planCost, type PlanCost } from './lib/plan-cost.js'
 import { findPid, memAvailableMB, sampleProc } from './lib/procstat.js'
 
 const { values } = parseArgs({
@@ -377,7 +378,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
 const ms = (x: number) => (Number.isNaN(x) ? '-' : x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${x.toFixed(0)} ms`)
 const num = (xs: number[], unsettled: number) => (xs.length === 0 ? '-' : `${mean(xs).toFixed(xs.every(Number.isInteger) && xs.length === 1 ? 0 : 1)}${unsettled ? '+' : ''}`)
 
-function printN(n: number, rows: FleetResult[]): void {
+function printN(n: number, rows: FleetResult[], alone: PlanCost): void {
   console.log(`\nfleet: ${n} hosts over ${WORKERS} worker processes, each host its own etcd client and watches; one etcd on loopback; ${JOINS} joins, ${LEAVES} leaves, ${FAILURES} failures`)
   console.log(
     '  ' +
@@ -428,6 +429,10 @@ function printN(n: number, rows: FleetResult[]): void {
     }
     if (r.error) console.log(`  ${label}: NOT COMPLETE: ${r.error}`)
   }
+  console.log(
+    `  one weft host alone (bench/lib/plan-cost.ts, no etcd, no other host on the CPU): its data path pass for a join at ${n} peers takes ` +
+      `${alone.incrementalMs.toFixed(3)} ms (median), ${alone.fullMs.toFixed(3)} ms with every lease judged again (each pass from scratch, as before LivePeers)`,
+  )
   const unsettled = rows.some((r) => r.join.unsettled + r.leave.unsettled + r.fail.unsettled > 0)
   if (unsettled) console.log(`  +: etcd's revision was still moving ${SETTLE_BOUND_MS / 1000} s after the change: the count is a floor`)
 }
@@ -458,7 +463,7 @@ try {
       if (needMB > availMB * 0.8) console.log(`\nfleet: weft at ${n} hosts skipped: the simulated hosts would need about ${(needMB / 1024).toFixed(1)} GB (each caches every lease), ${(availMB / 1024).toFixed(1)} GB available`)
       else rows.push(await runFleet(etcd, etcdPid, 'weft', n))
     }
-    printN(n, rows)
+    printN(n, rows, planCost(n))
   }
   console.log('\ntargets: <= 2 etcd writes per join or leave; a new lease planned by all 2000 hosts, p99 < 1 s; a host failure <= N writes')
   console.log('writes: etcd revision delta from the change until it stood still; events: watch events received by all simulated hosts in that time')

@@ -381,7 +381,7 @@ class SimulatedProber {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** a few tries: a machine busy with a thousand starting hosts answers some calls after their deadline */
-async function retrying<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+async function retrying<T>(fn: () => Promise<T>, attempts = 10): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await fn()
@@ -422,7 +422,7 @@ export async function startRefHost(o: RefHostOptions): Promise<FleetHost> {
   const name = (kv: IKeyValue) => kv.key.toString().slice(subnets.length)
   const listed = await retrying(() => etcd.getAll().prefix(subnets).exec())
   for (const kv of listed.kvs) routes.set(name(kv), (JSON.parse(kv.value.toString()) as { host: string }).host)
-  const watcher: Watcher = await etcd.watch().prefix(subnets).startRevision(String(BigInt(listed.header.revision) + 1n)).create()
+  const watcher: Watcher = await retrying(() => etcd.watch().prefix(subnets).startRevision(String(BigInt(listed.header.revision) + 1n)).create())
   const own = refKey(o.prefix, o.subnet).slice(subnets.length)
   watcher.on('put', (kv: IKeyValue) => {
     const peer = name(kv)
