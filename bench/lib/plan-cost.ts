@@ -9,6 +9,7 @@ import { livePeers, type Self } from '../../src/backends/peers.js'
 import { vxlanPlan, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
 import { vxlan } from '../../src/backends/vxlan/index.js'
 import type { HostLease } from '../../src/crds/index.js'
+import { byName } from '../../src/crds/meta.js'
 import type { Route } from '../../src/host/links.js'
 import { claimedLeases } from '../../src/lease/ownership.js'
 import { parseCidr } from '../../src/net/cidr.js'
@@ -30,7 +31,8 @@ const lease = (i: number): HostLease => ({
 /** `joins` joins into a fleet of n leases (each then leaves again), timed per pass; medians */
 export function planCost(n: number, joins = 41): PlanCost {
   const self: Self = { overlay: 'default', hostName: 'h0', network: parseCidr('10.0.0.0/8'), subnet: parseCidr('10.0.0.0/24'), backend: 'vxlan' }
-  const fleet = Array.from({ length: n }, (_, i) => lease(i))
+  // by name, as the informer lists them
+  const fleet = Array.from({ length: n }, (_, i) => lease(i)).sort(byName)
   const claims = new Map(fleet.map((l) => [l.spec.subnet.replace('/', '-'), l.metadata.name]))
   const table = new Map<string, Route>()
   const live = new LivePeers<VxlanLeaseData>()

@@ -17,7 +17,7 @@
 import { randomInt } from 'node:crypto'
 import { map } from 'rxjs'
 import { Counter, Gauge } from 'prom-client'
-import { livePeers } from '../backends/peers.js'
+import { LivePeers } from '../backends/live-peers.js'
 import { claimedLeases, UnownedGrace } from '../lease/ownership.js'
 import { backendOf } from '../backends/registry.js'
 import type { LeaseHolder } from '../lease/held.js'
@@ -66,6 +66,8 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
   const leases = manager.informer('HostLease')
   const claims = overlayClaims(manager, overlay)
   const grace = new UnownedGrace()
+  // the data path's rules, kept from round to round as the data path keeps them
+  const livePeers = new LivePeers<unknown>()
   const health = new PeerHealth()
   const publisher = new ReportPublisher(opts.store, hostName, undefined, undefined, opts.startup && ((put) => opts.startup!.offer(put)))
   // a previous run's replies carry its nonce, never ours
@@ -116,7 +118,7 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
     const own = probeAddress(backend, held.subnet)
     // the data path's peer set: a lease is one only with its subnet's claim
     const owned = claimedLeases(leases.list(), overlay, claims.claims)
-    const { peers, ignored: invalid } = livePeers(owned.leases, { overlay, hostName, network, subnet: held.subnet, backend }, backendOf(backend))
+    const { peers, ignored: invalid } = livePeers.update(owned.leases, { overlay, hostName, network, subnet: held.subnet, backend }, backendOf(backend))
     const ignored = [...grace.settle(owned.unowned.filter((u) => u.name !== hostName)).report, ...invalid]
     const targets: ProbePeer[] = peers.map((p) => ({ name: p.name, address: probeAddress(backend, p.subnet) }))
 
