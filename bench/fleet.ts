@@ -36,6 +36,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { STARTING } from '../src/controllers/startup.js'
 import type { OverlayConfig } from '../src/crds/index.js'
 import { reportKey } from '../src/probe/report.js'
 import { createEtcdClient, Store } from '../src/store/index.js'
@@ -305,6 +306,15 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       if (min >= n - 1) break
       if (Date.now() > meshDeadline) throw new Error(`setup: after ${setupBound / 1000} s the slowest host plans ${min} of ${n - 1} peers`)
       await sleep(500)
+    }
+    if (kind === 'weft') {
+      // a starting agent's first status may wait out its hold (STARTUP_HOLD_MS), longer than a quiet spell: a join
+      // measured before every host has written it would count those late writes as the join's
+      log(`${kind} ${n}: every host plans every other after ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for every host's first status`)
+      const starting = async () => (await admin.list('HostLease')).items.filter((l) => l.status?.conditions?.find((c) => c.type === 'Ready')?.reason === STARTING).length
+      await until(async () => (await starting()) === 0, setupBound)
+      const left = await starting()
+      if (left > 0) log(`${kind} ${n}: ${left} hosts still Starting after ${setupBound / 1000} s; measuring anyway`)
     }
     log(`${kind} ${n}: every host plans every other after ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for etcd to go quiet`)
     if (!(await settle(setupBound))) log(`${kind} ${n}: setup writes still going after ${setupBound / 1000} s; measuring anyway`)
