@@ -286,19 +286,9 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       await Promise.all(workers.map((w, wi) => w.call({ op: 'claim', hosts: share(wi), concurrency: 25 }, setupBound)))
       log(`${kind} ${n}: ${n} leases claimed after ${((Date.now() - t0) / 1000).toFixed(1)} s; starting the agents again`)
     } else log(`${kind} ${n}: starting hosts`)
-    // every lease is there when an agent lists them: its data path opens at once and plans the fleet once
-    await Promise.all(workers.map((w, wi) => w.call({ op: 'start', hosts: share(wi), open: kind === 'weft', concurrency: 25 }, setupBound)))
-    // opened only once every host's informer has every lease: each host then plans its peers once, rather
-    // than once per lease its lagging watch still delivers (N passes of N peers each, per host)
-    log(`${kind} ${n}: every host holds its lease after ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for every informer to have them all`)
-    const listedBy = Date.now() + setupBound
-    for (;;) {
-      const r = await all<{ min: number }>({ op: 'leases' })
-      if (Math.min(...r.map((x) => x.min)) >= n || Date.now() > listedBy) break
-      await sleep(500)
-    }
-    log(`${kind} ${n}: every informer has every lease after ${((Date.now() - t0) / 1000).toFixed(1)} s; opening the data paths`)
-    await all({ op: 'open' })
+    // every lease is there when an agent lists them: its data path plans the fleet once
+    await Promise.all(workers.map((w, wi) => w.call({ op: 'start', hosts: share(wi), planning: true, concurrency: 25 }, setupBound)))
+    log(`${kind} ${n}: every host holds its lease after ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for every host to plan every other`)
     const meshDeadline = Date.now() + setupBound
     for (;;) {
       const r = await all<{ min: number; max: number }>({ op: 'routes' })
@@ -316,7 +306,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       const left = await starting()
       if (left > 0) log(`${kind} ${n}: ${left} hosts still Starting after ${setupBound / 1000} s; measuring anyway`)
     }
-    log(`${kind} ${n}: every host plans every other after ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for etcd to go quiet`)
+    log(`${kind} ${n}: set up after ${((Date.now() - t0) / 1000).toFixed(1)} s but for etcd going quiet`)
     if (!(await settle(setupBound))) log(`${kind} ${n}: setup writes still going after ${setupBound / 1000} s; measuring anyway`)
     result.setupS = (Date.now() - t0) / 1000
     const idle = await snapshot()

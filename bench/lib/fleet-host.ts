@@ -26,7 +26,7 @@
 // the bench's processes on one machine).
 import type { IKeyValue, IWatchResponse, Etcd3, Watcher } from 'etcd3'
 import { pino, type Logger } from 'pino'
-import { BehaviorSubject, combineLatest, distinctUntilChanged, filter, firstValueFrom, map, NEVER, type Observable } from 'rxjs'
+import { filter, firstValueFrom, NEVER, of } from 'rxjs'
 import type { Backend, ClaimLocal, LocalConfig, Peer, PeerChanges } from '../../src/backends/backend.js'
 import { sameRoute } from '../../src/backends/peers.js'
 import { derivedMac, normalizeMac, vxlanPlan, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
@@ -38,7 +38,7 @@ import { StartupPublication } from '../../src/controllers/startup.js'
 import type { BackendType } from '../../src/crds/index.js'
 import type { Route } from '../../src/host/links.js'
 import { Sysctl } from '../../src/host/sysctl.js'
-import { LeaseHolder, type HeldLease } from '../../src/lease/held.js'
+import { LeaseHolder } from '../../src/lease/held.js'
 import { LeaseRegistry } from '../../src/lease/registry.js'
 import { formatCidr } from '../../src/net/cidr.js'
 import { ReportPublisher } from '../../src/probe/publisher.js'
@@ -88,15 +88,11 @@ export interface FleetHost {
   name: string
   /** peers routed right now */
   routes(): number
-  /** leases this host's informer holds (its own included): every one is there before the bench opens the data paths */
-  leases(): number
   times: PlanTimes
   /** this host's simulated prober's latest report: peers it finds unreachable */
   unreachable(): readonly string[]
   /** resolves once this host holds its lease */
   held(): Promise<void>
-  /** let the data path and prober see the held lease (setup holds them back until the fleet has its leases) */
-  open(): void
   /** killed: nothing withdrawn, nothing revoked, as a crashed agent */
   kill(): Promise<void>
   /** a clean stop: the report withdrawn, the lease left to expire (or be deleted) */
@@ -187,20 +183,15 @@ const idleBackend = (type: BackendType): Backend => ({
 })
 
 /**
- * The held lease as the data path and prober see it: nothing until open().
- * Setup starts a fleet's lease controllers first so that a thousand hosts'
- * first data path reports do not each chase every later join.
+ * The held lease as the data path and prober of an agent that only claims
+ * see it: never held. Setup's first round of agents claims and stops
+ * (bench/fleet.ts); planning a fleet still being claimed would be work no
+ * restarted agent does.
  */
-function gatedHolder(real: LeaseHolder, gate: BehaviorSubject<boolean>): LeaseHolder {
-  const held$: Observable<HeldLease | undefined> = combineLatest([gate, real.held$]).pipe(
-    map(([open, h]) => (open ? h : undefined)),
-    distinctUntilChanged(),
-  )
+function neverHeld(real: LeaseHolder): LeaseHolder {
   const view = {
-    get current() {
-      return gate.value ? real.current : undefined
-    },
-    held$,
+    current: undefined,
+    held$: of(undefined),
     setBackendData: (d: Parameters<LeaseHolder['setBackendData']>[0]) => real.setBackendData(d),
   }
   return view as unknown as LeaseHolder
@@ -212,8 +203,8 @@ export interface WeftHostOptions {
   name: string
   publicIP: string
   shared: WorkerShared
-  /** the data path and prober see the lease at once */
-  open: boolean
+  /** false: an agent that only claims (its data path and prober never see the lease) */
+  planning: boolean
 }
 
 export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
@@ -228,11 +219,9 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
     name,
     claimSentAt: undefined,
     routes: () => backend.size,
-    leases: () => manager.informer('HostLease').size,
     times: { added: new Map(), removed: new Map(), unreachable: new Map() },
     unreachable: () => Object.keys(lastReport),
     held: () => firstValueFrom(holder.held$.pipe(filter((h) => h !== undefined))).then(() => undefined),
-    open: () => gate.next(true),
     kill: async () => {
       prober.stop()
       await manager.stop()
@@ -256,8 +245,7 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
     return claim(...args)
   }
   const backend = new PlanningBackend(host.times, shared)
-  const gate = new BehaviorSubject(o.open)
-  const gated = gatedHolder(holder, gate)
+  const planningHolder = o.planning ? holder : neverHeld(holder)
   manager.add(
     leaseController({
       manager,
@@ -274,7 +262,7 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
   manager.add(
     datapathController({
       manager,
-      holder: gated,
+      holder: planningHolder,
       hostName: name,
       overlay: OVERLAY,
       iface: 'eth0',
@@ -292,7 +280,7 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
   manager.add(hostStatusController({ manager, holder, hostName: name, startup }))
   const publisher = new ReportPublisher(store, name, undefined, undefined, (put) => startup.offer(put))
   let lastReport: Record<string, string> = {}
-  const prober = new SimulatedProber(name, gated, backend, publisher, shared, (r) => {
+  const prober = new SimulatedProber(name, planningHolder, backend, publisher, shared, (r) => {
     lastReport = r
     const now = Date.now()
     for (const peer of Object.keys(r)) if (!host.times.unreachable.has(peer)) host.times.unreachable.set(peer, now)
@@ -440,11 +428,9 @@ export async function startRefHost(o: RefHostOptions): Promise<FleetHost> {
     name: o.name,
     claimSentAt: undefined,
     routes: () => routes.size - (routes.has(own) ? 1 : 0),
-    leases: () => routes.size + (routes.has(own) ? 0 : 1),
     times,
     unreachable: () => [],
     held: async () => undefined,
-    open: () => undefined,
     kill: async () => {
       await watcher.cancel().catch(() => undefined)
       etcd.close()

@@ -14,11 +14,9 @@ export interface HostSpec {
 
 export type Request =
   | { op: 'init'; kind: 'weft' | 'ref'; endpoint: string; prefix: string }
-  | { op: 'start'; hosts: HostSpec[]; open: boolean; concurrency: number }
+  | { op: 'start'; hosts: HostSpec[]; planning: boolean; concurrency: number }
   | { op: 'claim'; hosts: HostSpec[]; concurrency: number }
-  | { op: 'open' }
   | { op: 'routes' }
-  | { op: 'leases' }
   | { op: 'track'; name: string }
   | { op: 'dead'; name: string }
   | { op: 'join'; host: HostSpec }
@@ -41,10 +39,10 @@ let kind: 'weft' | 'ref' = 'weft'
 let endpoint = ''
 let prefix = ''
 
-async function start(spec: HostSpec, open: boolean): Promise<FleetHost> {
+async function start(spec: HostSpec, planning: boolean): Promise<FleetHost> {
   const h =
     kind === 'weft'
-      ? await startWeftHost({ endpoint, prefix, name: spec.name, publicIP: spec.publicIP, shared, open })
+      ? await startWeftHost({ endpoint, prefix, name: spec.name, publicIP: spec.publicIP, shared, planning })
       : await startRefHost({ endpoint, prefix, name: spec.name, subnet: spec.subnet, publicIP: spec.publicIP, shared })
   hosts.set(spec.name, h)
   await h.held()
@@ -72,7 +70,7 @@ async function handle(req: Request): Promise<unknown> {
       const queue = [...req.hosts]
       await Promise.all(
         Array.from({ length: req.concurrency }, async () => {
-          for (let s = queue.shift(); s; s = queue.shift()) await start(s, req.open)
+          for (let s = queue.shift(); s; s = queue.shift()) await start(s, req.planning)
         }),
       )
       return null
@@ -91,15 +89,10 @@ async function handle(req: Request): Promise<unknown> {
       )
       return null
     }
-    case 'open':
-      for (const h of hosts.values()) h.open()
-      return null
     case 'routes': {
       const counts = [...hosts.values()].map((h) => h.routes())
       return { min: Math.min(...counts), max: Math.max(...counts) }
     }
-    case 'leases':
-      return { min: Math.min(...[...hosts.values()].map((h) => h.leases())) }
     case 'track':
       shared.tracked.add(req.name)
       return null

@@ -10,7 +10,7 @@
 // runs. The unit test compares the two on random fleets, clashes included.
 import type { HostLease } from '../crds/index.js'
 import { byName } from '../crds/meta.js'
-import { formatCidr, formatCidr6 } from '../net/cidr.js'
+import { formatCidr, formatCidr6, type Cidr } from '../net/cidr.js'
 import { specIdentity } from '../lease/parsed.js'
 import { DisjointPrefixes, range4, range6 } from '../net/disjoint.js'
 import type { BackendDefinition, Ignored, Peer } from './backend.js'
@@ -32,7 +32,7 @@ export class LivePeers<D> {
   /** no two candidates overlap and no verdict hung on another lease: the next pass may be incremental */
   private clean = false
   private last: { peers: Peer<D>[]; ignored: Ignored[] } = { peers: [], ignored: [] }
-  /** passes that judged every lease, for tests and metrics */
+  /** passes that judged every lease (the tests tell the two kinds apart by it) */
   fullPasses = 0
 
   /** The same answer as livePeers(leases, self, backend). */
@@ -64,7 +64,8 @@ export class LivePeers<D> {
       // judged against every candidate, not only the earlier peers: one it overlaps, whatever its name, means a full pass
       const verdict = judgeLease(lease, self, backend, this.contenders, this.taken6)
       if (verdict?.clashed) return (this.clean = false)
-      this.hold(lease.metadata.name, verdict)
+      if (verdict?.contends) this.contend(lease.metadata.name, verdict.contends, verdict.peer)
+      if (verdict?.peer?.ipv6Subnet) this.taken6.add(range6(verdict.peer.ipv6Subnet), verdict.peer)
       this.judged.set(lease.metadata.name, { identity: specIdentity(lease), verdict })
     }
     this.collect(sorted)
@@ -75,32 +76,31 @@ export class LivePeers<D> {
     this.fullPasses++
     this.judged = new Map()
     this.contenders = new DisjointPrefixes()
+    // the earlier peers' IPv6 subnets, as livePeers keeps them; they overlap none of one another's (a clash is not
+    // clean), so the incremental passes go on from this index
+    this.taken6 = new DisjointPrefixes()
     this.clean = true
-    // the rules' own indexes: only the earlier peers count, as in livePeers
+    // the rule's own IPv4 index: only the earlier peers count, as in livePeers
     const taken = new DisjointPrefixes<Peer<D>, number>()
-    const taken6 = new DisjointPrefixes<Peer<D>, bigint>()
     for (const lease of sorted) {
-      const verdict = judgeLease(lease, self, backend, taken, taken6)
+      const verdict = judgeLease(lease, self, backend, taken, this.taken6)
       this.judged.set(lease.metadata.name, { identity: specIdentity(lease), verdict })
       if (verdict?.clashed) this.clean = false
       if (verdict?.contends) {
         if (this.contenders.overlapping(range4(verdict.contends))) this.clean = false
-        else this.contenders.add(range4(verdict.contends), verdict.peer ?? placeholder(lease.metadata.name, verdict.contends))
+        else this.contend(lease.metadata.name, verdict.contends, verdict.peer)
       }
       if (verdict?.peer) {
         taken.add(range4(verdict.peer.subnet), verdict.peer)
-        if (verdict.peer.ipv6Subnet) taken6.add(range6(verdict.peer.ipv6Subnet), verdict.peer)
+        if (verdict.peer.ipv6Subnet) this.taken6.add(range6(verdict.peer.ipv6Subnet), verdict.peer)
       }
     }
-    // peers' IPv6 subnets never overlap one another (a clash is not clean): the incremental passes go on from the same index
-    this.taken6 = taken6
     this.collect(sorted)
   }
 
-  private hold(name: string, verdict: Verdict<D> | undefined): void {
-    if (!verdict?.contends) return
-    this.contenders.add(range4(verdict.contends), verdict.peer ?? placeholder(name, verdict.contends))
-    if (verdict.peer?.ipv6Subnet) this.taken6.add(range6(verdict.peer.ipv6Subnet), verdict.peer)
+  /** hold a candidate's subnet; one left out after the checks on the lease alone is named in a clash by a placeholder */
+  private contend(name: string, subnet: Cidr, peer: Peer<D> | undefined): void {
+    this.contenders.add(range4(subnet), peer ?? { name, subnet, publicIP: '', data: undefined as D })
   }
 
   private release(verdict: Verdict<D> | undefined): void {
@@ -126,6 +126,3 @@ function contextOf(self: Self): string {
   const v6 = self.ipv6 ? `${formatCidr6(self.ipv6.network)} ${formatCidr6(self.ipv6.subnet)}` : '-'
   return `${self.overlay} ${self.hostName} ${formatCidr(self.network)} ${formatCidr(self.subnet)} ${self.backend} ${v6}`
 }
-
-/** a candidate left out after the checks on the lease alone still holds its range; a clash with it is named by this */
-const placeholder = <D>(name: string, subnet: Peer<D>['subnet']): Peer<D> => ({ name, subnet, publicIP: '', data: undefined as D })

@@ -133,7 +133,6 @@ export class Informer<K extends KindName> {
     return this.bad.get(name)
   }
 
-  /** Cached objects, sorted by name. */
   /** how many valid objects the cache holds */
   get size(): number {
     return this.cache.size
