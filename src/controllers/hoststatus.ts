@@ -8,9 +8,10 @@
 //                    controller's last write and this writer's own last write
 //   act:             one status write, only when it matters: a condition's status or reason
 //                    changed, a condition came or went, the spec it speaks of moved
-//                    (observedGeneration), or expireTime moved; a just claimed lease's
-//                    first one only once the host has started, its first reachability
-//                    report in the same transaction (startup.ts)
+//                    (observedGeneration), or expireTime moved; this run's first one
+//                    only once the host has started (or says why not), a just claimed
+//                    lease's with its first reachability report in the same
+//                    transaction (startup.ts)
 //   report:          nothing of its own: it is the report
 //
 // What is never a reason to write: a message, a count or a time moving alone
@@ -109,7 +110,8 @@ export function hostStatusController(opts: HostStatusControllerOptions): Control
   /** what this writer last wrote: the informer may not show it yet */
   let written: HostLease | undefined
   const startup = opts.startup ?? new StartupPublication(false)
-  /** when this writer first saw its lease Starting */
+  /** this run's first status is still held (see reconcile), since when */
+  let holding = true
   let holdingSince: number | undefined
 
   const rv = (l: HostLease) => BigInt(l.metadata.resourceVersion ?? '0')
@@ -133,18 +135,22 @@ export function hostStatusController(opts: HostStatusControllerOptions): Control
     // --- actual
     const lease = observe()
     if (!lease) return
-    // a lease just claimed holds its first status until the host has started, or says why it has not
-    if (startup.open) {
-      if (!StartupPublication.starting(lease.status)) startup.close()
-      else {
-        const now = Date.now()
-        holdingSince ??= now
-        const left = holdingSince + STARTUP_HOLD_MS - now
-        const ready = readiness.readiness().ready
-        const still = Math.max(0, readiness.lastTransitionAt + STARTUP_QUIET_MS - now)
-        const started = ready ? startup.inHand : still === 0 && (startup.inHand || !startup.probing)
-        if (left > 0 && !started) return { requeueAfter: ready || still === 0 ? left : Math.min(left, still) }
-      }
+    // this run's first status waits until the host has started, or says why it has not: the steps on the way
+    // (the data path waiting for claims, dockerd restarting) are nobody's news. A lease just claimed (Starting) also
+    // waits for its first report to ride along; a restart over a lease of the last run writes nothing at all if the
+    // host came back as it was (a fleet's rolling upgrade costs no HostLease write)
+    if (holding) {
+      const claimed = startup.open && StartupPublication.starting(lease.status)
+      if (startup.open && !claimed) startup.close()
+      const now = Date.now()
+      holdingSince ??= now
+      const left = holdingSince + STARTUP_HOLD_MS - now
+      const ready = readiness.readiness().ready
+      const still = Math.max(0, readiness.lastTransitionAt + STARTUP_QUIET_MS - now)
+      const inHand = !claimed || startup.inHand
+      const started = ready ? inHand : still === 0 && (inHand || !startup.probing)
+      if (left > 0 && !started) return { requeueAfter: ready || still === 0 ? left : Math.min(left, still) }
+      holding = false
     }
     const status = hostLeaseStatus({ lease, conditions: readiness.conditions(), ignored: ignored(), expireAt: holder.expireAt })
     const riders = startup.riders()

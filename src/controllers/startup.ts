@@ -13,9 +13,10 @@
 // STARTUP_HOLD_MS has passed. The report goes in the same transaction. A join
 // costs two writes: the claim, and this one.
 //
-// Only a Starting lease is held: an agent restarting over a lease it wrote
-// before publishes as it goes (most often nothing, its conditions being what
-// they were), and the report publisher then writes its report itself.
+// An agent restarting over a lease it wrote before holds its first status by
+// the same rules (hoststatus.ts), with nothing to ride along: a host that
+// comes back as it was writes nothing, and the report publisher writes its
+// report itself.
 import { Subject, type Observable } from 'rxjs'
 import type { HostLeaseStatus } from '../crds/index.js'
 import type { RidingPut } from '../probe/publisher.js'

@@ -194,3 +194,34 @@ t.test("a rider whose etcd lease is gone does not stop the status: its publisher
   t.ok(p.outcomes.includes('written'), `the publisher wrote the report itself: ${p.outcomes.join(', ')}`)
   t.notOk(startup.open, 'and the startup is over: later reports are the publisher\'s')
 })
+
+t.test('an agent restarting over its converged lease writes no status; one whose host came back different writes one', async (t) => {
+  const e = await env(t)
+  const steps = (docker: [boolean, string]) => () => [
+    component('DataPath', [[false, 'WaitingForClaims'], [true, 'Programmed']], 300),
+    component('Docker', [[false, 'WaitingForOptions'], docker], 700),
+  ]
+  const first = await startLeaseAgent({ endpoint: etcd.endpoint, prefix: e.prefix, host: 'r1', store: e.store, controllers: steps([true, 'Converged']) })
+  e.agents.push(first)
+  await until('the first status', async () => e.leaseWrites('r1').length >= 2, 40_000)
+  await new Promise((r) => setTimeout(r, 1_500))
+  await first.stop()
+  const before = e.leaseWrites('r1').length
+  t.equal(before, 2, 'the first run wrote its claim and its first status')
+
+  // the same host again, as after an upgrade: its conditions pass through the same steps to the same end
+  const again = await startLeaseAgent({ endpoint: etcd.endpoint, prefix: e.prefix, host: 'r1', store: e.store, controllers: steps([true, 'Converged']) })
+  e.agents.push(again)
+  await until('the restarted host ready', async () => again.readiness.readiness().ready, 20_000)
+  await new Promise((r) => setTimeout(r, 1_500))
+  await again.stop()
+  t.same(e.leaseWrites('r1').slice(before).map((l) => l.status?.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`).join(' ')), [], 'the restart wrote nothing')
+
+  // and once more, dockerd gone meanwhile: the status says so, in one write
+  const third = await startLeaseAgent({ endpoint: etcd.endpoint, prefix: e.prefix, host: 'r1', store: e.store, controllers: steps([false, 'DaemonUnavailable']) })
+  e.agents.push(third)
+  await until('a status', async () => e.leaseWrites('r1').length > before, 20_000)
+  await new Promise((r) => setTimeout(r, 1_500))
+  const after = e.leaseWrites('r1').slice(before)
+  t.same(after.map((l) => l.status?.conditions?.find((c) => c.type === 'Ready')?.reason), ['DockerNotReady'], 'one write, saying why the host is not ready')
+})
