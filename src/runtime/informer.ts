@@ -87,12 +87,13 @@ export class Informer<K extends KindName> {
       const old = this.cache.get(name)
       let out: InformerEvent<ResourceOf<K>>
       this.changes++
-      this.sorted = undefined
       if (ev.type === 'DELETED') {
         this.cache.delete(name)
+        if (old) this.resort(name, undefined)
         out = { type: 'DELETED', object: old ?? ev.object }
       } else {
         this.cache.set(name, ev.object)
+        this.resort(name, ev.object)
         out = old ? { type: 'MODIFIED', object: ev.object, old } : { type: 'ADDED', object: ev.object }
       }
       this.events.next(out)
@@ -138,10 +139,27 @@ export class Informer<K extends KindName> {
     return this.cache.size
   }
 
-  /** every object, by name: sorted once per change, not per call (the data path lists every lease at every pass) */
+  /** every object, by name: sorted once, then kept in order change by change (the data path lists every lease at every pass) */
   list(): ResourceOf<K>[] {
     this.sorted ??= [...this.cache.values()].sort(byName)
     return [...this.sorted]
+  }
+
+  /** The sorted list with `name` now holding `obj` (undefined: gone); a binary search, not a sort of N per event. */
+  private resort(name: string, obj: ResourceOf<K> | undefined): void {
+    const list = this.sorted
+    if (!list) return
+    let lo = 0
+    let hi = list.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (list[mid]!.metadata.name < name) lo = mid + 1
+      else hi = mid
+    }
+    const here = lo < list.length && list[lo]!.metadata.name === name
+    if (obj && here) list[lo] = obj
+    else if (obj) list.splice(lo, 0, obj)
+    else if (here) list.splice(lo, 1)
   }
 
   /**
