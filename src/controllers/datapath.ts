@@ -25,6 +25,7 @@
 // Runs on any lease or overlay event, on a change of the held lease, and on
 // any change of links, addresses, routes or weft's neighbour entries (ip
 // monitor), so a deleted device, route or FDB entry is back within a second;
+// a join or a leave makes one pass, not one per watch (AGREEMENT_WAIT_MS);
 // a slow resync is the backstop. Nothing is torn down when the agent stops: the kernel backends keep
 // forwarding; only a backend change or the overlay's deletion removes state.
 import { map, type Observable } from 'rxjs'
@@ -34,10 +35,11 @@ import { linkChanges } from '../host/monitor.js'
 import { IP_FORWARD, IPV6_FORWARD, Sysctl } from '../host/sysctl.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { claimedLeases, UnownedGrace } from '../lease/ownership.js'
-import { specIdentity } from '../lease/parsed.js'
+import type { ClaimChange } from '../lease/claims.js'
+import { claimNameOf, specIdentity } from '../lease/parsed.js'
 import { describeInvalid } from '../store/index.js'
 import { parseCidr, parseCidr6, type Cidr } from '../net/cidr.js'
-import { ConditionError, watch, type ControllerSpec, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
+import { ConditionError, soon, watch, type ControllerSpec, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
 import { changed, DataPathError, type Backend, type LocalConfig } from '../backends/backend.js'
 import { LivePeers } from '../backends/live-peers.js'
 import { backendOf, createBackends } from '../backends/registry.js'
@@ -49,6 +51,12 @@ export const DATA_PATH = 'DataPath'
 const KEY = 'datapath'
 /** how often the kernel is compared with the leases when nothing else happens (changes are seen through the monitor) */
 export const DATAPATH_RESYNC_MS = 60_000
+/**
+ * how long a pass waits for the claims view and the lease informer to agree about the host an event is about: a
+ * lease and its claim are written (and deleted) in one transaction but arrive through two watches, and a pass on
+ * the first would be followed by a pass on the second. A lease that never gets its claim is left out meanwhile
+ */
+export const AGREEMENT_WAIT_MS = 1000
 /** how long a lease may stay left out before the reason says so: a joining host publishes its backend data well within it */
 export const LEFT_OUT_GRACE_MS = 10_000
 /** how often, with the backend unchanged, the host is searched again for other backends' leftovers */
@@ -99,6 +107,19 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
   })
 
   const peerSpecs = new SpecMemo()
+  /** whether the claims view shows `l`'s subnet claimed by it (present) or not (gone) */
+  const claimAgrees = (l: HostLease, present: boolean): boolean => {
+    const claim = l.spec.overlay === overlay ? claimNameOf(l) : undefined
+    return claim === undefined || (claims.claims.get(claim) === l.metadata.name) === present
+  }
+  /** whether the lease informer shows the claim's holder with (or, the claim gone, without) that subnet */
+  const leaseAgrees = (c: ClaimChange): boolean => {
+    const holder = c.host ?? c.previous
+    if (holder === undefined || holder === hostName) return true
+    const lease = leases.get(holder)
+    const holds = lease !== undefined && lease.spec.overlay === overlay && claimNameOf(lease) === c.name
+    return holds === (c.host !== undefined)
+  }
   // a join or leave elsewhere judges that one lease, not all N (src/backends/live-peers.ts)
   const livePeers = new LivePeers<unknown>()
   /** the overlay network last seen, to find host-gw routes once the overlay is gone */
@@ -208,13 +229,17 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
     watches: [
       // our own lease is the holder's business (held$ below); every other host's may be a peer, by its spec:
       // a status write elsewhere (a host starting, a condition flipping) is no reason to plan every peer again
-      watch(leases, (l, type) => (l.metadata.name === hostName || (type === 'MODIFIED' && !peerSpecs.moved(l)) ? undefined : (peerSpecs.note(l, type), KEY))),
+      watch(leases, (l, type) => {
+        if (l.metadata.name === hostName || (type === 'MODIFIED' && !peerSpecs.moved(l))) return undefined
+        peerSpecs.note(l, type)
+        return type === 'RESYNC' || claimAgrees(l, type !== 'DELETED') ? KEY : soon(KEY, AGREEMENT_WAIT_MS)
+      }),
       watch(overlays, (o) => (o.metadata.name === overlay ? KEY : undefined)),
     ],
     triggers: [
       holder.held$.pipe(map(() => KEY)),
       (opts.changes ?? linkChanges()).pipe(map(() => KEY)),
-      claims.changes$.pipe(map(() => KEY)),
+      claims.changes$.pipe(map((c) => (!c || leaseAgrees(c) ? KEY : soon(KEY, AGREEMENT_WAIT_MS)))),
       leases.invalid$.pipe(map(() => KEY)),
     ],
     resyncMs: opts.resyncMs ?? DATAPATH_RESYNC_MS,

@@ -16,6 +16,13 @@ import type { Store } from '../store/index.js'
 import { parseSubnetKeyName } from './allocate.js'
 import { claimPrefixOf } from './registry.js'
 
+/** One claim's change: its key name (10.2.45.0-24), its holder now (undefined: deleted) and before. */
+export interface ClaimChange {
+  name: string
+  host: string | undefined
+  previous: string | undefined
+}
+
 const RETRY_MIN_MS = 200
 const RETRY_MAX_MS = 5000
 
@@ -23,7 +30,7 @@ export class OverlayClaims {
   private readonly prefix: string
   /** claim key name (10.2.45.0-24) -> host */
   private readonly holders = new Map<string, string>()
-  private readonly changes = new Subject<void>()
+  private readonly changes = new Subject<ClaimChange | undefined>()
   private readonly synced = new BehaviorSubject(false)
   private watcher: Watcher | undefined
   private timer: NodeJS.Timeout | undefined
@@ -32,8 +39,8 @@ export class OverlayClaims {
   /** the last revision applied: a resumed watch starts after it */
   private revision = 0n
 
-  /** Emits after every change of the claims (and once the first list is in). */
-  readonly changes$: Observable<void> = this.changes.asObservable()
+  /** Emits after every change of the claims, with the change; undefined after a list (the first, or one after a compaction). */
+  readonly changes$: Observable<ClaimChange | undefined> = this.changes.asObservable()
 
   constructor(
     private readonly store: Store,
@@ -83,16 +90,19 @@ export class OverlayClaims {
       this.revision = BigInt(res.header.revision)
       this.startWatch()
       if (!this.synced.value) this.synced.next(true)
-      this.changes.next()
+      this.changes.next(undefined)
     } catch {
       this.later(() => void this.relist())
     }
   }
 
-  private put(kv: IKeyValue): void {
+  private put(kv: IKeyValue): ClaimChange | undefined {
     const name = kv.key.toString().slice(this.prefix.length)
     // a key that names no subnet is not a claim
-    if (parseSubnetKeyName(name)) this.holders.set(name, kv.value.toString())
+    if (!parseSubnetKeyName(name)) return undefined
+    const change = { name, host: kv.value.toString(), previous: this.holders.get(name) }
+    this.holders.set(name, change.host)
+    return change
   }
 
   private startWatch(): void {
@@ -103,13 +113,15 @@ export class OverlayClaims {
     this.watcher = w
     w.on('put', (kv: IKeyValue) => {
       this.revision = BigInt(kv.mod_revision)
-      this.put(kv)
-      this.changes.next()
+      const change = this.put(kv)
+      if (change) this.changes.next(change)
     })
     w.on('delete', (kv: IKeyValue) => {
       this.revision = BigInt(kv.mod_revision)
-      this.holders.delete(kv.key.toString().slice(this.prefix.length))
-      this.changes.next()
+      const name = kv.key.toString().slice(this.prefix.length)
+      const previous = this.holders.get(name)
+      if (!this.holders.delete(name)) return
+      this.changes.next({ name, host: undefined, previous })
     })
     w.on('connected', () => {
       this.failures = 0

@@ -123,8 +123,21 @@ export class ConditionError extends Error {
   }
 }
 
+/**
+ * A key to reconcile within `withinMs` rather than at once: any pass of it that starts sooner serves it (WorkQueue.addSoon).
+ * For an event whose companion, written in the same transaction, comes through another watch: the pass waits for it.
+ */
+export interface SoonKey {
+  key: string
+  withinMs: number
+}
+
+export const soon = (key: string, withinMs: number): SoonKey => ({ key, withinMs })
+
+export type KeyRequest = string | SoonKey
+
 /** Maps an informer's object to the keys to reconcile; undefined or [] ignores it. */
-export type KeyMapper<T> = (obj: T, event: InformerEvent<T>['type'] | 'RESYNC') => string | readonly string[] | undefined
+export type KeyMapper<T> = (obj: T, event: InformerEvent<T>['type'] | 'RESYNC') => KeyRequest | readonly KeyRequest[] | undefined
 
 export interface Watch {
   informer: Informer<KindName>
@@ -164,7 +177,7 @@ export interface ControllerSpec {
   /** keys enqueued at start and at every resync (singletons such as "host") */
   keys?: readonly string[]
   /** further key sources: host events, other controllers' signals */
-  triggers?: Observable<string>[]
+  triggers?: Observable<KeyRequest>[]
   /** every this many ms, every key the watches map to (and `keys`) is reconciled again; 0 = never. Default 30 s */
   resyncMs?: number
   /** parallel reconciles of different keys; default 1 */
@@ -237,7 +250,11 @@ export class Controller {
     )
     const resyncMs = spec.resyncMs ?? DEFAULT_RESYNC_MS
     const resync = resyncMs > 0 ? interval(resyncMs).pipe(mergeMap(() => this.allKeys())) : of<string>()
-    this.subscription = merge(...fromWatches, ...(spec.triggers ?? []), resync).subscribe((key) => this.enqueue(key))
+    this.subscription = merge(...fromWatches, ...(spec.triggers ?? []), resync).subscribe((k) => {
+      if (typeof k === 'string') return this.enqueue(k)
+      this.queue.addSoon(k.key, k.withinMs)
+      this.updateDepth()
+    })
     // informers may have synced before we subscribed: what they hold is enqueued here
     await Promise.all(watches.map((w) => w.informer.waitForSync()))
     if (this.abort.signal.aborted) return
@@ -260,7 +277,7 @@ export class Controller {
     const keys = new Set(this.spec.keys ?? [])
     for (const w of this.spec.watches ?? []) {
       const objs = w.name === undefined ? w.informer.values() : [w.informer.get(w.name)].filter((o) => o !== undefined)
-      for (const obj of objs) for (const k of toKeys(w.map(obj, 'RESYNC'))) keys.add(k)
+      for (const obj of objs) for (const k of toKeys(w.map(obj, 'RESYNC'))) keys.add(typeof k === 'string' ? k : k.key)
     }
     return [...keys]
   }
@@ -342,6 +359,6 @@ export class Controller {
   }
 }
 
-function toKeys(k: string | readonly string[] | undefined): readonly string[] {
-  return k === undefined ? [] : typeof k === 'string' ? [k] : k
+function toKeys(k: KeyRequest | readonly KeyRequest[] | undefined): readonly KeyRequest[] {
+  return k === undefined ? [] : Array.isArray(k) ? k : [k as KeyRequest]
 }

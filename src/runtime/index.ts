@@ -1,5 +1,5 @@
-export { Controller, ConditionError, TerminalError, watch, watchOne, DEFAULT_RESYNC_MS } from './controller.js'
-export type { ConditionOutcome, ControllerSpec, Reconcile, ReconcileContext, ReconcileResult, KeyMapper, Watch } from './controller.js'
+export { Controller, ConditionError, TerminalError, watch, watchOne, soon, DEFAULT_RESYNC_MS } from './controller.js'
+export type { ConditionOutcome, ControllerSpec, Reconcile, ReconcileContext, ReconcileResult, KeyMapper, KeyRequest, SoonKey, Watch } from './controller.js'
 export { Informer, type InformerEvent, type InformerHandlers } from './informer.js'
 export { Manager, type Runnable, type ManagerOptions } from './manager.js'
 export { WorkQueue, realClock, DEFAULT_BACKOFF, type Clock, type BackoffOptions } from './workqueue.js'

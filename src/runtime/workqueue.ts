@@ -5,7 +5,10 @@
 //    so the change is seen by exactly one more reconcile;
 //  - failures back off per key, exponentially from `baseMs` up to `maxMs`,
 //    jittered so many hosts retrying after one etcd outage spread out;
-//    `forget` (called on success) resets the key's backoff.
+//    `forget` (called on success) resets the key's backoff;
+//  - `addSoon` asks for a reconcile within a bound, not at once: any
+//    reconcile of the key that starts before then serves it (an event whose
+//    companion on another watch is still on its way waits for it).
 // Time comes from a Clock so tests can drive delays without sleeping.
 
 export interface Clock {
@@ -43,6 +46,7 @@ export class WorkQueue {
   private readonly dirty = new Set<string>()
   private readonly processing = new Set<string>()
   private readonly delayed = new Map<string, { at: number; handle: unknown }>()
+  private readonly soon = new Map<string, { at: number; handle: unknown }>()
   private readonly failures = new Map<string, number>()
   private readonly waiters: ((key: string | undefined) => void)[] = []
   private idleWaiters: (() => void)[] = []
@@ -88,6 +92,25 @@ export class WorkQueue {
     this.delayed.set(key, { at, handle })
   }
 
+  /**
+   * Add within `ms`: unless a reconcile of the key starts sooner (another add, a delay ending), which then serves
+   * this one too, as it reads the state this call was made over. The earliest bound pending wins.
+   */
+  addSoon(key: string, ms: number): void {
+    // dirty: a reconcile is still to start
+    if (this.shuttingDown || this.dirty.has(key)) return
+    if (ms <= 0) return this.add(key)
+    const at = this.clock.now() + ms
+    const pending = this.soon.get(key)
+    if (pending && pending.at <= at) return
+    if (pending) this.clock.clearTimeout(pending.handle)
+    const handle = this.clock.setTimeout(() => {
+      this.soon.delete(key)
+      this.add(key)
+    }, ms)
+    this.soon.set(key, { at, handle })
+  }
+
   /** Add after this key's backoff delay, and grow it for next time. */
   addRateLimited(key: string): number {
     const n = this.failures.get(key) ?? 0
@@ -130,8 +153,9 @@ export class WorkQueue {
   shutDown(): void {
     if (this.shuttingDown) return
     this.shuttingDown = true
-    for (const { handle } of this.delayed.values()) this.clock.clearTimeout(handle)
+    for (const { handle } of [...this.delayed.values(), ...this.soon.values()]) this.clock.clearTimeout(handle)
     this.delayed.clear()
+    this.soon.clear()
     this.queue.length = 0
     for (const w of this.waiters.splice(0)) w(undefined)
   }
@@ -151,6 +175,12 @@ export class WorkQueue {
   private take(key: string): string {
     this.dirty.delete(key)
     this.processing.add(key)
+    // this reconcile reads the state every addSoon of the key so far was made over
+    const soon = this.soon.get(key)
+    if (soon) {
+      this.clock.clearTimeout(soon.handle)
+      this.soon.delete(key)
+    }
     return key
   }
 

@@ -2,7 +2,7 @@ import t from 'tap'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { Subject } from 'rxjs'
-import { ConditionError, Controller, TerminalError } from '../../src/runtime/controller.js'
+import { ConditionError, Controller, soon, TerminalError, type KeyRequest } from '../../src/runtime/controller.js'
 import { HostReadiness } from '../../src/runtime/readiness.js'
 import { runtimeMetrics } from '../../src/runtime/metrics.js'
 
@@ -75,6 +75,30 @@ t.test('requeueAfter polls; triggers enqueue; stop waits for the reconcile in fl
   const after = polls
   await new Promise((r) => setTimeout(r, 40))
   t.equal(polls, after, 'no reconciles after stop')
+})
+
+t.test('a soon key waits for its bound, unless a pass starts sooner and serves it', async (t) => {
+  const trigger = new Subject<KeyRequest>()
+  const passes: number[] = []
+  const c = new Controller({ name: 'soon', keys: ['k'], triggers: [trigger], resyncMs: 0, reconcile: async () => void passes.push(Date.now()) }, deps())
+  t.teardown(() => c.stop())
+  await c.start()
+  await until(() => passes.length === 1)
+  // a lease whose claim is on its way (another watch), then the claim
+  trigger.next(soon('k', 1000))
+  await new Promise((r) => setTimeout(r, 30))
+  t.equal(passes.length, 1, 'the first event waits')
+  const sent = Date.now()
+  trigger.next('k')
+  await until(() => passes.length === 2)
+  t.ok(passes[1]! - sent < 500, 'the second runs the pass at once')
+  await new Promise((r) => setTimeout(r, 1200))
+  t.equal(passes.length, 2, 'which served the first: one pass for both')
+  // alone, a soon key comes at its bound
+  const alone = Date.now()
+  trigger.next(soon('k', 200))
+  await until(() => passes.length === 3)
+  t.ok(passes[2]! - alone >= 190, `alone, it waited out its bound (${passes[2]! - alone} ms)`)
 })
 
 t.test('resync reconciles every key again without events', async (t) => {

@@ -138,6 +138,47 @@ t.test('addAfter keeps the earliest pending time', async (t) => {
   t.equal(q.depth, 1, 'the replaced 500ms timer was cancelled')
 })
 
+t.test('addSoon: served by any reconcile that starts before its bound, else added at it', async (t) => {
+  const clock = new FakeClock()
+  const q = new WorkQueue({ clock })
+  // alone: the key comes at its bound, not before
+  q.addSoon('a', 1000)
+  clock.advance(999)
+  t.equal(q.depth, 0, 'not before its bound')
+  clock.advance(1)
+  t.equal(q.depth, 1, 'at its bound')
+  q.done(await q.get() as string)
+
+  // a plain add meanwhile: its reconcile serves the pending one, which is gone
+  q.addSoon('a', 1000)
+  clock.advance(10)
+  q.add('a')
+  q.done(await q.get() as string)
+  clock.advance(2000)
+  t.equal(q.depth, 0, 'the reconcile that started served it: no second one')
+  t.equal(clock.pending, 0, 'and its timer is gone')
+
+  // asked while the key is being reconciled: that reconcile may have read before, so it comes after all
+  q.add('a')
+  const key = (await q.get()) as string
+  q.addSoon('a', 500)
+  q.done(key)
+  t.equal(q.depth, 0, 'not at once')
+  clock.advance(500)
+  t.equal(q.depth, 1, 'but at its bound')
+  q.done(await q.get() as string)
+
+  // the earliest bound wins
+  q.addSoon('a', 1000)
+  q.addSoon('a', 20)
+  q.addSoon('a', 500)
+  clock.advance(20)
+  t.equal(q.depth, 1, 'at the earliest bound')
+  q.done(await q.get() as string)
+  clock.advance(2000)
+  t.equal(q.depth, 0, 'once')
+})
+
 t.test('shutDown releases waiting workers and drops pending keys', async (t) => {
   const clock = new FakeClock()
   const q = new WorkQueue({ clock })
