@@ -13,9 +13,9 @@
 // claims watch, and runs weft's lease controller, data path controller (its
 // plan kept in memory, no kernel) and reachability report publisher
 // (bench/lib/fleet-host.ts says what is simulated and what is not). Setup
-// is a fleet restarting (an upgrade): every host's agent claims its lease and
-// stops, leaving the lease live; then every agent starts again over its lease
-// and lists the whole fleet at once. Setup then waits until every host has
+// is a fleet restarting (an upgrade): every host's agent claims its lease,
+// publishes its status and stops, leaving the lease live; then every agent
+// starts again over its lease and lists the whole fleet at once. Setup then waits until every host has
 // planned every other and etcd's revision has stood still. Then:
 //  - join: a new host's agent starts (claims its subnet, publishes its VTEP
 //    MAC and status as any agent): from its claim transaction until each host
@@ -279,10 +279,11 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     const setupBound = Math.max(300_000, n * 600)
     const share = (wi: number) => Array.from({ length: n }, (_, i) => i).filter((i) => i % WORKERS === wi).map((i) => spec(i))
     if (kind === 'weft') {
-      // a fleet whose agents restart over the leases they hold (an upgrade): every agent claims and stops, then all
-      // start again, each listing the whole fleet at once; agents starting one by one would each wake every running
-      // agent's watches with every later claim and status (O(N²) events, the bench's two cores' work, no host's)
-      log(`${kind} ${n}: every host's agent claims its lease and stops`)
+      // a fleet whose agents restart over the leases they hold (an upgrade): every agent claims, publishes its status
+      // and stops, then all start again, each listing the whole fleet at once and, coming back as it was, writing no
+      // status; agents starting one by one would each wake every running agent's watches with every later claim and
+      // status (O(N²) events, the bench's two cores' work, no host's)
+      log(`${kind} ${n}: every host's agent claims its lease, publishes its status and stops`)
       await Promise.all(workers.map((w, wi) => w.call({ op: 'claim', hosts: share(wi), concurrency: 25 }, setupBound)))
       log(`${kind} ${n}: ${n} leases claimed after ${((Date.now() - t0) / 1000).toFixed(1)} s; starting the agents again`)
     } else log(`${kind} ${n}: starting hosts`)

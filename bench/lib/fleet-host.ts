@@ -26,12 +26,12 @@
 // the bench's processes on one machine).
 import type { IKeyValue, IWatchResponse, Etcd3, Watcher } from 'etcd3'
 import { pino, type Logger } from 'pino'
-import { filter, firstValueFrom, NEVER, of } from 'rxjs'
+import { filter, firstValueFrom, map, NEVER } from 'rxjs'
 import type { Backend, ClaimLocal, LocalConfig, Peer, PeerChanges } from '../../src/backends/backend.js'
 import { sameRoute } from '../../src/backends/peers.js'
 import { derivedMac, normalizeMac, vxlanPlan, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
 import { vxlanDeviceName } from '../../src/backends/vxlan/backend.js'
-import { datapathController } from '../../src/controllers/datapath.js'
+import { DATA_PATH, datapathController } from '../../src/controllers/datapath.js'
 import { hostStatusController } from '../../src/controllers/hoststatus.js'
 import { leaseController } from '../../src/controllers/lease.js'
 import { StartupPublication } from '../../src/controllers/startup.js'
@@ -43,7 +43,7 @@ import { LeaseRegistry } from '../../src/lease/registry.js'
 import { formatCidr } from '../../src/net/cidr.js'
 import { ReportPublisher } from '../../src/probe/publisher.js'
 import { MISSES_TO_UNREACHABLE, PeerHealth, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, RETRY_TIMEOUT_MS, retryTargets, type ProbePeer, type ProbeResult } from '../../src/probe/schedule.js'
-import { Manager } from '../../src/runtime/index.js'
+import { Manager, type ControllerSpec } from '../../src/runtime/index.js'
 import { createEtcdClient, SharedDecodes, Store } from '../../src/store/index.js'
 
 export const OVERLAY = 'default'
@@ -93,6 +93,8 @@ export interface FleetHost {
   unreachable(): readonly string[]
   /** resolves once this host holds its lease */
   held(): Promise<void>
+  /** resolves once this host's lease carries its first status (no longer the claim's Starting) */
+  published(): Promise<void>
   /** killed: nothing withdrawn, nothing revoked, as a crashed agent */
   kill(): Promise<void>
   /** a clean stop: the report withdrawn, the lease left to expire (or be deleted) */
@@ -183,18 +185,24 @@ const idleBackend = (type: BackendType): Backend => ({
 })
 
 /**
- * The held lease as the data path and prober of an agent that only claims
- * see it: never held. Setup's first round of agents claims and stops
- * (bench/fleet.ts); planning a fleet still being claimed would be work no
- * restarted agent does.
+ * The data path of an agent before the upgrade, as far as its HostLease
+ * tells: Programmed once the lease is held. Setup's first round of agents
+ * claims and stops (bench/fleet.ts); planning a fleet still being claimed
+ * would be work no restarted agent does, and the status it leaves is what a
+ * converged agent's data path reported.
  */
-function neverHeld(real: LeaseHolder): LeaseHolder {
-  const view = {
-    current: undefined,
-    held$: of(undefined),
-    setBackendData: (d: Parameters<LeaseHolder['setBackendData']>[0]) => real.setBackendData(d),
+function programmedBefore(holder: LeaseHolder): ControllerSpec {
+  return {
+    name: 'datapath',
+    condition: DATA_PATH,
+    keys: ['datapath'],
+    reconcile: async () => ({
+      condition: holder.current
+        ? { status: true, reason: 'Programmed', observedGeneration: holder.current.lease.metadata.generation ?? 1, message: 'vxlan: programmed before the upgrade' }
+        : { status: false, reason: 'NoLease', message: 'no lease held yet' },
+    }),
+    triggers: [holder.held$.pipe(map(() => 'datapath'))],
   }
-  return view as unknown as LeaseHolder
 }
 
 export interface WeftHostOptions {
@@ -203,7 +211,7 @@ export interface WeftHostOptions {
   name: string
   publicIP: string
   shared: WorkerShared
-  /** false: an agent that only claims (its data path and prober never see the lease) */
+  /** false: an agent of the fleet before its upgrade, that only claims and leaves its lease as a converged agent did */
   planning: boolean
 }
 
@@ -222,6 +230,14 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
     times: { added: new Map(), removed: new Map(), unreachable: new Map() },
     unreachable: () => Object.keys(lastReport),
     held: () => firstValueFrom(holder.held$.pipe(filter((h) => h !== undefined))).then(() => undefined),
+    published: async () => {
+      const leases = manager.informer('HostLease')
+      const written = () => {
+        const status = leases.get(name)?.status
+        return status !== undefined && !StartupPublication.starting(status)
+      }
+      while (!written()) await sleep(100)
+    },
     kill: async () => {
       prober.stop()
       await manager.stop()
@@ -245,7 +261,6 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
     return claim(...args)
   }
   const backend = new PlanningBackend(host.times, shared)
-  const planningHolder = o.planning ? holder : neverHeld(holder)
   manager.add(
     leaseController({
       manager,
@@ -259,10 +274,11 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
       backends: { vxlan: backend },
     }),
   )
-  manager.add(
+  if (!o.planning) manager.add(programmedBefore(holder))
+  else manager.add(
     datapathController({
       manager,
-      holder: planningHolder,
+      holder,
       hostName: name,
       overlay: OVERLAY,
       iface: 'eth0',
@@ -273,20 +289,20 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
     }),
   )
   // the agent's one writer of the HostLease status, as weftd runs it (src/agent/controllers.ts): the status figures are its
-  // the first report rides with the first status, as in weftd
-  const startup = new StartupPublication(true)
+  // the first report rides with the first status, as in weftd (an agent before the upgrade has none: it only claims)
+  const startup = new StartupPublication(o.planning)
   // the simulated prober needs no socket: its first report always comes
   startup.probing = true
   manager.add(hostStatusController({ manager, holder, hostName: name, startup }))
   const publisher = new ReportPublisher(store, name, undefined, undefined, (put) => startup.offer(put))
   let lastReport: Record<string, string> = {}
-  const prober = new SimulatedProber(name, planningHolder, backend, publisher, shared, (r) => {
+  const prober = new SimulatedProber(name, holder, backend, publisher, shared, (r) => {
     lastReport = r
     const now = Date.now()
     for (const peer of Object.keys(r)) if (!host.times.unreachable.has(peer)) host.times.unreachable.set(peer, now)
   })
   await manager.start()
-  prober.start()
+  if (o.planning) prober.start()
   return host
 }
 
@@ -431,6 +447,7 @@ export async function startRefHost(o: RefHostOptions): Promise<FleetHost> {
     times,
     unreachable: () => [],
     held: async () => undefined,
+    published: async () => undefined,
     kill: async () => {
       await watcher.cancel().catch(() => undefined)
       etcd.close()

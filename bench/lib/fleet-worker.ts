@@ -76,12 +76,13 @@ async function handle(req: Request): Promise<unknown> {
       return null
     }
     case 'claim': {
-      // each host's agent claims its lease and is stopped (its lease left live), as a fleet's agents before an upgrade
+      // each host's agent claims its lease, publishes its status and is stopped (its lease left live), as a fleet's agents before an upgrade
       const queue = [...req.hosts]
       await Promise.all(
         Array.from({ length: req.concurrency }, async () => {
           for (let s = queue.shift(); s; s = queue.shift()) {
             const h = await start(s, false)
+            await h.published()
             hosts.delete(s.name)
             await h.kill()
           }
