@@ -25,6 +25,10 @@
 // (a stale view costs a lost transaction, which returns the fresh state),
 // updates compare the mod revision. So a first claim costs two etcd calls,
 // the lease grant and the claim transaction, as a bare etcd client's would.
+// A claim whose answer is lost (a deadline, a member gone) may have gone
+// through, so it is not undone: the next look finds it, or the next claim,
+// made on the same etcd lease, does (no delete and claim again: at 1000
+// hosts on one etcd, that made a join 4 writes).
 import { map } from 'rxjs'
 import type { Backend } from '../backends/backend.js'
 import { InvalidError, parseDuration, resolveOverlaySpec, type BackendType, type HostLease, type OverlayConfig, type ResolvedOverlaySpec } from '../crds/index.js'
@@ -147,6 +151,13 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
   /** the reserved subnet whose claim this agent has made sure of */
   let reservedClaimFor: string | undefined
   let ownClaim6: OwnClaim6 | undefined
+  /**
+   * the etcd lease of a claim transaction whose answer was lost (a deadline, a member gone): it may have gone
+   * through, so it is not revoked, which would delete the lease and claim it made. The next claim uses it again:
+   * one that went through is then found (HostLeaseExists, bound to it), not undone and made anew
+   */
+  let unanswered: { leaseID: string; grantedBefore: number } | undefined
+  const lostAnswerOf = (leaseID: string) => unanswered?.leaseID === leaseID
 
   /** the informer showing exactly what this agent last wrote */
   const isOwnEcho = (obj: HostLease): boolean =>
@@ -171,6 +182,8 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     // --- observe desired
     const overlayObj = overlays.get(overlay)
     let current = await observe()
+    // a lost answer's claim went through after all: it is the lease held now
+    if (current && current.leaseID === unanswered?.leaseID) unanswered = undefined
     if (!overlayObj) {
       const invalid = overlays.invalid(overlay)
       const condition = invalid
@@ -417,7 +430,12 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     const previous6 = range6 && (await opts.previousIPv6Subnet?.().catch(() => undefined))
     // validated once, before anything is granted: the attempts below only change its subnet
     const template = registry.prepare(newLease({ ip: range.min, len: range.len }, spec, publicIP, await claimData(spec, publicIP, log)))
-    const [previous, leaseID] = await Promise.all([opts.previousSubnet?.().catch(() => undefined), store.grantLease(ttlSeconds(ttlMs))])
+    // the etcd lease of a claim whose answer was lost, while well within its TTL; else a new one
+    const reuse = unanswered && Date.now() - unanswered.grantedBefore < ttlMs / 2 ? unanswered : undefined
+    if (unanswered && !reuse) await store.revokeLease(unanswered.leaseID).catch(() => undefined)
+    unanswered = undefined
+    const grantedBefore = reuse?.grantedBefore ?? Date.now()
+    const [previous, leaseID] = await Promise.all([opts.previousSubnet?.().catch(() => undefined), reuse?.leaseID ?? store.grantLease(ttlSeconds(ttlMs))])
     try {
       for (let lost = 0; lost < MAX_CLAIM_ATTEMPTS; lost++) {
         const taken = takenView(range, known)
@@ -432,7 +450,8 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
         const seen6 = subnet6 && known6.get(subnet6.ip)
         const ipv6 = subnet6 && { subnet: subnet6, modRevision: seen6?.host === host ? seen6.modRevision : '0' }
         const seen = known.get(subnet.ip)
-        expireAt = Date.now() + ttlSeconds(ttlMs) * 1000
+        // from before the grant: never later than etcd's own clock for it
+        expireAt = grantedBefore + ttlSeconds(ttlMs) * 1000
         expireFor = leaseID
         // the status written with the lease says it is held; unless that makes the host ready, that it is
         // starting: the status writer's first write follows once it has started (startup.ts)
@@ -440,7 +459,10 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
         const once = readiness.conditionsWith(leaseHeld)
         const starting = { type: 'Ready', status: 'False', reason: STARTING, message: 'lease held; the data path, firewall and Docker are being brought up' } as const
         const status = hostLeaseStatus({ lease: template, conditions: once[0]?.status === 'True' ? once : [starting, leaseHeld], ignored: ignored(), expireAt })
-        const outcome = await registry.claim(template, subnet, leaseID, seen?.host === host ? seen.modRevision : '0', status, ipv6)
+        const outcome = await registry.claim(template, subnet, leaseID, seen?.host === host ? seen.modRevision : '0', status, ipv6).catch((err: unknown) => {
+          unanswered = { leaseID, grantedBefore }
+          throw err
+        })
         if (outcome.ok) {
           log.info({ subnet: outcome.lease.spec.subnet, ...(ipv6 ? { ipv6Subnet: outcome.lease.spec.ipv6Subnet } : {}), attempts: lost + 1 }, 'claimed subnet')
           ownClaim = { subnet, modRevision: outcome.claimRevision }
@@ -448,7 +470,8 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
           return (mine = { lease: outcome.lease, leaseID })
         }
         if (outcome.reason === 'HostLeaseExists') {
-          await store.revokeLease(leaseID)
+          // bound to this etcd lease: an earlier claim of ours whose answer was lost went through
+          if (outcome.current.leaseID !== leaseID) await store.revokeLease(leaseID)
           mine = outcome.current
           return 'exists'
         }
@@ -460,7 +483,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
       }
       throw new Error(`lost ${MAX_CLAIM_ATTEMPTS} claim races in a row on overlay ${overlay}`)
     } catch (err) {
-      await store.revokeLease(leaseID).catch(() => undefined)
+      if (!lostAnswerOf(leaseID)) await store.revokeLease(leaseID).catch(() => undefined)
       throw err
     }
   }

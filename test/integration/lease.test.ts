@@ -92,6 +92,46 @@ t.test('a first claim costs two etcd calls: the lease grant and one transaction'
   t.ok(reconciles >= 1 && reconciles <= 2, `reconciles until held and settled: ${reconciles}`)
 })
 
+t.test("a claim whose answer was lost is found, not undone: the agent holds what went through, on the same etcd lease", async (t) => {
+  const e = env(t)
+  await e.overlay({ network: '10.2.0.0/16', backend: { type: 'udp' } })
+  const writes: string[] = []
+  const watcher = await e.store.etcd.watch().prefix(`${e.prefix}/`).create()
+  t.teardown(() => watcher.cancel())
+  watcher.on('put', (kv) => writes.push(`put ${kv.key.toString().slice(e.prefix.length + 1)}`))
+  watcher.on('delete', (kv) => writes.push(`delete ${kv.key.toString().slice(e.prefix.length + 1)}`))
+  const leasesBefore = (await e.store.etcd.leaseClient.leaseLeases()).leases.length
+  // the first claim transaction goes through, and its answer is lost on the way back (a deadline, a member gone);
+  // the first of the second agent's is lost on the way out, before etcd saw it
+  const claim = LeaseRegistry.prototype.claim
+  let lostBack = 0
+  let lostOut = 0
+  const sent: string[] = []
+  LeaseRegistry.prototype.claim = async function (this: LeaseRegistry, ...args: Parameters<typeof claim>) {
+    sent.push(`${args[0].metadata.name} ${args[2]}`)
+    if (args[0].metadata.name === 'out' && lostOut++ === 0) throw new Error('14 UNAVAILABLE: lost on the way out')
+    const outcome = await claim.apply(this, args)
+    if (args[0].metadata.name === 'back' && lostBack++ === 0) throw new Error('4 DEADLINE_EXCEEDED: the answer was lost')
+    return outcome
+  }
+  t.teardown(() => void (LeaseRegistry.prototype.claim = claim))
+
+  const back = await e.agent('back')
+  const held = await back.waitHeld()
+  const id = (await e.store.etcd.get(`${e.prefix}/hostleases/back`).exec()).kvs[0]!.lease
+  t.equal(sent.filter((s) => s.startsWith('back ')).every((s) => s === `back ${id}`), true, `every claim of it used the etcd lease it holds (${sent.join(', ')})`)
+  t.notOk(writes.some((w) => w.startsWith('delete')), `nothing was undone: ${writes.join(', ')}`)
+  t.equal(writes.filter((w) => w === `put subnets/default/${formatCidr(held.subnet).replace('/', '-')}`).length, 1, 'its claim written once')
+
+  const out = await e.agent('out')
+  await out.waitHeld()
+  const outID = (await e.store.etcd.get(`${e.prefix}/hostleases/out`).exec()).kvs[0]!.lease
+  const outSent = sent.filter((s) => s.startsWith('out '))
+  t.ok(outSent.length >= 2 && outSent.every((s) => s === `out ${outID}`), `a claim lost before etcd saw it is made again on the same etcd lease (${outSent.join(', ')})`)
+  await until('both statuses', async () => (await e.store.list('HostLease')).items.every((l) => l.status?.conditions?.some((c) => c.type === 'Ready')))
+  t.equal((await e.store.etcd.leaseClient.leaseLeases()).leases.length - leasesBefore, 2, 'two agents, two etcd leases: none granted and left behind')
+})
+
 t.test('a /28 overlay with /30 subnets gives exactly its subnets, then reports exhaustion and retries', async (t) => {
   const e = env(t)
   await e.overlay({ network: '10.9.0.0/28', subnetLen: 30, backend: { type: 'udp' } })
