@@ -230,9 +230,11 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       // our own lease is the holder's business (held$ below); every other host's may be a peer, by its spec:
       // a status write elsewhere (a host starting, a condition flipping) is no reason to plan every peer again
       watch(leases, (l, type) => {
+        // a resync maps every lease: the one key, at no cost per lease
+        if (type === 'RESYNC') return KEY
         if (l.metadata.name === hostName || (type === 'MODIFIED' && !peerSpecs.moved(l))) return undefined
         peerSpecs.note(l, type)
-        return type === 'RESYNC' || claimAgrees(l, type !== 'DELETED') ? KEY : soon(KEY, AGREEMENT_WAIT_MS)
+        return claimAgrees(l, type !== 'DELETED') ? KEY : soon(KEY, AGREEMENT_WAIT_MS)
       }),
       watch(overlays, (o) => (o.metadata.name === overlay ? KEY : undefined)),
     ],
