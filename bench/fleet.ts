@@ -276,7 +276,8 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
 
     // --- setup
     const t0 = Date.now()
-    const setupBound = Math.max(300_000, n * 600)
+    // 2000 agents restarting over 2 cores, each listing and planning the whole fleet, take longer than 20 min
+    const setupBound = Math.max(300_000, n * 1000)
     const share = (wi: number) => Array.from({ length: n }, (_, i) => i).filter((i) => i % WORKERS === wi).map((i) => spec(i))
     if (kind === 'weft') {
       // a fleet whose agents restart over the leases they hold (an upgrade): every agent claims, publishes its status
