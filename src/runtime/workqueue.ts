@@ -81,15 +81,7 @@ export class WorkQueue {
   addAfter(key: string, ms: number): void {
     if (this.shuttingDown) return
     if (ms <= 0) return this.add(key)
-    const at = this.clock.now() + ms
-    const pending = this.delayed.get(key)
-    if (pending && pending.at <= at) return
-    if (pending) this.clock.clearTimeout(pending.handle)
-    const handle = this.clock.setTimeout(() => {
-      this.delayed.delete(key)
-      this.add(key)
-    }, ms)
-    this.delayed.set(key, { at, handle })
+    this.addLater(this.delayed, key, ms)
   }
 
   /**
@@ -100,15 +92,7 @@ export class WorkQueue {
     // dirty: a reconcile is still to start
     if (this.shuttingDown || this.dirty.has(key)) return
     if (ms <= 0) return this.add(key)
-    const at = this.clock.now() + ms
-    const pending = this.soon.get(key)
-    if (pending && pending.at <= at) return
-    if (pending) this.clock.clearTimeout(pending.handle)
-    const handle = this.clock.setTimeout(() => {
-      this.soon.delete(key)
-      this.add(key)
-    }, ms)
-    this.soon.set(key, { at, handle })
+    this.addLater(this.soon, key, ms)
   }
 
   /** Add after this key's backoff delay, and grow it for next time. */
@@ -164,6 +148,19 @@ export class WorkQueue {
   whenIdle(): Promise<void> {
     if (this.processing.size === 0) return Promise.resolve()
     return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  /** `key` added after `ms`, its timer kept in `timers`, unless one pending there fires sooner. */
+  private addLater(timers: Map<string, { at: number; handle: unknown }>, key: string, ms: number): void {
+    const at = this.clock.now() + ms
+    const pending = timers.get(key)
+    if (pending && pending.at <= at) return
+    if (pending) this.clock.clearTimeout(pending.handle)
+    const handle = this.clock.setTimeout(() => {
+      timers.delete(key)
+      this.add(key)
+    }, ms)
+    timers.set(key, { at, handle })
   }
 
   private push(key: string): void {
