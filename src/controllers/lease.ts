@@ -183,7 +183,7 @@ export function leaseController(opts: LeaseControllerOptions): ControllerSpec {
     const overlayObj = overlays.get(overlay)
     let current = await observe()
     // a lost answer's claim went through after all: it is the lease held now
-    if (current && current.leaseID === unanswered?.leaseID) unanswered = undefined
+    if (current && lostAnswerOf(current.leaseID)) unanswered = undefined
     if (!overlayObj) {
       const invalid = overlays.invalid(overlay)
       const condition = invalid

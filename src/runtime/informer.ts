@@ -89,11 +89,11 @@ export class Informer<K extends KindName> {
       this.changes++
       if (ev.type === 'DELETED') {
         this.cache.delete(name)
-        if (old) this.resort(name, undefined)
+        if (old) this.keepSorted(name, undefined)
         out = { type: 'DELETED', object: old ?? ev.object }
       } else {
         this.cache.set(name, ev.object)
-        this.resort(name, ev.object)
+        this.keepSorted(name, ev.object)
         out = old ? { type: 'MODIFIED', object: ev.object, old } : { type: 'ADDED', object: ev.object }
       }
       this.events.next(out)
@@ -146,7 +146,7 @@ export class Informer<K extends KindName> {
   }
 
   /** The sorted list with `name` now holding `obj` (undefined: gone); a binary search, not a sort of N per event. */
-  private resort(name: string, obj: ResourceOf<K> | undefined): void {
+  private keepSorted(name: string, obj: ResourceOf<K> | undefined): void {
     const list = this.sorted
     if (!list) return
     let lo = 0
