@@ -179,9 +179,10 @@ t.test('reservations: an IPv6 subnet reserved by hand is never claimed by anothe
 })
 
 t.test('an overlay gaining, moving and losing ipv6Network converges live, the IPv4 subnet untouched', async (t) => {
-  const e = env(t)
+  // made before the agents: tap runs teardowns last-in first-out, so the agents writing into it stop before it is removed
   const dir = await mkdtemp(join(tmpdir(), 'weft-files6-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const e = env(t)
   const subnetFile = join(dir, 'subnet.env')
   const dockerOptsFile = join(dir, 'docker')
   const created = await e.overlay({ network: '10.6.0.0/16', backend: { type: 'udp' }, ipMasq: true })

@@ -270,9 +270,10 @@ t.test('a missing OverlayConfig is reported and waited for', async (t) => {
 })
 
 t.test('subnet.env and the docker options file, written as flannel writes them, only on change', async (t) => {
-  const e = env(t)
+  // made before the agents: tap runs teardowns last-in first-out, so the agents writing into it stop before it is removed
   const dir = await mkdtemp(join(tmpdir(), 'weft-files-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const e = env(t)
   const subnetFile = join(dir, 'run', 'subnet.env')
   const dockerOptsFile = join(dir, 'run', 'docker')
   await e.overlay({ network: '10.8.0.0/16', backend: { type: 'udp' }, ipMasq: true })
