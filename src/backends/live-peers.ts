@@ -4,7 +4,9 @@
 // join). The answer only depends on the leases, and while no two candidates'
 // subnets overlap no lease's verdict depends on another's: then a pass judges
 // only the leases whose uid or spec is new (a status write is not), against
-// every candidate held, and drops the ones gone. Anything
+// every candidate held, and drops the ones gone. Which leases those are the
+// caller may say (updateNamed: src/backends/fleet-peers.ts, from the
+// informer's journal), or update() finds them in the whole list. Anything
 // else (the host's own lease or the overlay moved, a clash, a new lease
 // overlapping any candidate) is a full pass, the same function livePeers
 // runs. The unit test compares the two on random fleets, clashes included.
@@ -17,6 +19,9 @@ import type { BackendDefinition, Ignored, Peer } from './backend.js'
 import { judgeLease, type Self, type Verdict } from './peers.js'
 
 interface Judged<D> {
+  name: string
+  /** the object last looked at: the same object is the same lease, with no identity to compare */
+  lease: HostLease
   /** the lease's uid and spec: a status write elsewhere is a new object, judged alike */
   identity: string
   verdict: Verdict<D> | undefined
@@ -26,55 +31,89 @@ export class LivePeers<D> {
   private context: string | undefined
   private backend: Pick<BackendDefinition<D>, 'parseLeaseData'> | undefined
   private judged = new Map<string, Judged<D>>()
+  /** the same entries by name: collecting the answer is a walk, not a lookup per lease */
+  private order: Judged<D>[] = []
   /** every candidate's subnet (peers and those left out after the checks on the lease alone), disjoint while `clean` */
   private contenders = new DisjointPrefixes<Peer<D>, number>()
   private taken6 = new DisjointPrefixes<Peer<D>, bigint>()
   /** no two candidates overlap and no verdict hung on another lease: the next pass may be incremental */
   private clean = false
   private last: { peers: Peer<D>[]; ignored: Ignored[] } = { peers: [], ignored: [] }
+  /** an entry dropped since the answer was last collected */
+  private dropped = false
   /** passes that judged every lease (the tests tell the two kinds apart by it) */
   fullPasses = 0
 
   /** The same answer as livePeers(leases, self, backend). */
   update(leases: readonly HostLease[], self: Self, backend: Pick<BackendDefinition<D>, 'parseLeaseData'>): { peers: Peer<D>[]; ignored: Ignored[] } {
-    const sorted = [...leases].sort(byName)
+    return this.updateNamed(this.changesIn(leases), () => leases, self, backend)
+  }
+
+  /**
+   * The same answer as update(all()), when `changes` holds every name whose
+   * lease changed since the last pass (undefined: it is no longer among the
+   * leases); all() is asked only when a full pass is needed.
+   */
+  updateNamed(
+    changes: ReadonlyMap<string, HostLease | undefined> | undefined,
+    all: () => readonly HostLease[],
+    self: Self,
+    backend: Pick<BackendDefinition<D>, 'parseLeaseData'>,
+  ): { peers: Peer<D>[]; ignored: Ignored[] } {
     const context = contextOf(self)
-    if (!this.clean || context !== this.context || backend !== this.backend || !this.incremental(sorted, self, backend)) this.full(sorted, self, backend)
+    if (!changes || !this.clean || context !== this.context || backend !== this.backend || !this.incremental(changes, self, backend)) {
+      this.full([...all()].sort(byName), self, backend)
+    }
     this.context = context
     this.backend = backend
     return this.last
   }
 
+  /** the names in `leases` whose lease is new or moved, and those judged before and now missing; undefined when there is no earlier pass */
+  private changesIn(leases: readonly HostLease[]): Map<string, HostLease | undefined> | undefined {
+    if (!this.clean) return undefined
+    const changes = new Map<string, HostLease | undefined>()
+    let known = 0
+    for (const lease of leases) {
+      const j = this.judged.get(lease.metadata.name)
+      if (j) known++
+      if (!j || !sameLease(j, lease)) changes.set(lease.metadata.name, lease)
+    }
+    if (known < this.judged.size) {
+      const present = new Set(leases.map((l) => l.metadata.name))
+      for (const name of this.judged.keys()) if (!present.has(name)) changes.set(name, undefined)
+    }
+    return changes
+  }
+
   /** false when a full pass is needed (state is then left for it to rebuild) */
-  private incremental(sorted: readonly HostLease[], self: Self, backend: Pick<BackendDefinition<D>, 'parseLeaseData'>): boolean {
-    const present = new Set<string>()
+  private incremental(changes: ReadonlyMap<string, HostLease | undefined>, self: Self, backend: Pick<BackendDefinition<D>, 'parseLeaseData'>): boolean {
     const fresh: HostLease[] = []
-    for (const lease of sorted) {
-      present.add(lease.metadata.name)
-      if (this.judged.get(lease.metadata.name)?.identity !== specIdentity(lease)) fresh.push(lease)
+    for (const [name, lease] of changes) {
+      const j = this.judged.get(name)
+      if (j && lease && sameLease(j, lease)) continue
+      if (j) this.drop(j)
+      if (lease) fresh.push(lease)
     }
-    const renewed = new Set(fresh.map((l) => l.metadata.name))
-    const gone = [...this.judged.keys()].filter((name) => !present.has(name) || renewed.has(name))
-    if (fresh.length === 0 && gone.length === 0) return true
-    for (const name of gone) {
-      this.release(this.judged.get(name)!.verdict)
-      this.judged.delete(name)
-    }
+    if (fresh.length === 0 && !this.dropped) return true
     for (const lease of fresh) {
       // judged against every candidate, not only the earlier peers: one it overlaps, whatever its name, means a full pass
       const verdict = judgeLease(lease, self, backend, this.contenders, this.taken6)
       if (verdict?.clashed) return (this.clean = false)
       if (verdict?.contends) this.contend(lease.metadata.name, verdict.contends, verdict.peer)
       if (verdict?.peer?.ipv6Subnet) this.taken6.add(range6(verdict.peer.ipv6Subnet), verdict.peer)
-      this.judged.set(lease.metadata.name, { identity: specIdentity(lease), verdict })
+      this.keep({ name: lease.metadata.name, lease, identity: specIdentity(lease), verdict })
     }
-    this.collect(sorted)
+    this.dropped = false
+    this.collect()
     return true
   }
 
   private full(sorted: readonly HostLease[], self: Self, backend: Pick<BackendDefinition<D>, 'parseLeaseData'>): void {
     this.fullPasses++
     this.judged = new Map()
+    this.order = []
+    this.dropped = false
     this.contenders = new DisjointPrefixes()
     // the earlier peers' IPv6 subnets, as livePeers keeps them; they overlap none of one another's (a clash is not
     // clean), so the incremental passes go on from this index
@@ -84,7 +123,9 @@ export class LivePeers<D> {
     const taken = new DisjointPrefixes<Peer<D>, number>()
     for (const lease of sorted) {
       const verdict = judgeLease(lease, self, backend, taken, this.taken6)
-      this.judged.set(lease.metadata.name, { identity: specIdentity(lease), verdict })
+      const entry = { name: lease.metadata.name, lease, identity: specIdentity(lease), verdict }
+      this.judged.set(entry.name, entry)
+      this.order.push(entry)
       if (verdict?.clashed) this.clean = false
       if (verdict?.contends) {
         if (this.contenders.overlapping(range4(verdict.contends))) this.clean = false
@@ -95,7 +136,7 @@ export class LivePeers<D> {
         if (verdict.peer.ipv6Subnet) this.taken6.add(range6(verdict.peer.ipv6Subnet), verdict.peer)
       }
     }
-    this.collect(sorted)
+    this.collect()
   }
 
   /** hold a candidate's subnet; one left out after the checks on the lease alone is named in a clash by a placeholder */
@@ -103,22 +144,53 @@ export class LivePeers<D> {
     this.contenders.add(range4(subnet), peer ?? { name, subnet, publicIP: '', data: undefined as D })
   }
 
-  private release(verdict: Verdict<D> | undefined): void {
-    if (!verdict?.contends) return
-    this.contenders.remove(range4(verdict.contends)[0])
-    if (verdict.peer?.ipv6Subnet) this.taken6.remove(range6(verdict.peer.ipv6Subnet)[0])
+  /** a judged lease gone or moved: its subnets released, its entry out of the index and the order */
+  private drop(j: Judged<D>): void {
+    const { verdict } = j
+    if (verdict?.contends) {
+      this.contenders.remove(range4(verdict.contends)[0])
+      if (verdict.peer?.ipv6Subnet) this.taken6.remove(range6(verdict.peer.ipv6Subnet)[0])
+    }
+    this.judged.delete(j.name)
+    const at = this.position(j.name)
+    if (this.order[at] === j) this.order.splice(at, 1)
+    this.dropped = true
   }
 
-  private collect(sorted: readonly HostLease[]): void {
+  private keep(j: Judged<D>): void {
+    this.judged.set(j.name, j)
+    this.order.splice(this.position(j.name), 0, j)
+  }
+
+  /** where `name` is or would go in the order: a binary search */
+  private position(name: string): number {
+    let lo = 0
+    let hi = this.order.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.order[mid]!.name < name) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  private collect(): void {
     const peers: Peer<D>[] = []
     const ignored: Ignored[] = []
-    for (const lease of sorted) {
-      const verdict = this.judged.get(lease.metadata.name)?.verdict
+    for (const { verdict } of this.order) {
       if (verdict?.peer) peers.push(verdict.peer)
       if (verdict?.ignored) ignored.push(verdict.ignored)
     }
     this.last = { peers, ignored }
   }
+}
+
+/** whether `lease` is what `j` judged: the same object, or one with the same uid and spec (a status write) */
+function sameLease(j: Judged<unknown>, lease: HostLease): boolean {
+  if (j.lease === lease) return true
+  if (j.identity !== specIdentity(lease)) return false
+  j.lease = lease
+  return true
 }
 
 /** what every verdict depends on besides the lease itself */
