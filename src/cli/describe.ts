@@ -6,7 +6,7 @@ import { unreachablePeerLines } from './check.js'
 import type { AnyResource } from '../crds/kinds.js'
 import type { Condition } from '../crds/meta.js'
 import { subnetKeyName, subnetKeyName6 } from '../lease/allocate.js'
-import { claimedLeases } from '../lease/ownership.js'
+import { unownedBecause } from '../lease/ownership.js'
 import { claimPrefixOf } from '../lease/registry.js'
 import { formatCidr6, tryParseCidr, tryParseCidr6, type Cidr6 } from '../net/cidr.js'
 import { InvalidStoredObjectError, NotFoundError, parseSelector, type Store } from '../store/index.js'
@@ -111,7 +111,7 @@ async function claimLine(store: Store, lease: HostLease): Promise<string> {
   const key = claimPrefixOf(store.prefix, lease.spec.overlay) + subnetKeyName(subnet)
   const kv = (await store.call(() => store.etcd.get(key).exec())).kvs[0]
   const claims = new Map(kv ? [[subnetKeyName(subnet), kv.value.toString()]] : [])
-  const [unowned] = claimedLeases([lease], lease.spec.overlay, claims).unowned
+  const unowned = unownedBecause(lease, lease.spec.overlay, claims)
   if (!unowned) return `${key} (held by this lease's host)`
   return `${unowned.reason}: ${unowned.message.replace(/^HostLease "[^"]*": /, '')}; this lease is no peer on any host`
 }

@@ -6,7 +6,7 @@
 //                    every HostLease of the overlay (informer) that holds its subnet's
 //                    claim (lease/ownership.ts, claims watched by lease/claims.ts) → peers
 //                    (backends/peers.ts, with the backend's own lease-data rules from backends/registry.ts;
-//                    kept from pass to pass by backends/live-peers.ts, so a join judges one lease, not N)
+//                    kept from pass to pass by backends/fleet-peers.ts, so a join looks at one lease, not N)
 //   observe actual:  through the backend, from the kernel, every time
 //   act:             ip_forward on (and IPv6 forwarding on a dual-stack overlay); other backends' leftovers removed (a backend
 //                    change, or a previous run on another one: looked for at the
@@ -34,14 +34,14 @@ import { Links } from '../host/links.js'
 import { linkChanges } from '../host/monitor.js'
 import { IP_FORWARD, IPV6_FORWARD, Sysctl } from '../host/sysctl.js'
 import type { LeaseHolder } from '../lease/held.js'
-import { claimedLeases, UnownedGrace } from '../lease/ownership.js'
+import { UnownedGrace } from '../lease/ownership.js'
 import type { ClaimChange } from '../lease/claims.js'
 import { claimNameOf, specIdentity } from '../lease/parsed.js'
 import { describeInvalid } from '../store/index.js'
 import { parseCidr, parseCidr6, type Cidr } from '../net/cidr.js'
 import { ConditionError, soon, watch, type ControllerSpec, type Manager, type ReconcileContext, type ReconcileResult } from '../runtime/index.js'
 import { changed, DataPathError, type Backend, type LocalConfig } from '../backends/backend.js'
-import { LivePeers } from '../backends/live-peers.js'
+import { FleetPeers } from '../backends/fleet-peers.js'
 import { backendOf, createBackends } from '../backends/registry.js'
 import { Gauge } from 'prom-client'
 import { DEFAULT_WIREGUARD_KEY_FILE } from '../agent/flags.js'
@@ -120,8 +120,8 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
     const holds = lease !== undefined && lease.spec.overlay === overlay && claimNameOf(lease) === c.name
     return holds === (c.host !== undefined)
   }
-  // a join or leave elsewhere judges that one lease, not all N (src/backends/live-peers.ts)
-  const livePeers = new LivePeers<unknown>()
+  // a join or leave elsewhere looks at that one lease, not all N (src/backends/fleet-peers.ts)
+  const fleetPeers = new FleetPeers<unknown>(leases, claims)
   /** the overlay network last seen, to find host-gw routes once the overlay is gone */
   let lastNetwork: Cidr | undefined
   let lastNote = ''
@@ -183,9 +183,9 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       holder.setBackendData(data)
       // no claim seen yet means nothing before the first list of claims
       if (!claims.hasSynced) return { condition: { status: false, reason: 'WaitingForClaims', message: 'subnet claims not listed yet' } }
-      const owned = claimedLeases(leases.list(), overlay, claims.claims)
-      const unowned = grace.settle(owned.unowned)
-      const { peers, ignored: invalidPeers } = livePeers.update(owned.leases, { overlay, hostName, network, subnet: held.subnet, backend: type, ...(local.ipv6 ? { ipv6: local.ipv6 } : {}) }, backendOf(type))
+      const fleet = fleetPeers.update(overlay, { overlay, hostName, network, subnet: held.subnet, backend: type, ...(local.ipv6 ? { ipv6: local.ipv6 } : {}) }, backendOf(type))
+      const { peers, ignored: invalidPeers } = fleet
+      const unowned = grace.settle(fleet.unowned)
       const invalidKeys = leases.invalidObjects().map((i) => ({ name: i.key, reason: 'InvalidObject', message: `ignored ${describeInvalid(i)}` }))
       const ignored = [...unowned.report, ...invalidKeys, ...invalidPeers]
       const changes = await backend.syncPeers(local, peers)

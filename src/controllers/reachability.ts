@@ -17,8 +17,8 @@
 import { randomInt } from 'node:crypto'
 import { map } from 'rxjs'
 import { Counter, Gauge } from 'prom-client'
-import { LivePeers } from '../backends/live-peers.js'
-import { claimedLeases, UnownedGrace } from '../lease/ownership.js'
+import { FleetPeers } from '../backends/fleet-peers.js'
+import { UnownedGrace } from '../lease/ownership.js'
 import { backendOf } from '../backends/registry.js'
 import type { LeaseHolder } from '../lease/held.js'
 import { formatCidr, parseCidr } from '../net/cidr.js'
@@ -67,7 +67,7 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
   const claims = overlayClaims(manager, overlay)
   const grace = new UnownedGrace()
   // the data path's rules, kept from round to round as the data path keeps them
-  const livePeers = new LivePeers<unknown>()
+  const fleetPeers = new FleetPeers<unknown>(leases, claims)
   const health = new PeerHealth()
   const publisher = new ReportPublisher(opts.store, hostName, undefined, undefined, opts.startup && ((put) => opts.startup!.offer(put)))
   // a previous run's replies carry its nonce, never ours
@@ -117,9 +117,8 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
     const network = parseCidr(held.spec.network)
     const own = probeAddress(backend, held.subnet)
     // the data path's peer set: a lease is one only with its subnet's claim
-    const owned = claimedLeases(leases.list(), overlay, claims.claims)
-    const { peers, ignored: invalid } = livePeers.update(owned.leases, { overlay, hostName, network, subnet: held.subnet, backend }, backendOf(backend))
-    const ignored = [...grace.settle(owned.unowned.filter((u) => u.name !== hostName)).report, ...invalid]
+    const { peers, ignored: invalid, unowned } = fleetPeers.update(overlay, { overlay, hostName, network, subnet: held.subnet, backend }, backendOf(backend))
+    const ignored = [...grace.settle(unowned.filter((u) => u.name !== hostName)).report, ...invalid]
     const targets: ProbePeer[] = peers.map((p) => ({ name: p.name, address: probeAddress(backend, p.subnet) }))
 
     const bindFor = `${own} ${formatCidr(network)}`

@@ -29,21 +29,22 @@ export function claimedLeases(leases: readonly HostLease[], overlay: string, cla
   const owned: HostLease[] = []
   const unowned: Unowned[] = []
   for (const lease of leases) {
-    const subnet = lease.spec.overlay === overlay ? subnetOf(lease) : undefined
-    if (!subnet) {
-      owned.push(lease)
-      continue
-    }
-    const { name } = lease.metadata
-    const holder = claims.get(claimNameOf(lease)!)
-    if (holder === name) owned.push(lease)
-    else if (holder === undefined) {
-      unowned.push({ name, reason: 'NoClaim', message: `HostLease "${name}": no host claims ${formatCidr(subnet)}; a lease without its subnet's claim is never a peer` })
-    } else {
-      unowned.push({ name, reason: 'ClaimedByOther', message: `HostLease "${name}": ${formatCidr(subnet)} is claimed by host "${holder}", not by this lease` })
-    }
+    const problem = unownedBecause(lease, overlay, claims)
+    if (problem) unowned.push(problem)
+    else owned.push(lease)
   }
   return { leases: owned, unowned }
+}
+
+/** why `lease` is left out by claimedLeases, or undefined when it passes (owned, or for the data path's own checks) */
+export function unownedBecause(lease: HostLease, overlay: string, claims: ReadonlyMap<string, string>): Unowned | undefined {
+  const subnet = lease.spec.overlay === overlay ? subnetOf(lease) : undefined
+  if (!subnet) return undefined
+  const { name } = lease.metadata
+  const holder = claims.get(claimNameOf(lease)!)
+  if (holder === name) return undefined
+  if (holder === undefined) return { name, reason: 'NoClaim', message: `HostLease "${name}": no host claims ${formatCidr(subnet)}; a lease without its subnet's claim is never a peer` }
+  return { name, reason: 'ClaimedByOther', message: `HostLease "${name}": ${formatCidr(subnet)} is claimed by host "${holder}", not by this lease` }
 }
 
 /**
