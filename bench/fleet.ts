@@ -3,10 +3,12 @@
 // flannel's pattern in the same run.
 //
 //   npx tsx bench/fleet.ts [--hosts 100,500,2000] [--workers 4] [--joins 3] [--leaves 3] [--failures 1]
-//                          [--settle-timeout 120] [--budget 25] [--kinds ref,weft]
+//                          [--settle-timeout 120] [--budget 25] [--kinds ref,weft] [--wave 250]
 //
 // --budget: minutes one fleet (one kind at one N) may take; later phases are
 // then skipped and the row says so. --kinds ref alone prints the reference.
+// --wave: how many weft agents restart at once in setup (a DaemonSet's
+// rolling update, maxUnavailable).
 //
 // Per N, the simulated hosts are spread over --workers processes
 // (bench/lib/fleet-worker.ts); each host has its own etcd client, informers,
@@ -14,9 +16,10 @@
 // plan kept in memory, no kernel) and reachability report publisher
 // (bench/lib/fleet-host.ts says what is simulated and what is not). Setup
 // is a fleet restarting (an upgrade): every host's agent claims its lease,
-// publishes its status and stops, leaving the lease live; then every agent
-// starts again over its lease and lists the whole fleet at once. Setup then waits until every host has
-// planned every other and etcd's revision has stood still. Then:
+// publishes its status and stops, leaving the lease live; then the agents
+// start again over their leases, --wave at a time, each listing the whole
+// fleet, the next wave once every agent started so far plans every other.
+// Setup then waits until etcd's revision has stood still. Then:
 //  - join: a new host's agent starts (claims its subnet, publishes its VTEP
 //    MAC and status as any agent): from its claim transaction until each host
 //    has planned a route to it; writes (etcd revision delta) and watch events
@@ -55,6 +58,7 @@ const { values } = parseArgs({
     'settle-timeout': { type: 'string', default: '120' },
     budget: { type: 'string', default: '25' },
     kinds: { type: 'string', default: 'ref,weft' },
+    wave: { type: 'string', default: '250' },
   },
 })
 const SIZES = values.hosts.split(',').map(Number)
@@ -65,9 +69,11 @@ const JOINS = Number(values.joins)
 const LEAVES = Math.min(Number(values.leaves), JOINS)
 const FAILURES = Number(values.failures)
 const SETTLE_BOUND_MS = Number(values['settle-timeout']) * 1000
+/** weft agents restarting at once in setup */
+const WAVE = Number(values.wave)
 /** minutes one fleet (one kind at one N) may take before its remaining phases are skipped */
 const BUDGET_MS = Number(values.budget) * 60_000
-if (SIZES.some((n) => !Number.isInteger(n) || n < 2) || !(WORKERS >= 1) || !(JOINS >= 1)) throw new Error('--hosts: integers >= 2; --workers, --joins: >= 1')
+if (SIZES.some((n) => !Number.isInteger(n) || n < 2) || !(WORKERS >= 1) || !(JOINS >= 1) || !(WAVE >= 1)) throw new Error('--hosts: integers >= 2; --workers, --joins, --wave: >= 1')
 
 /** the revision and the hosts' watch events standing still this long ends a phase */
 const QUIET_MS = 2000
@@ -276,9 +282,8 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
 
     // --- setup
     const t0 = Date.now()
-    // 2000 agents restarting over 2 cores, each listing and planning the whole fleet, take longer than 20 min
     const setupBound = Math.max(300_000, n * 1000)
-    const share = (wi: number) => Array.from({ length: n }, (_, i) => i).filter((i) => i % WORKERS === wi).map((i) => spec(i))
+    const share = (wi: number, from = 0, to = n) => Array.from({ length: to - from }, (_, i) => from + i).filter((i) => i % WORKERS === wi).map((i) => spec(i))
     if (kind === 'weft') {
       // a fleet whose agents restart over the leases they hold (an upgrade): every agent claims, publishes its status
       // and stops, then all start again, each listing the whole fleet at once and, coming back as it was, writing no
@@ -288,16 +293,23 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       await Promise.all(workers.map((w, wi) => w.call({ op: 'claim', hosts: share(wi), concurrency: 25 }, setupBound)))
       log(`${kind} ${n}: ${n} leases claimed after ${((Date.now() - t0) / 1000).toFixed(1)} s; starting the agents again`)
     } else log(`${kind} ${n}: starting hosts`)
-    // every lease is there when an agent lists them: its data path plans the fleet once
-    await Promise.all(workers.map((w, wi) => w.call({ op: 'start', hosts: share(wi), planning: true, concurrency: 25 }, setupBound)))
-    log(`${kind} ${n}: every host holds its lease after ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for every host to plan every other`)
+    // every lease is there when an agent lists them: its data path plans the fleet once. weft's agents come back in
+    // waves, as a rolling update brings them: two cores restarting 2000 agents at once, each listing and planning
+    // the whole fleet, starved their etcd keepalives until leases and reports lapsed (a fleet's hosts each have
+    // their own CPU); a restart writes nothing, so a wave wakes none of the agents already running
+    const wave = kind === 'weft' ? WAVE : n
     const meshDeadline = Date.now() + setupBound
-    for (;;) {
-      const r = await all<{ min: number; max: number }>({ op: 'routes' })
-      const min = Math.min(...r.map((x) => x.min))
-      if (min >= n - 1) break
-      if (Date.now() > meshDeadline) throw new Error(`setup: after ${setupBound / 1000} s the slowest host plans ${min} of ${n - 1} peers`)
-      await sleep(500)
+    for (let from = 0; from < n; from += wave) {
+      const to = Math.min(n, from + wave)
+      await Promise.all(workers.map((w, wi) => w.call({ op: 'start', hosts: share(wi, from, to), planning: true, concurrency: 25 }, setupBound)))
+      for (;;) {
+        const r = await all<{ min: number; max: number }>({ op: 'routes' })
+        const min = Math.min(...r.map((x) => x.min))
+        if (min >= n - 1) break
+        if (Date.now() > meshDeadline) throw new Error(`setup: after ${setupBound / 1000} s the slowest host plans ${min} of ${n - 1} peers`)
+        await sleep(500)
+      }
+      if (to < n) log(`${kind} ${n}: ${to} hosts back and planning every other after ${((Date.now() - t0) / 1000).toFixed(1)} s`)
     }
     if (kind === 'weft') {
       // a starting agent's first status may wait out its hold (STARTUP_HOLD_MS), longer than a quiet spell: a join
@@ -433,7 +445,7 @@ function printN(n: number, rows: FleetResult[], alone: PlanCost): void {
   }
   console.log(
     `  one weft host alone (bench/lib/plan-cost.ts, no etcd, no other host on the CPU): its data path pass for a join at ${n} peers takes ` +
-      `${alone.incrementalMs.toFixed(3)} ms (median), ${alone.fullMs.toFixed(3)} ms with every lease judged again (each pass from scratch, as before LivePeers)`,
+      `${alone.incrementalMs.toFixed(3)} ms (median), ${alone.fullMs.toFixed(3)} ms with the whole fleet looked at (claimedLeases and livePeers of every lease, as before FleetPeers)`,
   )
   const unsettled = rows.some((r) => r.join.unsettled + r.leave.unsettled + r.fail.unsettled > 0)
   if (unsettled) console.log(`  +: etcd's revision was still moving ${SETTLE_BOUND_MS / 1000} s after the change: the count is a floor`)

@@ -146,13 +146,11 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
     const changes: PeerChanges = { added: [], changed: [], removed: [], skipped: plan.skipped }
     // the kernel backend's diff (diffBy by routeKey, sameRoute), against a table kept by destination rather than listed anew
     const wanted = new Set<string>()
-    let names: Map<string, string> | undefined
     for (const r of plan.routes) {
       wanted.add(r.dst)
       const have = this.table.get(r.dst)
       if (have === r || (have && sameRoute(r, have))) continue
-      names ??= new Map(peers.map((p) => [formatCidr(p.subnet), p.name]))
-      const name = names.get(r.dst) ?? r.dst
+      const name = this.nameOf(r.dst, peers)
       this.table.set(r.dst, r)
       this.owners.set(r.dst, name)
       if (this.shared.tracked.has(name) && !this.times.added.has(name)) this.times.added.set(name, now)
@@ -166,6 +164,20 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
       changes.removed.push(dst)
     }
     return changes
+  }
+
+  /** route destination -> peer name, for the peers seen so far: found for a new route without formatting every peer's subnet again */
+  private readonly names = new Map<string, string>()
+  private readonly named = new WeakSet<Peer<VxlanLeaseData>>()
+
+  private nameOf(dst: string, peers: readonly Peer<VxlanLeaseData>[]): string {
+    // a peer's object is new with its lease: the newest holder of a subnet wins
+    for (const p of peers) {
+      if (this.named.has(p)) continue
+      this.named.add(p)
+      this.names.set(formatCidr(p.subnet), p.name)
+    }
+    return this.names.get(dst) ?? dst
   }
 
   stop(): void {}

@@ -1,11 +1,12 @@
 // What one host's data path pass costs when a peer joins, on its own (no etcd,
 // no other simulated host sharing the CPU): the chain the data path controller
-// runs per pass (claimedLeases, the peer rules, vxlan's plan, the diff against
-// the routes held), with the rules kept from pass to pass (LivePeers, as the
-// controller runs them) and judged from scratch (livePeers, as before). The
-// fleet bench's own latencies are N such hosts queued on this machine's cores.
-import { LivePeers } from '../../src/backends/live-peers.js'
-import { livePeers, type Self } from '../../src/backends/peers.js'
+// runs per pass (the owned leases and the peer rules, vxlan's plan, the diff
+// against the routes held), with the peers kept from pass to pass (FleetPeers,
+// as the controller runs them: the joiner looked at) and computed over the
+// whole fleet (claimedLeases and livePeers, as before). The fleet bench's own
+// latencies are N such hosts queued on this machine's cores.
+import { FleetPeers } from '../../src/backends/fleet-peers.js'
+import { livePeers, type Peer, type Self } from '../../src/backends/peers.js'
 import { vxlanPlan, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
 import { vxlan } from '../../src/backends/vxlan/index.js'
 import type { HostLease } from '../../src/crds/index.js'
@@ -13,11 +14,12 @@ import { byName } from '../../src/crds/meta.js'
 import type { Route } from '../../src/host/links.js'
 import { claimedLeases } from '../../src/lease/ownership.js'
 import { parseCidr } from '../../src/net/cidr.js'
+import { ChangeJournal } from '../../src/runtime/journal.js'
 
 export interface PlanCost {
-  /** median ms per join, with LivePeers */
+  /** median ms per join, with FleetPeers */
   incrementalMs: number
-  /** median ms per join, every lease judged again */
+  /** median ms per join, the whole fleet looked at */
   fullMs: number
 }
 
@@ -27,18 +29,36 @@ const lease = (i: number): HostLease => ({
   metadata: { name: `h${i}`, uid: `u${i}`, resourceVersion: String(i) },
   spec: { overlay: 'default', subnet: `10.${(i >> 8) & 255}.${i & 255}.0/24`, publicIP: `100.64.${(i >> 8) & 255}.${i & 255}`, backend: { type: 'vxlan', data: { vtepMAC: '02:00:00:00:00:01' } } },
 })
+const claimName = (l: HostLease) => l.spec.subnet.replace('/', '-')
 
 /** `joins` joins into a fleet of n leases (each then leaves again), timed per pass; medians */
 export function planCost(n: number, joins = 41): PlanCost {
   const self: Self = { overlay: 'default', hostName: 'h0', network: parseCidr('10.0.0.0/8'), subnet: parseCidr('10.0.0.0/24'), backend: 'vxlan' }
-  // by name, as the informer lists them
-  const fleet = Array.from({ length: n }, (_, i) => lease(i)).sort(byName)
-  const claims = new Map(fleet.map((l) => [l.spec.subnet.replace('/', '-'), l.metadata.name]))
+  // the informer's and the claims view's state, with their journals
+  const leases = new Map<string, HostLease>()
+  const claims = new Map<string, string>()
+  const leaseJournal = new ChangeJournal()
+  const claimJournal = new ChangeJournal()
+  const join = (l: HostLease) => {
+    leases.set(l.metadata.name, l)
+    claims.set(claimName(l), l.metadata.name)
+    leaseJournal.note(l.metadata.name, leases.size)
+    claimJournal.note(claimName(l), claims.size)
+  }
+  const leave = (l: HostLease) => {
+    leases.delete(l.metadata.name)
+    claims.delete(claimName(l))
+    leaseJournal.note(l.metadata.name, leases.size)
+    claimJournal.note(claimName(l), claims.size)
+  }
+  const list = () => [...leases.values()].sort(byName)
+  for (let i = 0; i < n; i++) join(lease(i))
+  const fleetPeers = new FleetPeers<VxlanLeaseData>(
+    { list, get: (name) => leases.get(name), get changeCursor() { return leaseJournal.cursor }, changedSince: (c) => leaseJournal.since(c) },
+    { claims, get changeCursor() { return claimJournal.cursor }, changedSince: (c) => claimJournal.since(c) },
+  )
   const table = new Map<string, Route>()
-  const live = new LivePeers<VxlanLeaseData>()
-  const pass = (leases: HostLease[], incremental: boolean) => {
-    const owned = claimedLeases(leases, 'default', claims)
-    const { peers } = incremental ? live.update(owned.leases, self, vxlan) : livePeers(owned.leases, self, vxlan)
+  const program = (peers: readonly Peer<VxlanLeaseData>[]) => {
     const wanted = new Set<string>()
     for (const r of vxlanPlan('weft.1', peers).routes) {
       wanted.add(r.dst)
@@ -46,16 +66,21 @@ export function planCost(n: number, joins = 41): PlanCost {
     }
     for (const dst of table.keys()) if (!wanted.has(dst)) table.delete(dst)
   }
+  const pass = (incremental: boolean) => {
+    if (incremental) return program(fleetPeers.update('default', self, vxlan).peers)
+    program(livePeers(claimedLeases(list(), 'default', claims).leases, self, vxlan).peers)
+  }
   const time = (incremental: boolean) => {
-    pass(fleet, incremental)
+    pass(incremental)
     const per: number[] = []
     for (let k = 0; k < joins; k++) {
       const joiner = lease(n + 1 + k)
-      claims.set(joiner.spec.subnet.replace('/', '-'), joiner.metadata.name)
+      join(joiner)
       const t0 = process.hrtime.bigint()
-      pass([...fleet, joiner], incremental)
+      pass(incremental)
       per.push(Number(process.hrtime.bigint() - t0) / 1e6)
-      pass(fleet, incremental)
+      leave(joiner)
+      pass(incremental)
     }
     return per.sort((a, b) => a - b)[per.length >> 1]!
   }
