@@ -81,12 +81,15 @@ export interface DataPathControllerOptions {
   changes?: Observable<void>
   /** how long a lease may lack its claim before it is reported (it is left out at once); default 5 s */
   unclaimedGraceMs?: number
+  /** how long a pass waits for a lease's and its claim's events to agree; default AGREEMENT_WAIT_MS */
+  agreementWaitMs?: number
   /** how long a lease may be left out before DataPath's reason is PeersLeftOut; default LEFT_OUT_GRACE_MS */
   leftOutGraceMs?: number
 }
 
 export function datapathController(opts: DataPathControllerOptions): ControllerSpec {
   const { manager, holder, hostName, overlay, iface } = opts
+  const agreementWaitMs = opts.agreementWaitMs ?? AGREEMENT_WAIT_MS
   const leases = manager.informer('HostLease')
   const overlays = manager.informer('OverlayConfig')
   // who owns which subnet: a lease is a peer only with its subnet's claim
@@ -234,14 +237,14 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
         if (type === 'RESYNC') return KEY
         if (l.metadata.name === hostName || (type === 'MODIFIED' && !peerSpecs.moved(l))) return undefined
         peerSpecs.note(l, type)
-        return claimAgrees(l, type !== 'DELETED') ? KEY : soon(KEY, AGREEMENT_WAIT_MS)
+        return claimAgrees(l, type !== 'DELETED') ? KEY : soon(KEY, agreementWaitMs)
       }),
       watch(overlays, (o) => (o.metadata.name === overlay ? KEY : undefined)),
     ],
     triggers: [
       holder.held$.pipe(map(() => KEY)),
       (opts.changes ?? linkChanges()).pipe(map(() => KEY)),
-      claims.changes$.pipe(map((c) => (!c || leaseAgrees(c) ? KEY : soon(KEY, AGREEMENT_WAIT_MS)))),
+      claims.changes$.pipe(map((c) => (!c || leaseAgrees(c) ? KEY : soon(KEY, agreementWaitMs)))),
       leases.invalid$.pipe(map(() => KEY)),
     ],
     resyncMs: opts.resyncMs ?? DATAPATH_RESYNC_MS,

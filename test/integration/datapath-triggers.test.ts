@@ -8,7 +8,7 @@ import t from 'tap'
 import { NEVER } from 'rxjs'
 import type { Backend, PeerChanges } from '../../src/backends/backend.js'
 import type { Peer } from '../../src/backends/peers.js'
-import { AGREEMENT_WAIT_MS, datapathController } from '../../src/controllers/datapath.js'
+import { datapathController } from '../../src/controllers/datapath.js'
 import type { BackendType, HostLease, OverlayConfig } from '../../src/crds/index.js'
 import { Sysctl } from '../../src/host/sysctl.js'
 import { LeaseRegistry } from '../../src/lease/registry.js'
@@ -47,6 +47,9 @@ await store.create({ apiVersion: 'weft.dev/v1alpha1', kind: 'OverlayConfig', met
 const backends = { udp: new CountingBackend('udp'), vxlan: new CountingBackend('vxlan'), 'host-gw': new CountingBackend('host-gw'), wireguard: new CountingBackend('wireguard') }
 const agents: LeaseAgent[] = []
 t.teardown(() => Promise.all(agents.map((a) => a.stop())))
+// longer than the default (1 s): on a loaded machine (CI runs test files side by side) a claim's event can come
+// more than a second after its lease's, and the pass would then rightly go ahead without it
+const AGREEMENT_WAIT_MS = 4000
 const h2 = await startLeaseAgent({ endpoint: etcd.endpoint, prefix, host: 'h2', publicIP: '192.168.101.2' })
 agents.push(h2)
 const h1 = await startLeaseAgent({
@@ -56,7 +59,7 @@ const h1 = await startLeaseAgent({
   publicIP: '192.168.101.1',
   controllers: ({ manager, holder }) => [
     // ip_forward reads as on: nothing to write
-    datapathController({ manager, holder, hostName: 'h1', overlay: 'default', iface: undefined, backends, sysctl: new Sysctl({ runner: async () => '1' }), changes: NEVER, resyncMs: 600_000 }),
+    datapathController({ manager, holder, hostName: 'h1', overlay: 'default', iface: undefined, backends, sysctl: new Sysctl({ runner: async () => '1' }), changes: NEVER, resyncMs: 600_000, agreementWaitMs: AGREEMENT_WAIT_MS }),
   ],
 })
 agents.push(h1)
