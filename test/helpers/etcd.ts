@@ -32,6 +32,19 @@ export interface EtcdProcess {
   destroy(): Promise<void>
 }
 
+/** etcdctl's output, once its pipes have closed: on 'exit' the last of stdout may still be unread (a loaded machine read an empty value) */
+function runEtcdctl(connection: string[], args: string[]): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const p = spawn('etcdctl', [...connection, ...args], { env: { ...process.env, ETCDCTL_API: '3' } })
+    let out = ''
+    let err = ''
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    p.on('error', (e) => reject(e))
+    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`etcdctl ${args.join(' ')}: ${err}`))))
+  })
+}
+
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer()
@@ -143,16 +156,8 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdProcess> {
     clearTimeout(timer)
   }
 
-  const etcdctl = (args: string[]) =>
-    new Promise<string>((resolve, reject) => {
-      const tlsFlags = opts.tls ? ['--cacert', opts.tls.ca, '--cert', opts.tls.client.cert, '--key', opts.tls.client.key] : []
-      const p = spawn('etcdctl', ['--endpoints', endpoint, ...tlsFlags, ...args], { env: { ...process.env, ETCDCTL_API: '3' } })
-      let out = ''
-      let err = ''
-      p.stdout.on('data', (d: Buffer) => (out += d.toString()))
-      p.stderr.on('data', (d: Buffer) => (err += d.toString()))
-      p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`etcdctl ${args.join(' ')}: ${err}`))))
-    })
+  const tlsFlags = opts.tls ? ['--cacert', opts.tls.ca, '--cert', opts.tls.client.cert, '--key', opts.tls.client.key] : []
+  const etcdctl = (args: string[]) => runEtcdctl(['--endpoints', endpoint, ...tlsFlags], args)
 
   const etcd: EtcdProcess = {
     endpoint,
@@ -342,15 +347,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
 
   const answering = () => members.filter((m) => m.running() && !hung.has(m.name))
   const etcdctl = (args: string[]) =>
-    new Promise<string>((resolve, reject) => {
-      const eps = answering().map((m) => m.endpoint).join(',')
-      const p = spawn('etcdctl', ['--endpoints', eps, '--command-timeout', '5s', ...args], { env: { ...process.env, ETCDCTL_API: '3' } })
-      let out = ''
-      let err = ''
-      p.stdout.on('data', (d: Buffer) => (out += d.toString()))
-      p.stderr.on('data', (d: Buffer) => (err += d.toString()))
-      p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`etcdctl ${args.join(' ')}: ${err}`))))
-    })
+    runEtcdctl(['--endpoints', answering().map((m) => m.endpoint).join(','), '--command-timeout', '5s'], args)
 
   const cluster: EtcdCluster = {
     members,
