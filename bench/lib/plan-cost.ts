@@ -5,6 +5,7 @@
 // as the controller runs them: the joiner looked at) and computed over the
 // whole fleet (claimedLeases and livePeers, as before). The fleet bench's own
 // latencies are N such hosts queued on this machine's cores.
+import { Subject } from 'rxjs'
 import { FleetPeers } from '../../src/backends/fleet-peers.js'
 import { livePeers, type Peer, type Self } from '../../src/backends/peers.js'
 import { vxlanPlan, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
@@ -14,7 +15,8 @@ import { byName } from '../../src/crds/meta.js'
 import type { Route } from '../../src/host/links.js'
 import { claimedLeases } from '../../src/lease/ownership.js'
 import { parseCidr } from '../../src/net/cidr.js'
-import { ChangeJournal } from '../../src/runtime/journal.js'
+import type { ClaimChange } from '../../src/lease/claims.js'
+import type { InformerEvent } from '../../src/runtime/index.js'
 
 export interface PlanCost {
   /** median ms per join, with FleetPeers */
@@ -34,29 +36,27 @@ const claimName = (l: HostLease) => l.spec.subnet.replace('/', '-')
 /** `joins` joins into a fleet of n leases (each then leaves again), timed per pass; medians */
 export function planCost(n: number, joins = 41): PlanCost {
   const self: Self = { overlay: 'default', hostName: 'h0', network: parseCidr('10.0.0.0/8'), subnet: parseCidr('10.0.0.0/24'), backend: 'vxlan' }
-  // the informer's and the claims view's state, with their journals
+  // the informer's and the claims view's state, with their events
   const leases = new Map<string, HostLease>()
   const claims = new Map<string, string>()
-  const leaseJournal = new ChangeJournal()
-  const claimJournal = new ChangeJournal()
+  const leaseEvents = new Subject<InformerEvent<HostLease>>()
+  const claimChanges = new Subject<ClaimChange | undefined>()
   const join = (l: HostLease) => {
     leases.set(l.metadata.name, l)
     claims.set(claimName(l), l.metadata.name)
-    leaseJournal.note(l.metadata.name, leases.size)
-    claimJournal.note(claimName(l), claims.size)
+    leaseEvents.next({ type: 'ADDED', object: l })
+    claimChanges.next({ name: claimName(l), host: l.metadata.name, previous: undefined })
   }
   const leave = (l: HostLease) => {
     leases.delete(l.metadata.name)
     claims.delete(claimName(l))
-    leaseJournal.note(l.metadata.name, leases.size)
-    claimJournal.note(claimName(l), claims.size)
+    leaseEvents.next({ type: 'DELETED', object: l })
+    claimChanges.next({ name: claimName(l), host: undefined, previous: l.metadata.name })
   }
   const list = () => [...leases.values()].sort(byName)
   for (let i = 0; i < n; i++) join(lease(i))
-  const fleetPeers = new FleetPeers<VxlanLeaseData>(
-    { list, get: (name) => leases.get(name), get changeCursor() { return leaseJournal.cursor }, changedSince: (c) => leaseJournal.since(c) },
-    { claims, get changeCursor() { return claimJournal.cursor }, changedSince: (c) => claimJournal.since(c) },
-  )
+  const fleetPeers = new FleetPeers<VxlanLeaseData>({ list, get: (name) => leases.get(name), events$: leaseEvents }, { claims, changes$: claimChanges })
+  fleetPeers.start()
   const table = new Map<string, Route>()
   const program = (peers: readonly Peer<VxlanLeaseData>[]) => {
     const wanted = new Set<string>()

@@ -1,17 +1,22 @@
 // The data path's peers from pass to pass, judged only where something
 // changed: claimedLeases (lease/ownership.ts) then livePeers (peers.ts) over
 // the whole fleet cost every host O(N) per join, and a fleet of N hosts
-// O(N²) (bench/fleet.ts). A pass asks the lease informer and the claims view
-// which names changed since its last pass (their journals), looks again at
-// those leases and at the leases naming a changed claim (a claim moving to
-// another host, or gone, changes their ownership), and hands LivePeers the
-// leases whose candidacy changed. A journal that cannot answer (trimmed, a
-// list of the claims came between) or another overlay means a full pass, the
-// same functions as before; the unit test compares the two on random fleets.
+// O(N²) (bench/fleet.ts). FleetPeers follows the lease informer's and the
+// claims view's events and notes the names whose spec changed (a status
+// write is no change: hosts write their status far more often than the data
+// path runs) and the claims that changed; a pass looks again at those leases
+// and at the leases naming a changed claim (a claim moving to another host,
+// or gone, changes their ownership), and hands LivePeers the leases whose
+// candidacy changed. The first pass, one after a list of the claims, or on
+// another overlay looks at every lease, with the same functions as before;
+// the unit test compares the two on random fleets.
+import type { Observable, Subscription } from 'rxjs'
 import type { HostLease } from '../crds/index.js'
 import { compareStrings } from '../crds/meta.js'
+import type { ClaimChange } from '../lease/claims.js'
 import { unownedBecause, type Unowned } from '../lease/ownership.js'
-import { claimNameOf } from '../lease/parsed.js'
+import { claimNameOf, specIdentity } from '../lease/parsed.js'
+import type { InformerEvent } from '../runtime/index.js'
 import type { BackendDefinition, Ignored, Peer } from './backend.js'
 import { LivePeers } from './live-peers.js'
 import type { Self } from './peers.js'
@@ -20,15 +25,14 @@ import type { Self } from './peers.js'
 export interface LeaseSource {
   list(): readonly HostLease[]
   get(name: string): HostLease | undefined
-  readonly changeCursor: number
-  changedSince(cursor: number): readonly string[] | undefined
+  readonly events$: Observable<InformerEvent<HostLease>>
 }
 
 /** what FleetPeers reads of the claims view */
 export interface ClaimSource {
   readonly claims: ReadonlyMap<string, string>
-  readonly changeCursor: number
-  changedSince(cursor: number): readonly string[] | undefined
+  /** a claim's change; undefined after a list */
+  readonly changes$: Observable<ClaimChange | undefined>
 }
 
 export interface FleetPeersAnswer<D> {
@@ -41,8 +45,11 @@ export interface FleetPeersAnswer<D> {
 export class FleetPeers<D> {
   private readonly live = new LivePeers<D>()
   private overlay: string | undefined
-  private leaseCursor = -1
-  private claimCursor = -1
+  /** what changed since the last pass; `everything` until a first full pass, and after a list of the claims */
+  private readonly movedLeases = new Set<string>()
+  private readonly movedClaims = new Set<string>()
+  private everything = true
+  private subscriptions: Subscription[] = []
   /** each lease's claim name as last looked at, and the leases naming each claim */
   private readonly claimOf = new Map<string, string>()
   private readonly naming = new Map<string, Set<string>>()
@@ -54,6 +61,26 @@ export class FleetPeers<D> {
     private readonly claims: ClaimSource,
   ) {}
 
+  /** Follow the leases' and the claims' changes (until stop()); not following, every pass looks at every lease. */
+  start(): void {
+    if (this.subscriptions.length > 0) return
+    this.everything = true
+    this.subscriptions = [
+      this.leases.events$.subscribe((e) => {
+        if (e.type !== 'MODIFIED' || specIdentity(e.old) !== specIdentity(e.object)) this.movedLeases.add(e.object.metadata.name)
+      }),
+      this.claims.changes$.subscribe((c) => {
+        if (c) this.movedClaims.add(c.name)
+        else this.everything = true
+      }),
+    ]
+  }
+
+  stop(): void {
+    for (const s of this.subscriptions) s.unsubscribe()
+    this.subscriptions = []
+  }
+
   /** passes that looked at every lease */
   get fullPasses(): number {
     return this.live.fullPasses
@@ -61,23 +88,23 @@ export class FleetPeers<D> {
 
   /** The same answer as claimedLeases(leases.list(), overlay, claims) and livePeers of its leases. */
   update(overlay: string, self: Self, backend: Pick<BackendDefinition<D>, 'parseLeaseData'>): FleetPeersAnswer<D> {
-    const changedLeases = overlay === this.overlay ? this.leases.changedSince(this.leaseCursor) : undefined
-    const changedClaims = overlay === this.overlay ? this.claims.changedSince(this.claimCursor) : undefined
-    this.leaseCursor = this.leases.changeCursor
-    this.claimCursor = this.claims.changeCursor
+    const whole = this.subscriptions.length === 0 || this.everything || overlay !== this.overlay
+    const changes = whole ? undefined : this.candidacyChanges(overlay)
     this.overlay = overlay
-    const changes = changedLeases && changedClaims ? this.candidacyChanges(overlay, changedLeases, changedClaims) : undefined
+    this.everything = false
+    this.movedLeases.clear()
+    this.movedClaims.clear()
     // a full pass: one list, for the claim index and the candidates
     const candidates = changes ? () => this.candidates(this.leases.list()) : () => this.reindex(overlay)
     const { peers, ignored } = this.live.updateNamed(changes, candidates, self, backend)
     return { peers, ignored, unowned: this.unownedSorted }
   }
 
-  /** the leases whose candidacy may have changed: the changed ones and those naming a changed claim, each now a candidate (owned) or not */
-  private candidacyChanges(overlay: string, changedLeases: readonly string[], changedClaims: readonly string[]): Map<string, HostLease | undefined> {
-    const affected = new Set(changedLeases)
-    for (const name of affected) this.index(name, this.leases.get(name), overlay)
-    for (const claim of changedClaims) for (const name of this.naming.get(claim) ?? []) affected.add(name)
+  /** the leases whose candidacy may have changed: the moved ones and those naming a moved claim, each now a candidate (owned) or not */
+  private candidacyChanges(overlay: string): Map<string, HostLease | undefined> {
+    const affected = new Set(this.movedLeases)
+    for (const name of this.movedLeases) this.index(name, this.leases.get(name), overlay)
+    for (const claim of this.movedClaims) for (const name of this.naming.get(claim) ?? []) affected.add(name)
     const changes = new Map<string, HostLease | undefined>()
     let unownedMoved = false
     for (const name of affected) {

@@ -125,6 +125,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
   }
   // a join or leave elsewhere looks at that one lease, not all N (src/backends/fleet-peers.ts)
   const fleetPeers = new FleetPeers<unknown>(leases, claims)
+  manager.addRunnable({ name: 'datapath-peers', start: () => fleetPeers.start(), stop: () => fleetPeers.stop() })
   /** the overlay network last seen, to find host-gw routes once the overlay is gone */
   let lastNetwork: Cidr | undefined
   let lastNote = ''

@@ -68,6 +68,7 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
   const grace = new UnownedGrace()
   // the data path's rules, kept from round to round as the data path keeps them
   const fleetPeers = new FleetPeers<unknown>(leases, claims)
+  manager.addRunnable({ name: 'reachability-peers', start: () => fleetPeers.start(), stop: () => fleetPeers.stop() })
   const health = new PeerHealth()
   const publisher = new ReportPublisher(opts.store, hostName, undefined, undefined, opts.startup && ((put) => opts.startup!.offer(put)))
   // a previous run's replies carry its nonce, never ours

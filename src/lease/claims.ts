@@ -3,8 +3,7 @@
 // objects: the data path asks it who owns a subnet (src/lease/ownership.ts)
 // without a read per reconcile. Claims change only when hosts join, leave or
 // expire, and a value is a host name, so thousands of hosts cost one range
-// read at start and a few bytes per change. Like the informer, it names the
-// claims changed since a cursor (`changedSince`).
+// read at start and a few bytes per change.
 //
 // After a disconnect the watch resumes from the last revision seen (as
 // src/store/watch.ts does: a fleet's agents do not all relist at every etcd
@@ -16,7 +15,6 @@ import { BehaviorSubject, Subject, filter, firstValueFrom, type Observable } fro
 import type { Store } from '../store/index.js'
 import { parseSubnetKeyName } from './allocate.js'
 import { claimPrefixOf } from './registry.js'
-import { ChangeJournal } from '../runtime/journal.js'
 
 /** One claim's change: its key name (10.2.45.0-24), its holder now (undefined: deleted) and before. */
 export interface ClaimChange {
@@ -40,8 +38,6 @@ export class OverlayClaims {
   private running = false
   /** the last revision applied: a resumed watch starts after it */
   private revision = 0n
-  /** which claims the latest changes were about (changedSince) */
-  private readonly journal = new ChangeJournal()
 
   /** Emits after every change of the claims, with the change; undefined after a list (the first, or one after a compaction). */
   readonly changes$: Observable<ClaimChange | undefined> = this.changes.asObservable()
@@ -59,16 +55,6 @@ export class OverlayClaims {
 
   waitForSync(): Promise<void> {
     return firstValueFrom(this.synced.pipe(filter(Boolean))).then(() => undefined)
-  }
-
-  /** The cursor changedSince() takes. */
-  get changeCursor(): number {
-    return this.journal.cursor
-  }
-
-  /** The claim names changed after `cursor`, or undefined when that is not known (a list came between, or the journal was trimmed). */
-  changedSince(cursor: number): readonly string[] | undefined {
-    return this.journal.since(cursor)
   }
 
   /** Claim key name -> host name; read-only view. */
@@ -103,7 +89,6 @@ export class OverlayClaims {
       this.failures = 0
       this.revision = BigInt(res.header.revision)
       this.startWatch()
-      this.journal.reset()
       if (!this.synced.value) this.synced.next(true)
       this.changes.next(undefined)
     } catch {
@@ -129,16 +114,13 @@ export class OverlayClaims {
     w.on('put', (kv: IKeyValue) => {
       this.revision = BigInt(kv.mod_revision)
       const change = this.put(kv)
-      if (!change) return
-      this.journal.note(change.name, this.holders.size)
-      this.changes.next(change)
+      if (change) this.changes.next(change)
     })
     w.on('delete', (kv: IKeyValue) => {
       this.revision = BigInt(kv.mod_revision)
       const name = kv.key.toString().slice(this.prefix.length)
       const previous = this.holders.get(name)
       if (!this.holders.delete(name)) return
-      this.journal.note(name, this.holders.size)
       this.changes.next({ name, host: undefined, previous })
     })
     w.on('connected', () => {

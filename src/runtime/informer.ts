@@ -9,8 +9,6 @@
 // wait for it before their first reconcile. `revision` is the etcd revision
 // the cache reflects: a writer that knows its own write's revision can tell
 // "not seen yet" (revision below it) from "deleted since" (at or above it).
-// `changedSince(cursor)` names the objects changed since a cursor (a
-// journal), so a pass that keeps its state looks at those, not at all.
 //
 // A key holding no valid object (written into etcd by hand) never enters the
 // cache: a name that was valid keeps its last valid state there, a name never
@@ -21,7 +19,6 @@ import { BehaviorSubject, Observable, Subject, firstValueFrom, filter, map, type
 import type { KindName, ResourceOf } from '../crds/kinds.js'
 import { byName } from '../crds/meta.js'
 import type { InvalidObject, Store } from '../store/index.js'
-import { ChangeJournal } from './journal.js'
 
 export interface InvalidChange {
   name: string
@@ -54,8 +51,6 @@ export class Informer<K extends KindName> {
   /** bumped on every cache change: views computed at an older count are stale */
   private changes = 0
   private readonly views = new Map<string, { at: number; value: unknown }>()
-  /** which names the latest changes were about (changedSince) */
-  private readonly journal = new ChangeJournal()
   private readonly bad = new Map<string, InvalidObject>()
   private readonly invalidChanges = new Subject<InvalidChange>()
 
@@ -92,7 +87,6 @@ export class Informer<K extends KindName> {
       const old = this.cache.get(name)
       let out: InformerEvent<ResourceOf<K>>
       this.changes++
-      this.journal.note(name, this.cache.size)
       if (ev.type === 'DELETED') {
         this.cache.delete(name)
         if (old) this.keepSorted(name, undefined)
@@ -202,16 +196,6 @@ export class Informer<K extends KindName> {
     const value = compute(this.cache.values())
     this.views.set(name, { at: this.changes, value })
     return value
-  }
-
-  /** The cursor changedSince() takes. */
-  get changeCursor(): number {
-    return this.journal.cursor
-  }
-
-  /** The names of the objects changed after `cursor` (repeats possible), or undefined when the journal no longer reaches back that far. */
-  changedSince(cursor: number): readonly string[] | undefined {
-    return this.journal.since(cursor)
   }
 
   private advance(revision: string | undefined): void {
