@@ -105,16 +105,16 @@ export class PeerHealth {
 
   /** Every peer has a verdict (the first report waits for this: before it, silence would read as "reachable"). */
   settled(): boolean {
-    return [...this.entries.values()].every((e) => e.state !== 'unknown')
+    for (const e of this.entries.values()) if (e.state === 'unknown') return false
+    return true
   }
 
-  /** The unreachable peers and why, in name order: what the report publishes. */
+  /** The unreachable peers and why, in name order: what the report publishes. Every round asks: only the few unreachable are sorted, not all N. */
   unreachable(): Record<string, string> {
+    const names: string[] = []
+    for (const [name, e] of this.entries) if (e.state === 'unreachable') names.push(name)
     const out: Record<string, string> = {}
-    for (const name of this.names()) {
-      const e = this.entries.get(name)!
-      if (e.state === 'unreachable') out[name] = e.reason
-    }
+    for (const name of names.sort()) out[name] = this.entries.get(name)!.reason
     return out
   }
 }

@@ -17,6 +17,14 @@ t.test('sendOffsets: evenly over the spread, first at 0, none at or past its end
   t.ok(big.every((o, i) => o >= 0 && o < 3000 && (i === 0 || o >= big[i - 1]!)), 'monotonic inside [0, 3000)')
 })
 
+t.test('PeerHealth.unreachable: in name order whatever order the peers came in (the report compares as written)', async (t) => {
+  const h = new PeerHealth()
+  const names = ['h9', 'h10', 'a1', 'h2', 'z0']
+  h.setPeers(names.map((name, i) => ({ name, address: `10.2.${i}.0` })))
+  for (const name of names) for (let i = 0; i < MISSES_TO_UNREACHABLE; i++) h.record(name, name === 'h2' ? { ok: true, rttSeconds: 0.001 } : { ok: false, reason: NO_REPLY })
+  t.same(Object.keys(h.unreachable()), ['a1', 'h10', 'h9', 'z0'])
+})
+
 t.test('PeerHealth: a reply makes reachable at once; only 3 misses in a row make unreachable', async (t) => {
   const h = new PeerHealth()
   h.setPeers([{ name: 'h2', address: '10.2.2.0' }, { name: 'h3', address: '10.2.3.0' }])
