@@ -5,8 +5,8 @@
 // subnets overlap no lease's verdict depends on another's: then a pass judges
 // only the leases whose uid or spec is new (a status write is not), against
 // every candidate held, and drops the ones gone. Which leases those are the
-// caller may say (updateNamed: src/backends/fleet-peers.ts, from the
-// informer's journal), or update() finds them in the whole list. Anything
+// caller may say (updateNamed: src/backends/fleet-peers.ts, from the lease
+// and claim events), or update() finds them in the whole list. Anything
 // else (the host's own lease or the overlay moved, a clash, a new lease
 // overlapping any candidate) is a full pass, the same function livePeers
 // runs. The unit test compares the two on random fleets, clashes included.
