@@ -3,12 +3,14 @@
 // flannel's pattern in the same run.
 //
 //   npx tsx bench/fleet.ts [--hosts 100,500,2000] [--workers 4] [--joins 3] [--leaves 3] [--failures 1]
-//                          [--settle-timeout 120] [--budget 25] [--kinds ref,weft] [--wave 250]
+//                          [--settle-timeout 120] [--budget 25] [--kinds ref,weft] [--wave 250] [--profile DIR]
 //
 // --budget: minutes one fleet (one kind at one N) may take; later phases are
 // then skipped and the row says so. --kinds ref alone prints the reference.
 // --wave: how many weft agents restart at once in setup (a DaemonSet's
 // rolling update, maxUnavailable).
+// --profile: each worker's CPU profile of the first join (from the change
+// until the revision stood still) is written to DIR/<kind>-<N>-join-w<i>.cpuprofile.
 //
 // Per N, the simulated hosts are spread over --workers processes
 // (bench/lib/fleet-worker.ts); each host has its own etcd client, informers,
@@ -59,6 +61,7 @@ const { values } = parseArgs({
     budget: { type: 'string', default: '25' },
     kinds: { type: 'string', default: 'ref,weft' },
     wave: { type: 'string', default: '250' },
+    profile: { type: 'string' },
   },
 })
 const SIZES = values.hosts.split(',').map(Number)
@@ -75,6 +78,9 @@ const WAVE = Number(values.wave)
 const BUDGET_MS = Number(values.budget) * 60_000
 if (SIZES.some((n) => !Number.isInteger(n) || n < 2) || !(WORKERS >= 1) || !(JOINS >= 1) || !(WAVE >= 1)) throw new Error('--hosts: integers >= 2; --workers, --joins, --wave: >= 1')
 
+const PROFILE_DIR = values.profile
+/** how long the fleet is watched, set up and left alone, for what an idle fleet costs */
+const IDLE_WINDOW_MS = 10_000
 /** the revision and the hosts' watch events standing still this long ends a phase */
 const QUIET_MS = 2000
 /** a host's planning (or report) must follow a change within this */
@@ -173,6 +179,9 @@ interface FleetResult {
   etcdRssMB: number
   etcdPeakMB: number
   clientRssMB: number
+  /** the fleet left alone for IDLE_WINDOW_MS after setup: etcd writes, and the simulated hosts' CPU (ms a host per second) */
+  idleWrites: number
+  idleCpuMsPerHostS: number
   join: Phase
   leave: Phase
   fail: Phase
@@ -190,7 +199,7 @@ const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.l
 async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref', n: number): Promise<FleetResult> {
   const prefix = `/fleet-${process.pid}-${kind}-${n}`
   const admin = Store.connect({ endpoints: [etcd.endpoint], prefix })
-  const result: FleetResult = { kind, n, setupS: NaN, etcdRssMB: NaN, etcdPeakMB: NaN, clientRssMB: NaN, join: newPhase(), leave: newPhase(), fail: newPhase() }
+  const result: FleetResult = { kind, n, setupS: NaN, etcdRssMB: NaN, etcdPeakMB: NaN, clientRssMB: NaN, idleWrites: NaN, idleCpuMsPerHostS: NaN, join: newPhase(), leave: newPhase(), fail: newPhase() }
   const heapMB = Math.max(2048, Math.ceil(((kind === 'weft' ? n * n * MB_PER_CACHED_LEASE + n * MB_PER_HOST : n * MB_PER_REF_HOST) / WORKERS) * 1.5))
   const budgetEnd = Date.now() + BUDGET_MS
   const WAIT_MS = waitMs(n)
@@ -328,18 +337,27 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     result.etcdPeakMB = idle.etcd.peakMB
     result.clientRssMB = idle.clientRssMB
     log(`${kind} ${n}: set up in ${result.setupS.toFixed(1)} s; etcd RSS ${idle.etcd.rssMB.toFixed(0)} MB, workers ${idle.clientRssMB.toFixed(0)} MB`)
+    // idle: no writes (the brief's "idle, weft writes nothing"), and the hosts' background work (renewals, probe rounds)
+    await sleep(IDLE_WINDOW_MS)
+    const quiet = await snapshot()
+    result.idleWrites = Number(quiet.rev - idle.rev)
+    result.idleCpuMsPerHostS = (quiet.clientCpuMs - idle.clientCpuMs) / n / (IDLE_WINDOW_MS / 1000)
+    log(`${kind} ${n}: idle for ${IDLE_WINDOW_MS / 1000} s: ${result.idleWrites} writes, hosts' CPU ${result.idleCpuMsPerHostS.toFixed(3)} ms a host per second`)
 
     // --- joins
     for (let k = 0; k < JOINS; k++) {
       const name = `join-${k}`
       subject = name
       await all({ op: 'track', name })
+      const profiling = PROFILE_DIR !== undefined && k === 0
+      if (profiling) await all({ op: 'profile', file: undefined })
       const before = await snapshot()
       const { claimSentAt } = await workers[k % WORKERS]!.call<{ claimSentAt: number }>({ op: 'join', host: spec(n + k, name) })
       addWaits(result.join, await all<WaitReply>({ op: 'wait', what: 'added', name, timeoutMs: WAIT_MS }), claimSentAt)
       // the joiner's first report comes with its first status, a probe round after its claim: longer than a quiet spell
       if (kind === 'weft') await until(() => admin.etcd.get(reportKey(prefix, name)).exec().then((r) => r.kvs.length > 0), WAIT_MS)
       await record(result.join, before, await settle(), kind === 'weft' ? 4 : 1)
+      if (profiling) await Promise.all(workers.map((w, wi) => w.call({ op: 'profile', file: `${PROFILE_DIR}/${kind}-${n}-join-w${wi}.cpuprofile` })))
       log(`${kind} ${n}: join ${k + 1}: all planned after ${result.join.all.at(-1)?.toFixed(0)} ms, ${result.join.writes.at(-1)} writes, ${result.join.events.at(-1)} events`)
     }
     // --- leaves: the joined hosts go again
@@ -426,7 +444,7 @@ function printN(n: number, rows: FleetResult[], alone: PlanCost): void {
     const cpu = (p: Phase) => ms(mean(p.etcdCpuMs))
     const client = (p: Phase) => ms(mean(p.clientCpuMs))
     console.log(
-      `  ${label}: set up in ${r.setupS.toFixed(1)} s; etcd RSS ${r.etcdRssMB.toFixed(0)} MB (peak ${r.etcdPeakMB.toFixed(0)} MB); etcd CPU per join ${cpu(r.join)}, leave ${cpu(r.leave)}, failure ${cpu(r.fail)}; ` +
+      `  ${label}: set up in ${r.setupS.toFixed(1)} s; idle ${IDLE_WINDOW_MS / 1000} s: ${r.idleWrites} writes, hosts' CPU ${r.idleCpuMsPerHostS.toFixed(3)} ms a host per second; etcd RSS ${r.etcdRssMB.toFixed(0)} MB (peak ${r.etcdPeakMB.toFixed(0)} MB); etcd CPU per join ${cpu(r.join)}, leave ${cpu(r.leave)}, failure ${cpu(r.fail)}; ` +
         `simulated hosts' CPU per join ${client(r.join)} (${(mean(r.join.clientCpuMs) / r.n).toFixed(2)} ms a host), leave ${client(r.leave)}, failure ${client(r.fail)} (workers' RSS ${r.clientRssMB.toFixed(0)} MB)`,
     )
     const reopened = r.join.reopened + r.leave.reopened + r.fail.reopened

@@ -2,6 +2,8 @@
 // (bench/lib/fleet-host.ts) and answers the bench's requests over the IPC
 // channel, one reply per request id. Exits when the channel closes, so a
 // bench that dies takes its workers along.
+import { writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
 import { startRefHost, startWeftHost, type FleetHost, type WorkerShared } from './fleet-host.js'
 import { createEtcdClient, SharedDecodes } from '../../src/store/index.js'
 
@@ -24,6 +26,7 @@ export type Request =
   | { op: 'leave'; name: string }
   | { op: 'kill'; name: string }
   | { op: 'stats' }
+  | { op: 'profile'; file: string | undefined }
   | { op: 'stopAll' }
 
 export interface WaitReply {
@@ -38,6 +41,7 @@ const hosts = new Map<string, FleetHost>()
 let kind: 'weft' | 'ref' = 'weft'
 let endpoint = ''
 let prefix = ''
+let profiler: Session | undefined
 
 async function start(spec: HostSpec, planning: boolean): Promise<FleetHost> {
   const h =
@@ -131,6 +135,22 @@ async function handle(req: Request): Promise<unknown> {
     case 'stats': {
       const cpu = process.cpuUsage()
       return { events: shared.events, streams: shared.streams, cpuMs: (cpu.user + cpu.system) / 1000, rssMB: process.memoryUsage.rss() / 2 ** 20, hosts: hosts.size }
+    }
+    case 'profile': {
+      // --profile: a CPU profile of this worker from one call (file undefined) to the next, written there
+      if (req.file === undefined) {
+        profiler ??= new Session()
+        profiler.connect()
+        await profiler.post('Profiler.enable')
+        await profiler.post('Profiler.start')
+        return null
+      }
+      if (!profiler) throw new Error('no profile started')
+      const { profile } = await profiler.post('Profiler.stop')
+      profiler.disconnect()
+      profiler = undefined
+      writeFileSync(req.file, JSON.stringify(profile))
+      return null
     }
     case 'stopAll':
       await Promise.all([...hosts.values()].map((h) => h.kill().catch(() => undefined)))
