@@ -42,7 +42,8 @@ import { LeaseHolder } from '../../src/lease/held.js'
 import { LeaseRegistry } from '../../src/lease/registry.js'
 import { formatCidr } from '../../src/net/cidr.js'
 import { ReportPublisher } from '../../src/probe/publisher.js'
-import { MISSES_TO_UNREACHABLE, PeerHealth, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, RETRY_TIMEOUT_MS, retryTargets, type ProbePeer, type ProbeResult } from '../../src/probe/schedule.js'
+import { MISSES_TO_UNREACHABLE, PeerHealth, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, RETRY_TIMEOUT_MS, retryTargets, type ProbeResult } from '../../src/probe/schedule.js'
+import { probeTargets } from '../../src/probe/targets.js'
 import { Manager, type ControllerSpec } from '../../src/runtime/index.js'
 import { createEtcdClient, SharedDecodes, Store } from '../../src/store/index.js'
 
@@ -145,9 +146,7 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
     const now = Date.now()
     const changes: PeerChanges = { added: [], changed: [], removed: [], skipped: plan.skipped }
     // the kernel backend's diff (diffBy by routeKey, sameRoute), against a table kept by destination rather than listed anew
-    const wanted = new Set<string>()
     for (const r of plan.routes) {
-      wanted.add(r.dst)
       const have = this.table.get(r.dst)
       if (have === r || (have && sameRoute(r, have))) continue
       const name = this.nameOf(r.dst, peers)
@@ -156,6 +155,9 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
       if (this.shared.tracked.has(name) && !this.times.added.has(name)) this.times.added.set(name, now)
       ;(have ? changes.changed : changes.added).push(r.dst)
     }
+    // the plan's destinations are distinct (peers' subnets are disjoint): a table as large as the plan holds nothing else
+    if (this.table.size === plan.routes.length) return changes
+    const wanted = new Set(plan.routes.map((r) => r.dst))
     for (const dst of this.table.keys()) {
       if (wanted.has(dst)) continue
       this.times.removed.set(this.owners.get(dst) ?? dst, now)
@@ -365,18 +367,17 @@ class SimulatedProber {
         const peers = this.backend.peers
         const dead = [...this.shared.dead].filter((d) => d !== this.name)
         if (peers !== this.lastTargets || dead.length !== this.lastDead) {
-          const targets: ProbePeer[] = peers.map((p) => ({ name: p.name, address: formatCidr(p.subnet) }))
+          const targets = probeTargets('vxlan', peers)
           this.health.setPeers(targets)
-          const answer = (names: readonly string[]) => new Map<string, ProbeResult>(names.map((n) => [n, this.shared.dead.has(n) ? { ok: false, reason: 'no reply' } : { ok: true, rttSeconds: 0.0005 }]))
-          const anyDead = targets.some((t) => this.shared.dead.has(t.name))
-          if (anyDead) await sleep(PROBE_TIMEOUT_MS)
-          let results = answer(targets.map((t) => t.name))
-          for (let attempt = 1; this.running; attempt++) {
-            for (const [n, r] of results) this.health.record(n, r)
-            const again = retryTargets(targets, results, this.health)
+          // the round's answers: every live peer replies; the dead are asked again as the real round asks again
+          const lost = targets.filter((t) => this.shared.dead.has(t.name))
+          if (lost.length > 0) await sleep(PROBE_TIMEOUT_MS)
+          for (const t of targets) this.health.record(t.name, this.shared.dead.has(t.name) ? NO_ANSWER : ANSWERED)
+          for (let attempt = 1, again = lost; this.running; attempt++) {
+            again = retryTargets(again, new Map(again.map((t) => [t.name, NO_ANSWER])), this.health)
             if (attempt >= MISSES_TO_UNREACHABLE || again.length === 0) break
             await sleep(RETRY_TIMEOUT_MS)
-            results = answer(again.map((t) => t.name))
+            for (const t of again) this.health.record(t.name, NO_ANSWER)
           }
           this.lastTargets = peers
           this.lastDead = dead.length
@@ -395,6 +396,8 @@ class SimulatedProber {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const ANSWERED: ProbeResult = { ok: true, rttSeconds: 0.0005 }
+const NO_ANSWER: ProbeResult = { ok: false, reason: 'no reply' }
 
 /** a few tries: a machine busy with a thousand starting hosts answers some calls after their deadline */
 async function retrying<T>(fn: () => Promise<T>, attempts = 10): Promise<T> {

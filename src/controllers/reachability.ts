@@ -37,7 +37,7 @@ import {
   type ProbePeer,
 } from '../probe/schedule.js'
 import { ReportPublisher } from '../probe/publisher.js'
-import { PROBE_PORT, probeAddress } from '../probe/targets.js'
+import { PROBE_PORT, probeAddress, probeTargets } from '../probe/targets.js'
 import type { ReachabilityReport } from '../probe/report.js'
 import type { ControllerSpec, Manager, ReconcileContext } from '../runtime/index.js'
 import type { Store } from '../store/index.js'
@@ -120,7 +120,7 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
     // the data path's peer set: a lease is one only with its subnet's claim
     const { peers, ignored: invalid, unowned } = fleetPeers.update(overlay, { overlay, hostName, network, subnet: held.subnet, backend }, backendOf(backend))
     const ignored = [...grace.settle(unowned.filter((u) => u.name !== hostName)).report, ...invalid]
-    const targets: ProbePeer[] = peers.map((p) => ({ name: p.name, address: probeAddress(backend, p.subnet) }))
+    const targets = probeTargets(backend, peers)
 
     const bindFor = `${own} ${formatCidr(network)}`
     if (socket && openedFor !== bindFor) closeSocket()

@@ -60,17 +60,26 @@ interface Entry {
   misses: number
   reason: string
   rttSeconds?: number
+  /** the last setPeers that named it */
+  round: number
 }
 
 /** Every peer's verdict across rounds. */
 export class PeerHealth {
   private readonly entries = new Map<string, Entry>()
+  private rounds = 0
 
   /** The peers of the coming round: gone ones are forgotten, new ones (and one whose address moved) start unknown. */
   setPeers(peers: readonly ProbePeer[]): void {
-    const want = new Map(peers.map((p) => [p.name, p.address]))
-    for (const [name, e] of this.entries) if (want.get(name) !== e.address) this.entries.delete(name)
-    for (const [name, address] of want) if (!this.entries.has(name)) this.entries.set(name, { address, state: 'unknown', misses: 0, reason: '' })
+    // every round calls this with all N peers: marked by round, not copied into a map of the wanted ones
+    const round = ++this.rounds
+    for (const { name, address } of peers) {
+      const e = this.entries.get(name)
+      if (e?.address === address) e.round = round
+      else this.entries.set(name, { address, state: 'unknown', misses: 0, reason: '', round })
+    }
+    // names are unique: as many entries as peers means none is left from an earlier round
+    if (this.entries.size !== peers.length) for (const [name, e] of this.entries) if (e.round !== round) this.entries.delete(name)
   }
 
   record(name: string, result: ProbeResult): void {

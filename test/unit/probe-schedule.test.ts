@@ -6,7 +6,7 @@ import { parseCidr } from '../../src/net/cidr.js'
 import { formatProblem, formatSummary, reachabilityMatrix, unreachablePeersOf } from '../../src/probe/matrix.js'
 import { decodeReport, encodeReport, InvalidReportError, reportKey, type ReachabilityReport } from '../../src/probe/report.js'
 import { MISSES_TO_UNREACHABLE, NEW_PEER_VERDICT_MS, NO_REPLY, PeerHealth, PROBE_INTERVAL_MS, ProbeRound, retryTargets, sendOffsets } from '../../src/probe/schedule.js'
-import { probeAddress } from '../../src/probe/targets.js'
+import { probeAddress, probeTargets } from '../../src/probe/targets.js'
 import { decodeProbe, encodeProbe, PROBE_BYTES, replyTo } from '../../src/probe/wire.js'
 
 t.test('sendOffsets: evenly over the spread, first at 0, none at or past its end', async (t) => {
@@ -58,6 +58,24 @@ t.test('PeerHealth: a reply makes reachable at once; only 3 misses in a row make
   t.same(h.names(), ['h2', 'h4'])
   t.equal(h.state('h2'), 'unknown', 'a peer whose address moved is judged anew')
   t.same(h.unreachable(), {})
+
+  // as many peers as before, one of them another: the one gone is forgotten, the one kept keeps its verdict
+  h.record('h4', { ok: false, reason: NO_REPLY })
+  h.record('h4', { ok: false, reason: NO_REPLY })
+  h.record('h4', { ok: false, reason: NO_REPLY })
+  h.setPeers([{ name: 'h4', address: '10.2.4.0' }, { name: 'h5', address: '10.2.5.0' }])
+  t.same(h.names(), ['h4', 'h5'])
+  t.same(h.unreachable(), { h4: NO_REPLY }, 'the kept peer is still unreachable')
+  t.equal(h.state('h5'), 'unknown')
+})
+
+t.test('probeTargets: each peer probed at its backend\'s address; the same peer object gives the same target, another backend another', async (t) => {
+  const peer = { name: 'h7', subnet: parseCidr('10.2.7.0/24'), publicIP: '192.168.1.7', data: {} }
+  const vx = probeTargets('vxlan', [peer])
+  t.same(vx, [{ name: 'h7', address: '10.2.7.0' }])
+  t.equal(probeTargets('vxlan', [peer])[0], vx[0], 'made once per peer object')
+  t.same(probeTargets('host-gw', [peer]), [{ name: 'h7', address: '10.2.7.1' }], 'host-gw answers on its gateway address')
+  t.same(probeTargets('vxlan', [{ ...peer, subnet: parseCidr('10.2.8.0/24') }]), [{ name: 'h7', address: '10.2.8.0' }], 'a new peer object is looked at again')
 })
 
 t.test('ProbeRound: replies match by seq and source, within the timeout; the rest are lost', async (t) => {
