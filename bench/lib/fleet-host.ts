@@ -29,7 +29,7 @@ import { pino, type Logger } from 'pino'
 import { filter, firstValueFrom, map, NEVER } from 'rxjs'
 import type { Backend, ClaimLocal, LocalConfig, Peer, PeerChanges } from '../../src/backends/backend.js'
 import { sameRoute } from '../../src/backends/peers.js'
-import { derivedMac, normalizeMac, vxlanPlan, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
+import { derivedMac, normalizeMac, VxlanPlanner, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
 import { vxlanDeviceName } from '../../src/backends/vxlan/backend.js'
 import { DATA_PATH, datapathController } from '../../src/controllers/datapath.js'
 import { hostStatusController } from '../../src/controllers/hoststatus.js'
@@ -43,7 +43,7 @@ import { LeaseRegistry } from '../../src/lease/registry.js'
 import { formatCidr } from '../../src/net/cidr.js'
 import { ReportPublisher } from '../../src/probe/publisher.js'
 import { MISSES_TO_UNREACHABLE, PeerHealth, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, RETRY_TIMEOUT_MS, retryTargets, type ProbeResult } from '../../src/probe/schedule.js'
-import { probeTargets } from '../../src/probe/targets.js'
+import { ProbeTargets } from '../../src/probe/targets.js'
 import { Manager, type ControllerSpec } from '../../src/runtime/index.js'
 import { createEtcdClient, SharedDecodes, Store } from '../../src/store/index.js'
 
@@ -118,6 +118,7 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
   /** the "kernel": dst -> route, and dst -> peer name */
   private readonly table = new Map<string, Route>()
   private readonly owners = new Map<string, string>()
+  private readonly planner = new VxlanPlanner()
 
   constructor(
     private readonly times: PlanTimes,
@@ -142,7 +143,7 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
 
   async syncPeers(local: LocalConfig, peers: readonly Peer<VxlanLeaseData>[]): Promise<PeerChanges> {
     this.peers = peers
-    const plan = vxlanPlan(vxlanDeviceName(local.vni), peers)
+    const plan = this.planner.plan(vxlanDeviceName(local.vni), peers)
     const now = Date.now()
     const changes: PeerChanges = { added: [], changed: [], removed: [], skipped: plan.skipped }
     // the kernel backend's diff (diffBy by routeKey, sameRoute), against a table kept by destination rather than listed anew
@@ -333,6 +334,7 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
  */
 class SimulatedProber {
   private readonly health = new PeerHealth()
+  private readonly targets = new ProbeTargets()
   private timer: NodeJS.Timeout | undefined
   private running = false
   private lastTargets: readonly Peer<VxlanLeaseData>[] | undefined
@@ -367,7 +369,7 @@ class SimulatedProber {
         const peers = this.backend.peers
         const dead = [...this.shared.dead].filter((d) => d !== this.name)
         if (peers !== this.lastTargets || dead.length !== this.lastDead) {
-          const targets = probeTargets('vxlan', peers)
+          const targets = this.targets.of('vxlan', peers)
           this.health.setPeers(targets)
           // the round's answers: every live peer replies; the dead are asked again as the real round asks again
           const lost = targets.filter((t) => this.shared.dead.has(t.name))

@@ -8,7 +8,7 @@
 import { Subject } from 'rxjs'
 import { FleetPeers } from '../../src/backends/fleet-peers.js'
 import { livePeers, type Peer, type Self } from '../../src/backends/peers.js'
-import { vxlanPlan, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
+import { VxlanPlanner, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
 import { vxlan } from '../../src/backends/vxlan/index.js'
 import type { HostLease } from '../../src/crds/index.js'
 import { byName } from '../../src/crds/meta.js'
@@ -58,9 +58,10 @@ export function planCost(n: number, joins = 41): PlanCost {
   const fleetPeers = new FleetPeers<VxlanLeaseData>({ list, get: (name) => leases.get(name), events$: leaseEvents }, { claims, changes$: claimChanges })
   fleetPeers.start()
   const table = new Map<string, Route>()
+  const planner = new VxlanPlanner()
   const program = (peers: readonly Peer<VxlanLeaseData>[]) => {
     const wanted = new Set<string>()
-    for (const r of vxlanPlan('weft.1', peers).routes) {
+    for (const r of planner.plan('weft.1', peers).routes) {
       wanted.add(r.dst)
       if (table.get(r.dst) !== r) table.set(r.dst, r)
     }

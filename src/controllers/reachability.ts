@@ -37,7 +37,7 @@ import {
   type ProbePeer,
 } from '../probe/schedule.js'
 import { ReportPublisher } from '../probe/publisher.js'
-import { PROBE_PORT, probeAddress, probeTargets } from '../probe/targets.js'
+import { PROBE_PORT, probeAddress, ProbeTargets } from '../probe/targets.js'
 import type { ReachabilityReport } from '../probe/report.js'
 import type { ControllerSpec, Manager, ReconcileContext } from '../runtime/index.js'
 import type { Store } from '../store/index.js'
@@ -68,6 +68,8 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
   const grace = new UnownedGrace()
   // the data path's rules, kept from round to round as the data path keeps them
   const fleetPeers = new FleetPeers<unknown>(leases, claims)
+  /** where each peer is probed, made once per peer object */
+  const probeTargets = new ProbeTargets()
   manager.addRunnable({ name: 'reachability-peers', start: () => fleetPeers.start(), stop: () => fleetPeers.stop() })
   const health = new PeerHealth()
   const publisher = new ReportPublisher(opts.store, hostName, undefined, undefined, opts.startup && ((put) => opts.startup!.offer(put)))
@@ -120,7 +122,7 @@ export function reachabilityController(opts: ReachabilityControllerOptions): Con
     // the data path's peer set: a lease is one only with its subnet's claim
     const { peers, ignored: invalid, unowned } = fleetPeers.update(overlay, { overlay, hostName, network, subnet: held.subnet, backend }, backendOf(backend))
     const ignored = [...grace.settle(unowned.filter((u) => u.name !== hostName)).report, ...invalid]
-    const targets = probeTargets(backend, peers)
+    const targets = probeTargets.of(backend, peers)
 
     const bindFor = `${own} ${formatCidr(network)}`
     if (socket && openedFor !== bindFor) closeSocket()

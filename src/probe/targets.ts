@@ -7,6 +7,7 @@
 // Each backend's definition says which address that is (backends/<type>/index.ts).
 import type { BackendType } from '../crds/index.js'
 import type { Peer } from '../backends/backend.js'
+import { PeerMemo } from '../backends/peer-memo.js'
 import { backendOf } from '../backends/registry.js'
 import { formatIPv4, type Cidr } from '../net/cidr.js'
 import type { ProbePeer } from './schedule.js'
@@ -23,17 +24,14 @@ export function probeAddress(backend: BackendType, subnet: Cidr): string {
   return formatIPv4(backendOf(backend).probeAddress(subnet))
 }
 
-// a peer's target, made once per peer object and backend: the data path keeps a peer's object while its lease is
-// unchanged, and a round after a join would otherwise format every peer's address again
-const targetOf = new WeakMap<Peer<unknown>, { backend: BackendType; target: ProbePeer }>()
+/** Where each peer of a backend is probed, in the peers' order: a peer's target is made once per peer object (PeerMemo). */
+export class ProbeTargets {
+  private backend: BackendType | undefined
+  private memo: PeerMemo<Peer<unknown>, ProbePeer> | undefined
 
-/** Where each peer of `backend` is probed, in the peers' order. */
-export function probeTargets(backend: BackendType, peers: readonly Peer<unknown>[]): ProbePeer[] {
-  const targets: ProbePeer[] = []
-  for (const p of peers) {
-    let known = targetOf.get(p)
-    if (known?.backend !== backend) targetOf.set(p, (known = { backend, target: { name: p.name, address: probeAddress(backend, p.subnet) } }))
-    targets.push(known.target)
+  of(backend: BackendType, peers: readonly Peer<unknown>[]): ProbePeer[] {
+    if (!this.memo || backend !== this.backend) this.memo = new PeerMemo((p) => ({ name: p.name, address: probeAddress(backend, p.subnet) }))
+    this.backend = backend
+    return this.memo.map(peers)
   }
-  return targets
 }

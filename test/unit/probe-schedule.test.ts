@@ -6,7 +6,7 @@ import { parseCidr } from '../../src/net/cidr.js'
 import { formatProblem, formatSummary, reachabilityMatrix, unreachablePeersOf } from '../../src/probe/matrix.js'
 import { decodeReport, encodeReport, InvalidReportError, reportKey, type ReachabilityReport } from '../../src/probe/report.js'
 import { MISSES_TO_UNREACHABLE, NEW_PEER_VERDICT_MS, NO_REPLY, PeerHealth, PROBE_INTERVAL_MS, ProbeRound, retryTargets, sendOffsets } from '../../src/probe/schedule.js'
-import { probeAddress, probeTargets } from '../../src/probe/targets.js'
+import { probeAddress, ProbeTargets } from '../../src/probe/targets.js'
 import { decodeProbe, encodeProbe, PROBE_BYTES, replyTo } from '../../src/probe/wire.js'
 
 t.test('sendOffsets: evenly over the spread, first at 0, none at or past its end', async (t) => {
@@ -69,13 +69,21 @@ t.test('PeerHealth: a reply makes reachable at once; only 3 misses in a row make
   t.equal(h.state('h5'), 'unknown')
 })
 
-t.test('probeTargets: each peer probed at its backend\'s address; the same peer object gives the same target, another backend another', async (t) => {
-  const peer = { name: 'h7', subnet: parseCidr('10.2.7.0/24'), publicIP: '192.168.1.7', data: {} }
-  const vx = probeTargets('vxlan', [peer])
-  t.same(vx, [{ name: 'h7', address: '10.2.7.0' }])
-  t.equal(probeTargets('vxlan', [peer])[0], vx[0], 'made once per peer object')
-  t.same(probeTargets('host-gw', [peer]), [{ name: 'h7', address: '10.2.7.1' }], 'host-gw answers on its gateway address')
-  t.same(probeTargets('vxlan', [{ ...peer, subnet: parseCidr('10.2.8.0/24') }]), [{ name: 'h7', address: '10.2.8.0' }], 'a new peer object is looked at again')
+t.test('ProbeTargets: each peer probed at its backend\'s address; the same peer object keeps its target, a new one or another backend is looked at again', async (t) => {
+  const peer = (name: string, subnet: string) => ({ name, subnet: parseCidr(subnet), publicIP: '192.168.1.7', data: {} })
+  const targets = new ProbeTargets()
+  const [h5, h7, h9] = [peer('h5', '10.2.5.0/24'), peer('h7', '10.2.7.0/24'), peer('h9', '10.2.9.0/24')]
+  const first = targets.of('vxlan', [h5, h7, h9])
+  t.same(first, [{ name: 'h5', address: '10.2.5.0' }, { name: 'h7', address: '10.2.7.0' }, { name: 'h9', address: '10.2.9.0' }])
+  // a join between them, one leaving, one rewritten (a new object)
+  const h6 = peer('h6', '10.2.6.0/24')
+  const h9b = peer('h9', '10.2.19.0/24')
+  const next = targets.of('vxlan', [h6, h7, h9b])
+  t.same(next, [{ name: 'h6', address: '10.2.6.0' }, { name: 'h7', address: '10.2.7.0' }, { name: 'h9', address: '10.2.19.0' }])
+  t.equal(next[1], first[1], 'a kept peer keeps its target object')
+  // out of name order: still right, only made again
+  t.same(targets.of('vxlan', [h9b, h6]), [{ name: 'h9', address: '10.2.19.0' }, { name: 'h6', address: '10.2.6.0' }])
+  t.same(targets.of('host-gw', [h7]), [{ name: 'h7', address: '10.2.7.1' }], 'another backend: host-gw answers on its gateway address')
 })
 
 t.test('ProbeRound: replies match by seq and source, within the timeout; the rest are lost', async (t) => {

@@ -17,7 +17,7 @@ import type { Link, Links, Route } from '../../host/links.js'
 import type { BackendData } from '../../lease/held.js'
 import { DataPathError, noChanges, type Backend, type ClaimLocal, type LocalConfig, type Peer, type PeerChanges } from '../backend.js'
 import { diffBy, routeKey, sameRoute } from '../peers.js'
-import { derivedMac, normalizeMac, vtepAddresses, vxlanAddresses, vxlanPlan, type NeighbourEntry, type VxlanLeaseData } from './plan.js'
+import { derivedMac, normalizeMac, vtepAddresses, vxlanAddresses, VxlanPlanner, type NeighbourEntry, type VxlanLeaseData } from './plan.js'
 
 const DEVICE = /^weft\.\d+$/
 
@@ -27,6 +27,8 @@ export function vxlanDeviceName(vni: number): string {
 
 export class VxlanBackend implements Backend<VxlanLeaseData> {
   readonly type = 'vxlan' as const
+
+  private readonly planner = new VxlanPlanner()
 
   constructor(private readonly links: Links) {}
 
@@ -72,7 +74,7 @@ export class VxlanBackend implements Backend<VxlanLeaseData> {
 
   async syncPeers(local: LocalConfig, peers: readonly Peer<VxlanLeaseData>[]): Promise<PeerChanges> {
     const dev = vxlanDeviceName(local.vni)
-    const plan = vxlanPlan(dev, peers)
+    const plan = this.planner.plan(dev, peers)
     const changes = noChanges()
     changes.skipped = plan.skipped
     const touched = new Set<string>()

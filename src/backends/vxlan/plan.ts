@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import type { Route } from '../../host/links.js'
 import { formatCidr, formatCidr6, formatIPv4, formatIPv6 } from '../../net/cidr.js'
 import type { Ignored, LocalConfig, Peer } from '../backend.js'
+import { PeerMemo } from '../peer-memo.js'
 
 /** What a vxlan peer publishes: its VTEP's MAC, lower-case, once known. */
 export interface VxlanLeaseData {
@@ -73,22 +74,33 @@ export function vtepAddresses(p: Pick<Peer, 'subnet' | 'ipv6Subnet'>): { inet: s
  * fd00:2:0:7::/64 via fd00:2:0:7:: (the same FDB entry takes it on).
  */
 export function vxlanPlan(dev: string, peers: readonly Peer<VxlanLeaseData>[]): VxlanPlan {
-  const plan: VxlanPlan = { routes: [], neighbours: [], routes6: [], neighbours6: [], fdb: [], skipped: [] }
-  for (const p of peers) {
-    const entries = peerEntries(dev, p)
-    if ('skipped' in entries) {
-      plan.skipped.push(entries.skipped)
-      continue
+  return new VxlanPlanner().plan(dev, peers)
+}
+
+/** vxlanPlan from pass to pass: a peer's entries are made once per peer object and device (PeerMemo). */
+export class VxlanPlanner {
+  private dev: string | undefined
+  private memo: PeerMemo<Peer<VxlanLeaseData>, PeerEntries | { skipped: Ignored }> | undefined
+
+  plan(dev: string, peers: readonly Peer<VxlanLeaseData>[]): VxlanPlan {
+    if (!this.memo || dev !== this.dev) this.memo = new PeerMemo((p) => peerEntries(dev, p))
+    this.dev = dev
+    const plan: VxlanPlan = { routes: [], neighbours: [], routes6: [], neighbours6: [], fdb: [], skipped: [] }
+    for (const entries of this.memo.map(peers)) {
+      if ('skipped' in entries) {
+        plan.skipped.push(entries.skipped)
+        continue
+      }
+      plan.routes.push(entries.route)
+      plan.neighbours.push(entries.neighbour)
+      if (entries.route6 && entries.neighbour6) {
+        plan.routes6.push(entries.route6)
+        plan.neighbours6.push(entries.neighbour6)
+      }
+      plan.fdb.push(entries.fdb)
     }
-    plan.routes.push(entries.route)
-    plan.neighbours.push(entries.neighbour)
-    if (entries.route6 && entries.neighbour6) {
-      plan.routes6.push(entries.route6)
-      plan.neighbours6.push(entries.neighbour6)
-    }
-    plan.fdb.push(entries.fdb)
+    return plan
   }
-  return plan
 }
 
 interface PeerEntries {
@@ -99,23 +111,14 @@ interface PeerEntries {
   fdb: FdbTarget
 }
 
-// one peer's entries, made once per peer object and device: the data path keeps a peer's object while its lease is unchanged
-const planned = new WeakMap<Peer<VxlanLeaseData>, { dev: string; entries: PeerEntries | { skipped: Ignored } }>()
-
 function peerEntries(dev: string, p: Peer<VxlanLeaseData>): PeerEntries | { skipped: Ignored } {
-  const known = planned.get(p)
-  if (known?.dev === dev) return known.entries
   const mac = p.data.vtepMAC
-  let entries: PeerEntries | { skipped: Ignored }
-  if (!mac) entries = { skipped: { name: p.name, reason: 'NoVtepMAC', message: `HostLease "${p.name}" has published no vtepMAC yet` } }
-  else {
-    const vtep = vtepAddresses(p)
-    entries = { route: { dst: formatCidr(p.subnet), gateway: vtep.inet, dev, onlink: true }, neighbour: { ip: vtep.inet, mac, dev }, fdb: { mac, dev, dst: p.publicIP } }
-    if (p.ipv6Subnet && vtep.inet6) {
-      entries.route6 = { dst: formatCidr6(p.ipv6Subnet), gateway: vtep.inet6, dev, onlink: true }
-      entries.neighbour6 = { ip: vtep.inet6, mac, dev }
-    }
+  if (!mac) return { skipped: { name: p.name, reason: 'NoVtepMAC', message: `HostLease "${p.name}" has published no vtepMAC yet` } }
+  const vtep = vtepAddresses(p)
+  const entries: PeerEntries = { route: { dst: formatCidr(p.subnet), gateway: vtep.inet, dev, onlink: true }, neighbour: { ip: vtep.inet, mac, dev }, fdb: { mac, dev, dst: p.publicIP } }
+  if (p.ipv6Subnet && vtep.inet6) {
+    entries.route6 = { dst: formatCidr6(p.ipv6Subnet), gateway: vtep.inet6, dev, onlink: true }
+    entries.neighbour6 = { ip: vtep.inet6, mac, dev }
   }
-  planned.set(p, { dev, entries })
   return entries
 }
