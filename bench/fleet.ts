@@ -162,6 +162,8 @@ interface Phase {
   etcdCpuMs: number[]
   /** every worker's CPU ms per rep (the simulated hosts' own work) */
   clientCpuMs: number[]
+  /** per rep: how long it was measured (the CPU above includes the fleet's idle work over that time) */
+  durationMs: number[]
   /** reps whose revision did not stand still within the bound: their counts are floors */
   unsettled: number
   /** watch streams opened beyond the joiner's own: streams lost and resumed (a starved client) */
@@ -170,7 +172,7 @@ interface Phase {
   keys: Map<string, number>
 }
 
-const newPhase = (): Phase => ({ perHost: [], all: [], missing: 0, writes: [], events: [], etcdCpuMs: [], clientCpuMs: [], unsettled: 0, reopened: 0, keys: new Map() })
+const newPhase = (): Phase => ({ perHost: [], all: [], missing: 0, writes: [], events: [], etcdCpuMs: [], clientCpuMs: [], durationMs: [], unsettled: 0, reopened: 0, keys: new Map() })
 
 interface FleetResult {
   kind: 'weft' | 'ref'
@@ -215,6 +217,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       streams: stats.reduce((s, x) => s + x.streams, 0),
       written: written.length,
       clientCpuMs: stats.reduce((s, x) => s + x.cpuMs, 0),
+      at: Date.now(),
       clientRssMB: stats.reduce((s, x) => s + x.rssMB, 0),
       etcd: await sampleProc(etcdPid),
     }
@@ -267,6 +270,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     phase.events.push(after.events - before.events)
     phase.etcdCpuMs.push((after.etcd.cpuSeconds - before.etcd.cpuSeconds) * 1000)
     phase.clientCpuMs.push(after.clientCpuMs - before.clientCpuMs)
+    phase.durationMs.push(after.at - before.at)
     if (!settled) phase.unsettled++
     if (Date.now() > budgetEnd) throw new Error(`over the budget of ${BUDGET_MS / 60_000} min; later phases skipped`)
   }
@@ -443,9 +447,11 @@ function printN(n: number, rows: FleetResult[], alone: PlanCost): void {
     const label = r.kind === 'weft' ? 'weft' : 'flannel pattern'
     const cpu = (p: Phase) => ms(mean(p.etcdCpuMs))
     const client = (p: Phase) => ms(mean(p.clientCpuMs))
+    /** a join's CPU a host, less what the idle fleet spends in as long */
+    const aboveIdle = (r: FleetResult) => mean(r.join.clientCpuMs.map((c, i) => c / r.n - r.idleCpuMsPerHostS * (r.join.durationMs[i]! / 1000)))
     console.log(
       `  ${label}: set up in ${r.setupS.toFixed(1)} s; idle ${IDLE_WINDOW_MS / 1000} s: ${r.idleWrites} writes, hosts' CPU ${r.idleCpuMsPerHostS.toFixed(3)} ms a host per second; etcd RSS ${r.etcdRssMB.toFixed(0)} MB (peak ${r.etcdPeakMB.toFixed(0)} MB); etcd CPU per join ${cpu(r.join)}, leave ${cpu(r.leave)}, failure ${cpu(r.fail)}; ` +
-        `simulated hosts' CPU per join ${client(r.join)} (${(mean(r.join.clientCpuMs) / r.n).toFixed(2)} ms a host), leave ${client(r.leave)}, failure ${client(r.fail)} (workers' RSS ${r.clientRssMB.toFixed(0)} MB)`,
+        `simulated hosts' CPU per join ${client(r.join)} (${(mean(r.join.clientCpuMs) / r.n).toFixed(2)} ms a host, ${aboveIdle(r).toFixed(2)} ms above the idle fleet's over the same ${ms(mean(r.join.durationMs))}), leave ${client(r.leave)}, failure ${client(r.fail)} (workers' RSS ${r.clientRssMB.toFixed(0)} MB)`,
     )
     const reopened = r.join.reopened + r.leave.reopened + r.fail.reopened
     if (reopened > 0) console.log(`  ${label}: ${reopened} watch streams were lost and resumed during the phases (clients too starved to answer etcd's pings): events include what was sent again`)

@@ -28,6 +28,7 @@ import type { IKeyValue, IWatchResponse, Etcd3, Watcher } from 'etcd3'
 import { pino, type Logger } from 'pino'
 import { filter, firstValueFrom, map, NEVER } from 'rxjs'
 import type { Backend, ClaimLocal, LocalConfig, Peer, PeerChanges } from '../../src/backends/backend.js'
+import { PeerMemo } from '../../src/backends/peer-memo.js'
 import { sameRoute } from '../../src/backends/peers.js'
 import { derivedMac, normalizeMac, VxlanPlanner, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
 import { vxlanDeviceName } from '../../src/backends/vxlan/backend.js'
@@ -146,16 +147,30 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
     const plan = this.planner.plan(vxlanDeviceName(local.vni), peers)
     const now = Date.now()
     const changes: PeerChanges = { added: [], changed: [], removed: [], skipped: plan.skipped }
-    // the kernel backend's diff (diffBy by routeKey, sameRoute), against a table kept by destination rather than listed anew
+    // the kernel backend's diff (diffBy by routeKey, sameRoute), against a table kept by destination rather than listed
+    // anew; a route object of the last plan is in the table already (the planner keeps a kept peer's entries), and is
+    // found by a walk beside the last plan, a join or a leave moving it by one
+    const last = this.lastRoutes
+    let j = 0
+    let named = false
     for (const r of plan.routes) {
+      // the last plan's route before this one is gone
+      if (last[j] !== r && last[j + 1] === r) j++
+      if (last[j] === r) {
+        j++
+        continue
+      }
       const have = this.table.get(r.dst)
       if (have === r || (have && sameRoute(r, have))) continue
-      const name = this.nameOf(r.dst, peers)
+      if (!named) this.namer.map(peers)
+      named = true
+      const name = this.names.get(r.dst) ?? r.dst
       this.table.set(r.dst, r)
       this.owners.set(r.dst, name)
       if (this.shared.tracked.has(name) && !this.times.added.has(name)) this.times.added.set(name, now)
       ;(have ? changes.changed : changes.added).push(r.dst)
     }
+    this.lastRoutes = plan.routes
     // the plan's destinations are distinct (peers' subnets are disjoint): a table as large as the plan holds nothing else
     if (this.table.size === plan.routes.length) return changes
     const wanted = new Set(plan.routes.map((r) => r.dst))
@@ -169,19 +184,10 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
     return changes
   }
 
-  /** route destination -> peer name, for the peers seen so far: found for a new route without formatting every peer's subnet again */
+  private lastRoutes: readonly Route[] = []
+  /** route destination -> peer name, for the peers seen so far; a peer's object is new with its lease, so the newest holder of a subnet wins */
   private readonly names = new Map<string, string>()
-  private readonly named = new WeakSet<Peer<VxlanLeaseData>>()
-
-  private nameOf(dst: string, peers: readonly Peer<VxlanLeaseData>[]): string {
-    // a peer's object is new with its lease: the newest holder of a subnet wins
-    for (const p of peers) {
-      if (this.named.has(p)) continue
-      this.named.add(p)
-      this.names.set(formatCidr(p.subnet), p.name)
-    }
-    return this.names.get(dst) ?? dst
-  }
+  private readonly namer = new PeerMemo((p: Peer<VxlanLeaseData>) => void this.names.set(formatCidr(p.subnet), p.name))
 
   stop(): void {}
 
