@@ -68,6 +68,9 @@ interface Entry {
 export class PeerHealth {
   private readonly entries = new Map<string, Entry>()
   private rounds = 0
+  // every round asks whether all are judged and which are unreachable: kept by name as verdicts move, not found in all N
+  private readonly unknown = new Set<string>()
+  private readonly down = new Set<string>()
 
   /** The peers of the coming round: gone ones are forgotten, new ones (and one whose address moved) start unknown. */
   setPeers(peers: readonly ProbePeer[]): void {
@@ -76,10 +79,18 @@ export class PeerHealth {
     for (const { name, address } of peers) {
       const e = this.entries.get(name)
       if (e?.address === address) e.round = round
-      else this.entries.set(name, { address, state: 'unknown', misses: 0, reason: '', round })
+      else {
+        this.entries.set(name, { address, state: 'unknown', misses: 0, reason: '', round })
+        this.judged(name, 'unknown')
+      }
     }
     // names are unique: as many entries as peers means none is left from an earlier round
-    if (this.entries.size !== peers.length) for (const [name, e] of this.entries) if (e.round !== round) this.entries.delete(name)
+    if (this.entries.size === peers.length) return
+    for (const [name, e] of this.entries) {
+      if (e.round === round) continue
+      this.entries.delete(name)
+      this.judged(name, undefined)
+    }
   }
 
   record(name: string, result: ProbeResult): void {
@@ -90,6 +101,7 @@ export class PeerHealth {
       e.misses = 0
       e.reason = ''
       e.rttSeconds = result.rttSeconds
+      this.judged(name, 'reachable')
       return
     }
     e.misses++
@@ -97,7 +109,15 @@ export class PeerHealth {
       e.state = 'unreachable'
       e.reason = result.reason
       delete e.rttSeconds
+      this.judged(name, 'unreachable')
     }
+  }
+
+  private judged(name: string, state: PeerState | undefined): void {
+    if (state === 'unknown') this.unknown.add(name)
+    else this.unknown.delete(name)
+    if (state === 'unreachable') this.down.add(name)
+    else this.down.delete(name)
   }
 
   state(name: string): PeerState | undefined {
@@ -114,16 +134,18 @@ export class PeerHealth {
 
   /** Every peer has a verdict (the first report waits for this: before it, silence would read as "reachable"). */
   settled(): boolean {
-    for (const e of this.entries.values()) if (e.state === 'unknown') return false
-    return true
+    return this.unknown.size === 0
   }
 
-  /** The unreachable peers and why, in name order: what the report publishes. Every round asks: only the few unreachable are sorted, not all N. */
+  /** the peers with no verdict yet */
+  unjudged(): string[] {
+    return [...this.unknown]
+  }
+
+  /** The unreachable peers and why, in name order: what the report publishes. */
   unreachable(): Record<string, string> {
-    const names: string[] = []
-    for (const [name, e] of this.entries) if (e.state === 'unreachable') names.push(name)
     const out: Record<string, string> = {}
-    for (const name of names.sort()) out[name] = this.entries.get(name)!.reason
+    for (const name of [...this.down].sort()) out[name] = this.entries.get(name)!.reason
     return out
   }
 }

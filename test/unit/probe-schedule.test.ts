@@ -69,6 +69,30 @@ t.test('PeerHealth: a reply makes reachable at once; only 3 misses in a row make
   t.equal(h.state('h5'), 'unknown')
 })
 
+t.test('PeerHealth: settled, unjudged and unreachable, kept as verdicts move, agree with every peer\'s state on random rounds', async (t) => {
+  let seed = 11
+  const rnd = () => ((seed = (seed * 48271) % 2147483647) / 2147483647)
+  const h = new PeerHealth()
+  let wrong = 0
+  for (let step = 0; step < 3000; step++) {
+    if (rnd() < 0.2) {
+      // a new peer set: some gone, some new, some with a moved address
+      const peers = Array.from({ length: 12 }, (_, i) => i).filter(() => rnd() < 0.7).map((i) => ({ name: `h${i}`, address: `10.2.${i}.${rnd() < 0.1 ? 1 : 0}` }))
+      h.setPeers(peers)
+    } else {
+      const name = `h${Math.floor(rnd() * 14)}`
+      h.record(name, rnd() < 0.5 ? { ok: true, rttSeconds: 0.001 } : { ok: false, reason: `lost at ${step}` })
+    }
+    const names = h.names()
+    const unknown = names.filter((n) => h.state(n) === 'unknown')
+    const down = names.filter((n) => h.state(n) === 'unreachable')
+    if (h.settled() !== (unknown.length === 0)) wrong++
+    if (JSON.stringify(h.unjudged().sort()) !== JSON.stringify(unknown)) wrong++
+    if (JSON.stringify(Object.keys(h.unreachable())) !== JSON.stringify(down)) wrong++
+  }
+  t.equal(wrong, 0)
+})
+
 t.test('ProbeTargets: each peer probed at its backend\'s address; the same peer object keeps its target, a new one or another backend is looked at again', async (t) => {
   const peer = (name: string, subnet: string) => ({ name, subnet: parseCidr(subnet), publicIP: '192.168.1.7', data: {} })
   const targets = new ProbeTargets()
