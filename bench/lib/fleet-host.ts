@@ -380,7 +380,9 @@ class SimulatedProber {
           // the round's answers: every live peer replies; the dead are asked again as the real round asks again
           const lost = targets.filter((t) => this.shared.dead.has(t.name))
           if (lost.length > 0) await sleep(PROBE_TIMEOUT_MS)
-          for (const t of targets) this.health.record(t.name, this.shared.dead.has(t.name) ? NO_ANSWER : ANSWERED)
+          // a live peer judged reachable before answers again, which moves nothing: only the unjudged and the unreachable are told
+          for (const name of [...this.health.unjudged(), ...Object.keys(this.health.unreachable())]) if (!this.shared.dead.has(name)) this.health.record(name, ANSWERED)
+          for (const t of lost) this.health.record(t.name, NO_ANSWER)
           for (let attempt = 1, again = lost; this.running; attempt++) {
             again = retryTargets(again, new Map(again.map((t) => [t.name, NO_ANSWER])), this.health)
             if (attempt >= MISSES_TO_UNREACHABLE || again.length === 0) break
