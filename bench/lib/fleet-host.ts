@@ -43,7 +43,7 @@ import { LeaseHolder } from '../../src/lease/held.js'
 import { LeaseRegistry } from '../../src/lease/registry.js'
 import { formatCidr } from '../../src/net/cidr.js'
 import { ReportPublisher } from '../../src/probe/publisher.js'
-import { MISSES_TO_UNREACHABLE, PeerHealth, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, RETRY_TIMEOUT_MS, retryTargets, type ProbeResult } from '../../src/probe/schedule.js'
+import { MISSES_TO_UNREACHABLE, PeerHealth, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, RETRY_TIMEOUT_MS, type ProbeResult } from '../../src/probe/schedule.js'
 import { ProbeTargets } from '../../src/probe/targets.js'
 import { Manager, type ControllerSpec } from '../../src/runtime/index.js'
 import { createEtcdClient, SharedDecodes, Store } from '../../src/store/index.js'
@@ -162,7 +162,7 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
       }
       const have = this.table.get(r.dst)
       if (have === r || (have && sameRoute(r, have))) continue
-      if (!named) this.namer.map(peers)
+      if (!named) this.namer.map(undefined, peers)
       named = true
       const name = this.names.get(r.dst) ?? r.dst
       this.table.set(r.dst, r)
@@ -187,7 +187,7 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
   private lastRoutes: readonly Route[] = []
   /** route destination -> peer name, for the peers seen so far; a peer's object is new with its lease, so the newest holder of a subnet wins */
   private readonly names = new Map<string, string>()
-  private readonly namer = new PeerMemo((p: Peer<VxlanLeaseData>) => void this.names.set(formatCidr(p.subnet), p.name))
+  private readonly namer = new PeerMemo((_: void, p: Peer<VxlanLeaseData>) => void this.names.set(formatCidr(p.subnet), p.name))
 
   stop(): void {}
 
@@ -384,7 +384,8 @@ class SimulatedProber {
           for (const name of [...this.health.unjudged(), ...Object.keys(this.health.unreachable())]) if (!this.shared.dead.has(name)) this.health.record(name, ANSWERED)
           for (const t of lost) this.health.record(t.name, NO_ANSWER)
           for (let attempt = 1, again = lost; this.running; attempt++) {
-            again = retryTargets(again, new Map(again.map((t) => [t.name, NO_ANSWER])), this.health)
+            // retried as retryTargets picks them: lost again, and not yet unreachable
+            again = again.filter((t) => this.health.state(t.name) !== 'unreachable')
             if (attempt >= MISSES_TO_UNREACHABLE || again.length === 0) break
             await sleep(RETRY_TIMEOUT_MS)
             for (const t of again) this.health.record(t.name, NO_ANSWER)

@@ -26,12 +26,9 @@ export function probeAddress(backend: BackendType, subnet: Cidr): string {
 
 /** Where each peer of a backend is probed, in the peers' order: a peer's target is made once per peer object (PeerMemo). */
 export class ProbeTargets {
-  private backend: BackendType | undefined
-  private memo: PeerMemo<Peer<unknown>, ProbePeer> | undefined
+  private readonly memo = new PeerMemo((backend: BackendType, p: Peer<unknown>): ProbePeer => ({ name: p.name, address: probeAddress(backend, p.subnet) }))
 
   of(backend: BackendType, peers: readonly Peer<unknown>[]): ProbePeer[] {
-    if (!this.memo || backend !== this.backend) this.memo = new PeerMemo((p) => ({ name: p.name, address: probeAddress(backend, p.subnet) }))
-    this.backend = backend
-    return this.memo.map(peers)
+    return this.memo.map(backend, peers)
   }
 }

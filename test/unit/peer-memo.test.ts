@@ -19,9 +19,9 @@ const random = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) & 0x
 t.test('PeerMemo: random joins, leaves, rewrites and reorders give what making each anew gives; a kept peer keeps its value', async (t) => {
   const rnd = random(7)
   let made = 0
-  const memo = new PeerMemo((p: Peer<VxlanLeaseData>) => (made++, { of: p.name, subnet: p.subnet.ip }))
+  const memo = new PeerMemo((_: string, p: Peer<VxlanLeaseData>) => (made++, { of: p.name, subnet: p.subnet.ip }))
   let fleet = Array.from({ length: 50 }, (_, i) => peer(i))
-  let last = memo.map(fleet)
+  let last = memo.map('k', fleet)
   let mismatches = 0
   let wasted = 0
   let lastSorted = true
@@ -38,7 +38,7 @@ t.test('PeerMemo: random joins, leaves, rewrites and reorders give what making e
     const unique = [...new Map(next.map((p) => [p.name, p])).values()]
     if (r < 0.8) unique.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     made = 0
-    const values = memo.map(unique)
+    const values = memo.map('k', unique)
     const fresh = unique.filter((p) => !fleet.includes(p)).length
     if (values.length !== unique.length || values.some((v, i) => v.of !== unique[i]!.name || v.subnet !== unique[i]!.subnet.ip)) mismatches++
     const sorted = r < 0.8
@@ -60,13 +60,13 @@ t.test('PeerMemo: random joins, leaves, rewrites and reorders give what making e
 
 t.test('PeerMemo: a join into 2000 peers makes one value', async (t) => {
   let made = 0
-  const memo = new PeerMemo((p: Peer<VxlanLeaseData>) => (made++, p.name))
+  const memo = new PeerMemo((_: string, p: Peer<VxlanLeaseData>) => (made++, p.name))
   const fleet = Array.from({ length: 2000 }, (_, i) => peer(i * 2))
-  memo.map(fleet)
+  memo.map('k', fleet)
   made = 0
   const joined = [...fleet]
   joined.splice(700, 0, peer(1399))
-  t.same(memo.map(joined), joined.map((p) => p.name))
+  t.same(memo.map('k', joined), joined.map((p) => p.name))
   t.equal(made, 1)
 })
 

@@ -79,14 +79,11 @@ export function vxlanPlan(dev: string, peers: readonly Peer<VxlanLeaseData>[]): 
 
 /** vxlanPlan from pass to pass: a peer's entries are made once per peer object and device (PeerMemo). */
 export class VxlanPlanner {
-  private dev: string | undefined
-  private memo: PeerMemo<Peer<VxlanLeaseData>, PeerEntries | { skipped: Ignored }> | undefined
+  private readonly memo = new PeerMemo(peerEntries)
 
   plan(dev: string, peers: readonly Peer<VxlanLeaseData>[]): VxlanPlan {
-    if (!this.memo || dev !== this.dev) this.memo = new PeerMemo((p) => peerEntries(dev, p))
-    this.dev = dev
     const plan: VxlanPlan = { routes: [], neighbours: [], routes6: [], neighbours6: [], fdb: [], skipped: [] }
-    for (const entries of this.memo.map(peers)) {
+    for (const entries of this.memo.map(dev, peers)) {
       if ('skipped' in entries) {
         plan.skipped.push(entries.skipped)
         continue
