@@ -88,7 +88,7 @@ export interface PeerChanges {
   changed: string[]
   removed: string[]
   /** peers left out, with why (host-gw: not on this L2 segment; vxlan: no vtepMAC yet) */
-  skipped: Ignored[]
+  skipped: readonly Ignored[]
   /** peers programmed in part, with why (host-gw: IPv4 only, no publicIPv6); they count as programmed */
   partial?: Ignored[]
 }

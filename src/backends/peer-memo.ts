@@ -11,14 +11,21 @@ export class PeerMemo<K, P extends Peer<unknown>, T> {
   private key: K | undefined
   private peers: readonly P[] = []
   private values: T[] = []
+  /** the last peers were in strict name order: the next call may walk beside them */
+  private sorted = false
+  /** what the last call changed, by value: undefined when it made every value again (or walked them all) */
+  moved: PeerMoves<T> | undefined
 
   constructor(private readonly make: (key: K, peer: P) => T) {}
 
   /**
    * make(key, peer) for each peer, in order; with the last call's key, a peer object of the last call keeps its
-   * value. Peers out of name order are only made again.
+   * value. Peers out of name order are only made again. In name order, after a call in name order, a few peers
+   * moved: a copy of the last values with those spliced in and out (nothing moved: the last array itself).
    */
   map(key: K, peers: readonly P[]): T[] {
+    const moves = key === this.key && this.sorted ? peerMoves(this.peers, peers) : undefined
+    if (moves && moves.added.length + moves.gone.length <= editsAtMost(peers.length)) return this.edit(peers, moves)
     const out: T[] = new Array<T>(peers.length)
     const last = key === this.key ? this.peers : []
     let j = 0
@@ -31,6 +38,93 @@ export class PeerMemo<K, P extends Peer<unknown>, T> {
     this.key = key
     this.peers = peers
     this.values = out
+    this.sorted = moves !== undefined || sortedByName(peers)
+    this.moved = undefined
     return out
   }
+
+  private edit(peers: readonly P[], moves: PeerMoves<P>): T[] {
+    const moved: PeerMoves<T> = { added: [], gone: [] }
+    this.moved = moved
+    if (moves.added.length + moves.gone.length === 0) {
+      this.peers = peers
+      return this.values
+    }
+    const out = this.values.slice()
+    // the gone ones out from the last (from the end, so the places before stay), then the added in at their places
+    const at = moves.gone.map((p) => namePosition(this.peers, p.name)).sort((a, b) => b - a)
+    for (const k of at) moved.gone.push(...out.splice(k, 1))
+    for (const p of moves.added) {
+      const v = this.make(this.key!, p)
+      out.splice(namePosition(peers, p.name), 0, v)
+      moved.added.push(v)
+    }
+    this.peers = peers
+    this.values = out
+    return out
+  }
+}
+
+/** up to this many moves (and one per 16 peers) an edit of the last values beats a walk making the new array */
+export const editsAtMost = (n: number): number => 16 + n / 16
+
+/** What moved from one list of peers to the next, both in name order: the objects new to `next`, those gone from `last`. */
+export interface PeerMoves<P> {
+  added: P[]
+  gone: P[]
+}
+
+/**
+ * The peers added to and gone from `last` to make `next` (a peer rewritten is
+ * both: its old object gone, its new one added), found by a walk beside
+ * `last` that compares objects, and reads a peer's name only where the two
+ * differ: at 2000 peers and one join that is a pointer comparison per peer,
+ * not an object read per peer. `last` must be in strict name order;
+ * undefined when `next` is not (then the caller starts afresh).
+ */
+export function peerMoves<P extends { name: string }>(last: readonly P[], next: readonly P[]): PeerMoves<P> | undefined {
+  const added: P[] = []
+  const gone: P[] = []
+  let i = 0
+  let j = 0
+  while (i < next.length) {
+    const p = next[i]!
+    const q = last[j]
+    if (p === q) {
+      i++
+      j++
+    } else if (q !== undefined && q.name < p.name) {
+      gone.push(q)
+      j++
+    } else {
+      if (q !== undefined && q.name === p.name) {
+        gone.push(q)
+        j++
+      }
+      // the kept peers keep last's order; an added one must sit between its neighbours
+      if ((i > 0 && !(next[i - 1]!.name < p.name)) || (i + 1 < next.length && !(p.name < next[i + 1]!.name))) return undefined
+      added.push(p)
+      i++
+    }
+  }
+  for (; j < last.length; j++) gone.push(last[j]!)
+  return { added, gone }
+}
+
+/** where `name` is or would go among `sorted` (in name order): a binary search */
+export function namePosition(sorted: readonly { name: string }[], name: string): number {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (sorted[mid]!.name < name) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** whether `list` is in strict name order */
+export function sortedByName(list: readonly { name: string }[]): boolean {
+  for (let i = 1; i < list.length; i++) if (!(list[i - 1]!.name < list[i]!.name)) return false
+  return true
 }

@@ -2,9 +2,9 @@
 // values as making each anew, and a join makes one value, not N.
 import t from 'tap'
 import type { Peer } from '../../src/backends/backend.js'
-import { PeerMemo } from '../../src/backends/peer-memo.js'
+import { PeerMemo, peerMoves } from '../../src/backends/peer-memo.js'
 import { VxlanPlanner, vxlanPlan, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
-import { parseCidr } from '../../src/net/cidr.js'
+import { parseCidr, parseCidr6 } from '../../src/net/cidr.js'
 
 const peer = (i: number, mac = '02:00:00:00:00:01'): Peer<VxlanLeaseData> => ({
   name: `h${String(i).padStart(4, '0')}`,
@@ -78,4 +78,79 @@ t.test('VxlanPlanner: the plan vxlanPlan makes, pass after pass, also on another
   t.same(planner.plan('weft.1', moved), vxlanPlan('weft.1', moved), 'a peer that published its MAC, one whose MAC moved')
   t.same(planner.plan('weft.2', moved), vxlanPlan('weft.2', moved), 'another device: every entry names it')
   t.equal(planner.plan('weft.2', moved).routes[0]!.dev, 'weft.2')
+})
+
+/** a random step from one peer list (name order) to the next: joins, leaves, rewrites (the same name, a new object) */
+function step(rnd: () => number, fleet: readonly Peer<VxlanLeaseData>[], moves: number, range = 400): Peer<VxlanLeaseData>[] {
+  const next = new Map(fleet.map((p) => [p.name, p]))
+  for (let m = 0; m < moves; m++) {
+    const p = peer(Math.floor(rnd() * range), rnd() < 0.1 ? '' : '02:00:00:00:00:01')
+    const r = rnd()
+    if (r < 0.4) next.set(p.name, rnd() < 0.2 ? { ...p, ipv6Subnet: parseCidr6(`fd00:0:0:${((p.subnet.ip >>> 8) & 0xffff).toString(16)}::/64`) } : p)
+    else if (r < 0.7) next.delete(p.name)
+    else if (next.has(p.name)) next.set(p.name, { ...next.get(p.name)!, publicIP: `172.16.0.${m}` })
+  }
+  return [...next.values()].sort((a, b) => (a.name < b.name ? -1 : 1))
+}
+
+t.test('peerMoves: in name order, exactly the objects added and gone; out of name order, undefined', async (t) => {
+  const rnd = random(3)
+  let fleet = Array.from({ length: 100 }, (_, i) => peer(i * 3))
+  let wrong = 0
+  for (let k = 0; k < 1000; k++) {
+    const next = step(rnd, fleet, 1 + Math.floor(rnd() * 6))
+    const moves = peerMoves(fleet, next)
+    const added = next.filter((p) => !fleet.includes(p))
+    const gone = fleet.filter((p) => !next.includes(p))
+    if (!moves || JSON.stringify(moves.added.map((p) => p.name)) !== JSON.stringify(added.map((p) => p.name)) || moves.gone.length !== gone.length || moves.gone.some((p, i) => p !== gone[i])) wrong++
+    fleet = next
+  }
+  t.equal(wrong, 0, 'the same added and gone as a comparison of every object')
+  const swapped = [fleet[1]!, fleet[0]!, ...fleet.slice(2)]
+  t.equal(peerMoves(fleet, swapped), undefined, 'two peers swapped: not in name order')
+  t.equal(peerMoves(fleet, [...fleet.slice(1), { ...fleet[0]! }]), undefined, 'a rewritten peer put last: not in name order')
+  t.same(peerMoves(fleet, fleet), { added: [], gone: [] })
+})
+
+t.test('PeerMemo: an edit of the last values leaves the array handed out before as it was, and says what moved', async (t) => {
+  const rnd = random(5)
+  const memo = new PeerMemo((_: string, p: Peer<VxlanLeaseData>) => ({ of: p.name, ip: p.publicIP }))
+  let fleet = Array.from({ length: 300 }, (_, i) => peer(i))
+  let last = memo.map('k', fleet)
+  let wrong = 0
+  let edits = 0
+  for (let k = 0; k < 500; k++) {
+    const before = JSON.stringify(last)
+    const next = step(rnd, fleet, 1 + Math.floor(rnd() * 4))
+    const values = memo.map('k', next)
+    if (JSON.stringify(last) !== before) wrong++
+    if (values.some((v, i) => v.of !== next[i]!.name || v.ip !== next[i]!.publicIP)) wrong++
+    if (memo.moved) {
+      edits++
+      const addedValues = values.filter((v) => !last.includes(v))
+      const goneValues = last.filter((v) => !values.includes(v))
+      if (memo.moved.added.length !== addedValues.length || memo.moved.added.some((v) => !addedValues.includes(v))) wrong++
+      if (memo.moved.gone.length !== goneValues.length || memo.moved.gone.some((v) => !goneValues.includes(v))) wrong++
+    }
+    fleet = next
+    last = values
+  }
+  t.equal(wrong, 0, 'every value right, the last array untouched, the moves exactly the values made and dropped')
+  t.ok(edits > 400, `edits ran (${edits} of 500)`)
+  t.equal(memo.map('k', fleet), last, 'nothing moved: the last array itself')
+})
+
+t.test('VxlanPlanner: random passes (joins, leaves, rewrites, peers with no MAC yet, IPv6, out of order) plan what vxlanPlan plans', async (t) => {
+  const rnd = random(9)
+  const planner = new VxlanPlanner()
+  let fleet: Peer<VxlanLeaseData>[] = []
+  let wrong = 0
+  const flat = (p: ReturnType<typeof vxlanPlan>) => JSON.stringify([p.routes, p.neighbours, p.routes6, p.neighbours6, p.fdb, p.skipped])
+  for (let k = 0; k < 600; k++) {
+    // now and then many moves at once (a full plan), or the peers out of name order
+    fleet = step(rnd, fleet, rnd() < 0.05 ? 80 : 1 + Math.floor(rnd() * 3), 200)
+    const given = rnd() < 0.05 ? [...fleet].reverse() : fleet
+    if (flat(planner.plan('weft.1', given)) !== flat(vxlanPlan('weft.1', given))) wrong++
+  }
+  t.equal(wrong, 0, 'every pass the same routes, neighbours, FDB entries and skipped peers')
 })

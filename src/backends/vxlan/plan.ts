@@ -44,15 +44,40 @@ export interface FdbTarget {
   dst: string
 }
 
-export interface VxlanPlan {
-  routes: Route[]
-  neighbours: NeighbourEntry[]
+/**
+ * The plan: per peer, in the peers' order, its entries or why it is left out.
+ * The kernel backend diffs the flat lists (routes, neighbours, ...), made
+ * from the entries when asked; a pass after a join keeps every other peer's
+ * entry (VxlanPlanner), so a consumer walking beside the last plan's entries
+ * finds the one that moved (bench/lib/fleet-host.ts).
+ */
+export class VxlanPlan {
+  constructor(
+    readonly entries: readonly PlanEntry[],
+    /** peers left out: no vtepMAC published yet */
+    readonly skipped: readonly Ignored[],
+  ) {}
+
+  get routes(): Route[] {
+    return this.routed().map((e) => e.route)
+  }
+  get neighbours(): NeighbourEntry[] {
+    return this.routed().map((e) => e.neighbour)
+  }
   /** IPv6 routes and neighbours of peers with an ipv6Subnet (none on an IPv4-only overlay: what is left goes) */
-  routes6: Route[]
-  neighbours6: NeighbourEntry[]
-  fdb: FdbTarget[]
-  /** peers left out: no vtepMAC published yet */
-  skipped: Ignored[]
+  get routes6(): Route[] {
+    return this.routed().flatMap((e) => (e.route6 ? [e.route6] : []))
+  }
+  get neighbours6(): NeighbourEntry[] {
+    return this.routed().flatMap((e) => (e.neighbour6 ? [e.neighbour6] : []))
+  }
+  get fdb(): FdbTarget[] {
+    return this.routed().map((e) => e.fdb)
+  }
+
+  private routed(): PeerEntries[] {
+    return this.entries.filter((e): e is PeerEntries => !('skipped' in e))
+  }
 }
 
 /** The device's addresses: its subnet's network address (/32), and on a dual-stack overlay its ipv6Subnet's (/128). */
@@ -77,30 +102,31 @@ export function vxlanPlan(dev: string, peers: readonly Peer<VxlanLeaseData>[]): 
   return new VxlanPlanner().plan(dev, peers)
 }
 
-/** vxlanPlan from pass to pass: a peer's entries are made once per peer object and device (PeerMemo). */
+/**
+ * vxlanPlan from pass to pass: a peer's entries are made once per peer object
+ * and device (PeerMemo); after a few joins or leaves, in name order, the plan's
+ * entries are the last ones with those spliced in and out, so a pass at 2000
+ * peers reads no other peer's entries (bench/fleet.ts).
+ */
 export class VxlanPlanner {
   private readonly memo = new PeerMemo(peerEntries)
+  private last = new VxlanPlan([], [])
 
   plan(dev: string, peers: readonly Peer<VxlanLeaseData>[]): VxlanPlan {
-    const plan: VxlanPlan = { routes: [], neighbours: [], routes6: [], neighbours6: [], fdb: [], skipped: [] }
-    for (const entries of this.memo.map(dev, peers)) {
-      if ('skipped' in entries) {
-        plan.skipped.push(entries.skipped)
-        continue
-      }
-      plan.routes.push(entries.route)
-      plan.neighbours.push(entries.neighbour)
-      if (entries.route6 && entries.neighbour6) {
-        plan.routes6.push(entries.route6)
-        plan.neighbours6.push(entries.neighbour6)
-      }
-      plan.fdb.push(entries.fdb)
-    }
-    return plan
+    const entries = this.memo.map(dev, peers)
+    if (entries === this.last.entries) return this.last
+    const moved = this.memo.moved
+    const skippedMoved = !moved || [...moved.added, ...moved.gone].some((e) => 'skipped' in e)
+    this.last = new VxlanPlan(entries, skippedMoved ? entries.flatMap((e) => ('skipped' in e ? [e.skipped] : [])) : this.last.skipped)
+    return this.last
   }
 }
 
-interface PeerEntries {
+/** a peer's entries, or why it is left out; by its name */
+export type PlanEntry = PeerEntries | { name: string; skipped: Ignored }
+
+export interface PeerEntries {
+  name: string
   route: Route
   neighbour: NeighbourEntry
   route6?: Route
@@ -108,11 +134,11 @@ interface PeerEntries {
   fdb: FdbTarget
 }
 
-function peerEntries(dev: string, p: Peer<VxlanLeaseData>): PeerEntries | { skipped: Ignored } {
+function peerEntries(dev: string, p: Peer<VxlanLeaseData>): PlanEntry {
   const mac = p.data.vtepMAC
-  if (!mac) return { skipped: { name: p.name, reason: 'NoVtepMAC', message: `HostLease "${p.name}" has published no vtepMAC yet` } }
+  if (!mac) return { name: p.name, skipped: { name: p.name, reason: 'NoVtepMAC', message: `HostLease "${p.name}" has published no vtepMAC yet` } }
   const vtep = vtepAddresses(p)
-  const entries: PeerEntries = { route: { dst: formatCidr(p.subnet), gateway: vtep.inet, dev, onlink: true }, neighbour: { ip: vtep.inet, mac, dev }, fdb: { mac, dev, dst: p.publicIP } }
+  const entries: PeerEntries = { name: p.name, route: { dst: formatCidr(p.subnet), gateway: vtep.inet, dev, onlink: true }, neighbour: { ip: vtep.inet, mac, dev }, fdb: { mac, dev, dst: p.publicIP } }
   if (p.ipv6Subnet && vtep.inet6) {
     entries.route6 = { dst: formatCidr6(p.ipv6Subnet), gateway: vtep.inet6, dev, onlink: true }
     entries.neighbour6 = { ip: vtep.inet6, mac, dev }
