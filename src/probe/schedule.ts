@@ -18,6 +18,8 @@
 // nothing). So a break shows within one round and its retries (at most
 // 5 + 2 + 2 x 1 s) and a repair within one round.
 
+import { peerMoves, sortedByName } from '../backends/peer-memo.js'
+
 export const PROBE_INTERVAL_MS = 5_000
 export const PROBE_SPREAD_MS = 3_000
 export const PROBE_TIMEOUT_MS = 2_000
@@ -71,18 +73,31 @@ export class PeerHealth {
   // every round asks whether all are judged and which are unreachable: kept by name as verdicts move, not found in all N
   private readonly unknown = new Set<string>()
   private readonly down = new Set<string>()
+  /** the last peers set, and whether they were in strict name order (so the next set may be walked beside them) */
+  private last: readonly ProbePeer[] = []
+  private sorted = false
 
   /** The peers of the coming round: gone ones are forgotten, new ones (and one whose address moved) start unknown. */
   setPeers(peers: readonly ProbePeer[]): void {
-    // every round calls this with all N peers: marked by round, not copied into a map of the wanted ones
+    // every round calls this with all N peers, most of them the last round's objects: a walk beside those finds what moved
+    const moves = this.sorted ? peerMoves(this.last, peers) : undefined
+    this.last = peers
+    if (moves) {
+      for (const { name, address } of moves.added) if (this.entries.get(name)?.address !== address) this.start(name, address)
+      for (const { name } of moves.gone) {
+        if (moves.added.length > 0 && moves.added.some((p) => p.name === name)) continue
+        this.entries.delete(name)
+        this.judged(name, undefined)
+      }
+      return
+    }
+    this.sorted = sortedByName(peers)
+    // marked by round, not copied into a map of the wanted ones
     const round = ++this.rounds
     for (const { name, address } of peers) {
       const e = this.entries.get(name)
       if (e?.address === address) e.round = round
-      else {
-        this.entries.set(name, { address, state: 'unknown', misses: 0, reason: '', round })
-        this.judged(name, 'unknown')
-      }
+      else this.start(name, address, round)
     }
     // names are unique: as many entries as peers means none is left from an earlier round
     if (this.entries.size === peers.length) return
@@ -91,6 +106,11 @@ export class PeerHealth {
       this.entries.delete(name)
       this.judged(name, undefined)
     }
+  }
+
+  private start(name: string, address: string, round = this.rounds): void {
+    this.entries.set(name, { address, state: 'unknown', misses: 0, reason: '', round })
+    this.judged(name, 'unknown')
   }
 
   record(name: string, result: ProbeResult): void {

@@ -93,6 +93,53 @@ t.test('PeerHealth: settled, unjudged and unreachable, kept as verdicts move, ag
   t.equal(wrong, 0)
 })
 
+t.test('PeerHealth.setPeers: peer sets kept by object from round to round, in name order or not, give the verdicts a fresh map would', async (t) => {
+  let seed = 29
+  const rnd = () => ((seed = (seed * 48271) % 2147483647) / 2147483647)
+  const h = new PeerHealth()
+  // the model: what setPeers means, kept the plain way
+  const model = new Map<string, { address: string; state: string }>()
+  let peers: { name: string; address: string }[] = []
+  let wrong = 0
+  let walked = 0
+  for (let step = 0; step < 4000; step++) {
+    const roll = rnd()
+    if (roll < 0.3) {
+      const next = [...peers]
+      const k = Math.floor(rnd() * 40)
+      const name = `h${String(k).padStart(2, '0')}`
+      const at = next.findIndex((p) => p.name === name)
+      if (at >= 0 && rnd() < 0.5) next.splice(at, 1)
+      else if (at >= 0) next[at] = { name, address: rnd() < 0.5 ? next[at]!.address : `10.2.${k}.${step}` }
+      else next.push({ name, address: `10.2.${k}.0` })
+      next.sort((a, b) => (a.name < b.name ? -1 : 1))
+      if (rnd() < 0.05) next.reverse()
+      const before = new Map(model)
+      model.clear()
+      for (const p of next) {
+        const was = before.get(p.name)
+        model.set(p.name, was && was.address === p.address ? was : { address: p.address, state: 'unknown' })
+      }
+      if (peers.length > 0 && next.length > 0 && next[0]!.name < next[next.length - 1]!.name) walked++
+      h.setPeers(next)
+      peers = next
+    } else if (peers.length > 0) {
+      const p = peers[Math.floor(rnd() * peers.length)]!
+      const ok = rnd() < 0.5
+      h.record(p.name, ok ? { ok: true, rttSeconds: 0.001 } : { ok: false, reason: 'lost' })
+      const m = model.get(p.name)!
+      // three misses in a row: the model asks PeerHealth only for the verdict it must agree with below
+      if (ok) m.state = 'reachable'
+      else if (h.state(p.name) === 'unreachable') m.state = 'unreachable'
+    }
+    if (JSON.stringify(h.names()) !== JSON.stringify([...model.keys()].sort())) wrong++
+    for (const [name, m] of model) if (m.state !== 'unknown' && h.state(name) === 'unknown') wrong++
+    for (const [name, m] of model) if (m.state === 'unknown' && h.state(name) === 'reachable') wrong++
+  }
+  t.equal(wrong, 0, 'the same peers, and no verdict kept or lost that a fresh map would not')
+  t.ok(walked > 500, `most sets were in name order (${walked}), so the walk beside the last set ran`)
+})
+
 t.test('ProbeTargets: each peer probed at its backend\'s address; the same peer object keeps its target, a new one or another backend is looked at again', async (t) => {
   const peer = (name: string, subnet: string) => ({ name, subnet: parseCidr(subnet), publicIP: '192.168.1.7', data: {} })
   const targets = new ProbeTargets()
