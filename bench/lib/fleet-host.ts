@@ -28,9 +28,9 @@ import type { IKeyValue, IWatchResponse, Etcd3, Watcher } from 'etcd3'
 import { pino, type Logger } from 'pino'
 import { filter, firstValueFrom, map, NEVER } from 'rxjs'
 import type { Backend, ClaimLocal, LocalConfig, Peer, PeerChanges } from '../../src/backends/backend.js'
-import { PeerMemo } from '../../src/backends/peer-memo.js'
+import { peerMoves, sortedByName } from '../../src/backends/peer-memo.js'
 import { sameRoute } from '../../src/backends/peers.js'
-import { derivedMac, normalizeMac, VxlanPlanner, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
+import { derivedMac, normalizeMac, VxlanPlanner, type PlanEntry, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
 import { vxlanDeviceName } from '../../src/backends/vxlan/backend.js'
 import { DATA_PATH, datapathController } from '../../src/controllers/datapath.js'
 import { hostStatusController } from '../../src/controllers/hoststatus.js'
@@ -41,7 +41,6 @@ import type { Route } from '../../src/host/links.js'
 import { Sysctl } from '../../src/host/sysctl.js'
 import { LeaseHolder } from '../../src/lease/held.js'
 import { LeaseRegistry } from '../../src/lease/registry.js'
-import { formatCidr } from '../../src/net/cidr.js'
 import { ReportPublisher } from '../../src/probe/publisher.js'
 import { MISSES_TO_UNREACHABLE, PeerHealth, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, RETRY_TIMEOUT_MS, type ProbeResult } from '../../src/probe/schedule.js'
 import { ProbeTargets } from '../../src/probe/targets.js'
@@ -148,46 +147,51 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
     const now = Date.now()
     const changes: PeerChanges = { added: [], changed: [], removed: [], skipped: plan.skipped }
     // the kernel backend's diff (diffBy by routeKey, sameRoute), against a table kept by destination rather than listed
-    // anew; a route object of the last plan is in the table already (the planner keeps a kept peer's entries), and is
-    // found by a walk beside the last plan, a join or a leave moving it by one
-    const last = this.lastRoutes
-    let j = 0
-    let named = false
-    for (const r of plan.routes) {
-      // the last plan's route before this one is gone
-      if (last[j] !== r && last[j + 1] === r) j++
-      if (last[j] === r) {
-        j++
-        continue
+    // anew. The planner keeps a kept peer's entry object, so a walk beside the last plan's entries finds the ones that
+    // moved; entries out of name order are diffed whole
+    const moves = this.lastSorted ? peerMoves(this.lastEntries, plan.entries) : undefined
+    if (moves) {
+      // added first: a rewritten peer's new entry replaces its old one, which is then no longer the table's
+      for (const e of moves.added) this.put(e, changes, now)
+      for (const e of moves.gone) this.take(e, changes, now)
+    } else {
+      const wanted = new Set<string>()
+      for (const e of plan.entries) {
+        if ('skipped' in e) continue
+        wanted.add(e.route.dst)
+        this.put(e, changes, now)
       }
-      const have = this.table.get(r.dst)
-      if (have === r || (have && sameRoute(r, have))) continue
-      if (!named) this.namer.map(undefined, peers)
-      named = true
-      const name = this.names.get(r.dst) ?? r.dst
-      this.table.set(r.dst, r)
-      this.owners.set(r.dst, name)
-      if (this.shared.tracked.has(name) && !this.times.added.has(name)) this.times.added.set(name, now)
-      ;(have ? changes.changed : changes.added).push(r.dst)
+      for (const [dst, r] of this.table) if (!wanted.has(dst)) this.take({ name: this.owners.get(dst) ?? dst, route: r }, changes, now)
     }
-    this.lastRoutes = plan.routes
-    // the plan's destinations are distinct (peers' subnets are disjoint): a table as large as the plan holds nothing else
-    if (this.table.size === plan.routes.length) return changes
-    const wanted = new Set(plan.routes.map((r) => r.dst))
-    for (const dst of this.table.keys()) {
-      if (wanted.has(dst)) continue
-      this.times.removed.set(this.owners.get(dst) ?? dst, now)
-      this.table.delete(dst)
-      this.owners.delete(dst)
-      changes.removed.push(dst)
-    }
+    this.lastEntries = plan.entries
+    this.lastSorted = moves !== undefined || sortedByName(plan.entries)
     return changes
   }
 
-  private lastRoutes: readonly Route[] = []
-  /** route destination -> peer name, for the peers seen so far; a peer's object is new with its lease, so the newest holder of a subnet wins */
-  private readonly names = new Map<string, string>()
-  private readonly namer = new PeerMemo((_: void, p: Peer<VxlanLeaseData>) => void this.names.set(formatCidr(p.subnet), p.name))
+  /** a planned peer's route into the table, timed when it is new to the table (or to its owner) */
+  private put(e: PlanEntry, changes: PeerChanges, now: number): void {
+    if ('skipped' in e) return
+    const r = e.route
+    const have = this.table.get(r.dst)
+    const owner = this.owners.get(r.dst)
+    this.table.set(r.dst, r)
+    this.owners.set(r.dst, e.name)
+    if (have && sameRoute(r, have) && owner === e.name) return
+    if (this.shared.tracked.has(e.name) && !this.times.added.has(e.name)) this.times.added.set(e.name, now)
+    ;(have ? changes.changed : changes.added).push(r.dst)
+  }
+
+  /** a route no longer planned out of the table, unless a newer entry holds its destination */
+  private take(e: { name: string; route: Route } | PlanEntry, changes: PeerChanges, now: number): void {
+    if (!('route' in e) || this.table.get(e.route.dst) !== e.route) return
+    this.times.removed.set(e.name, now)
+    this.table.delete(e.route.dst)
+    this.owners.delete(e.route.dst)
+    changes.removed.push(e.route.dst)
+  }
+
+  private lastEntries: readonly PlanEntry[] = []
+  private lastSorted = false
 
   stop(): void {}
 
