@@ -92,6 +92,16 @@ const MB_PER_CACHED_LEASE = 0.0015
 const MB_PER_HOST = 3.5
 /** the same for a reference host: a client and one watch */
 const MB_PER_REF_HOST = 1.5
+/**
+ * Each worker's young generation (V8's semi-space, MB; its default grows to 16
+ * here). A real host's agent has a young generation of its own; hundreds of
+ * agents in one worker share one, so it filled every few milliseconds and
+ * promoted a pass's short-lived objects into the old generation, whose
+ * collections over every agent's fleet cache were a quarter of a
+ * join's CPU at 2000 (--profile). 64 is still a fraction of what the agents
+ * would have on their own hosts.
+ */
+const SEMI_SPACE_MB = 64
 
 const log = (s: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -109,7 +119,7 @@ class Worker {
 
   constructor(heapMB: number) {
     this.child = fork(fileURLToPath(new URL('./lib/fleet-worker.ts', import.meta.url)), [], {
-      execArgv: ['--import', 'tsx', `--max-old-space-size=${heapMB}`],
+      execArgv: ['--import', 'tsx', `--max-old-space-size=${heapMB}`, `--max-semi-space-size=${SEMI_SPACE_MB}`],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
     this.child.on('message', (m: { id: number; result?: unknown; error?: string }) => {
@@ -418,7 +428,7 @@ const ms = (x: number) => (Number.isNaN(x) ? '-' : x >= 10_000 ? `${(x / 1000).t
 const num = (xs: number[], unsettled: number) => (xs.length === 0 ? '-' : `${mean(xs).toFixed(xs.every(Number.isInteger) && xs.length === 1 ? 0 : 1)}${unsettled ? '+' : ''}`)
 
 function printN(n: number, rows: FleetResult[], alone: PlanCost): void {
-  console.log(`\nfleet: ${n} hosts over ${WORKERS} worker processes, each host its own etcd client and watches; one etcd on loopback; ${JOINS} joins, ${LEAVES} leaves, ${FAILURES} failures`)
+  console.log(`\nfleet: ${n} hosts over ${WORKERS} worker processes (young generation ${SEMI_SPACE_MB} MB semi-spaces), each host its own etcd client and watches; one etcd on loopback; ${JOINS} joins, ${LEAVES} leaves, ${FAILURES} failures`)
   console.log(
     '  ' +
       ''.padEnd(17) +
