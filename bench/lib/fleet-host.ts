@@ -147,8 +147,8 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
     const now = Date.now()
     const changes: PeerChanges = { added: [], changed: [], removed: [], skipped: plan.skipped }
     // the kernel backend's diff (diffBy by routeKey, sameRoute), against a table kept by destination rather than listed
-    // anew. The planner keeps a kept peer's entry object, so a walk beside the last plan's entries finds the ones that
-    // moved; entries out of name order are diffed whole
+    // anew. The planner keeps a kept peer's entry object and tells which it spliced in and out (peerMoves, else a walk
+    // beside the last plan's entries); entries out of name order are diffed whole
     const moves = this.lastSorted ? peerMoves(this.lastEntries, plan.entries) : undefined
     if (moves) {
       // added first: a rewritten peer's new entry replaces its old one, which is then no longer the table's

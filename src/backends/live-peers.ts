@@ -20,7 +20,7 @@ import { formatCidr, formatCidr6, type Cidr } from '../net/cidr.js'
 import { specIdentity } from '../lease/parsed.js'
 import { DisjointPrefixes, range4, range6 } from '../net/disjoint.js'
 import type { BackendDefinition, Ignored, Peer } from './backend.js'
-import { namePosition as position } from './peer-memo.js'
+import { namePosition as position, noteMoves, type PeerMoves } from './peer-memo.js'
 import { judgeLease, type Self, type Verdict } from './peers.js'
 
 interface Judged<D> {
@@ -46,6 +46,8 @@ export class LivePeers<D> {
   private last: Answer<D> = { peers: [], ignored: [] }
   /** this pass's answer, copied from the last at its first edit; both arrays in name order */
   private editing: Answer<D> | undefined
+  /** the peers this pass spliced into and out of that copy */
+  private moves: PeerMoves<Peer<D>> = { added: [], gone: [] }
   /** passes that judged every lease (the tests tell the two kinds apart by it) */
   fullPasses = 0
 
@@ -108,7 +110,13 @@ export class LivePeers<D> {
       if (verdict?.peer?.ipv6Subnet) this.taken6.add(range6(verdict.peer.ipv6Subnet), verdict.peer)
       this.keep({ name: lease.metadata.name, lease, identity: specIdentity(lease), verdict })
     }
-    if (this.editing) this.last = this.editing
+    if (this.editing) {
+      // the backend and the prober walk these peers beside the last: they are told what moved instead
+      this.moves.added.sort(byPeerName)
+      this.moves.gone.sort(byPeerName)
+      noteMoves(this.last.peers, this.editing.peers, this.moves)
+      this.last = this.editing
+    }
     this.editing = undefined
     return true
   }
@@ -158,7 +166,7 @@ export class LivePeers<D> {
     this.judged.delete(j.name)
     const at = position(this.order, j.name)
     if (this.order[at] === j) this.order.splice(at, 1)
-    if (verdict?.peer) removeNamed(this.edit().peers, j.name)
+    if (verdict?.peer && removeNamed(this.edit().peers, j.name)) this.moves.gone.push(verdict.peer)
     if (verdict?.ignored) removeNamed(this.edit().ignored, j.name)
   }
 
@@ -166,12 +174,16 @@ export class LivePeers<D> {
     this.judged.set(j.name, j)
     this.order.splice(position(this.order, j.name), 0, j)
     const { verdict } = j
-    if (verdict?.peer) insertNamed(this.edit().peers, verdict.peer)
+    if (verdict?.peer) {
+      insertNamed(this.edit().peers, verdict.peer)
+      this.moves.added.push(verdict.peer)
+    }
     if (verdict?.ignored) insertNamed(this.edit().ignored, verdict.ignored)
   }
 
   /** the answer this pass edits: the last one's arrays copied once (the caller may still hold them) */
   private edit(): Answer<D> {
+    if (!this.editing) this.moves = { added: [], gone: [] }
     return (this.editing ??= { peers: this.last.peers.slice(), ignored: this.last.ignored.slice() })
   }
 
@@ -191,10 +203,15 @@ export interface Answer<D> {
   ignored: Ignored[]
 }
 
-function removeNamed(sorted: { name: string }[], name: string): void {
+/** whether it was there */
+function removeNamed(sorted: { name: string }[], name: string): boolean {
   const at = position(sorted, name)
-  if (sorted[at]?.name === name) sorted.splice(at, 1)
+  if (sorted[at]?.name !== name) return false
+  sorted.splice(at, 1)
+  return true
 }
+
+const byPeerName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
 
 /** names are unique among leases, so one entry per name and list */
 function insertNamed<T extends { name: string }>(sorted: T[], item: T): void {

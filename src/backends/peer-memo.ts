@@ -54,11 +54,13 @@ export class PeerMemo<K, P extends Peer<unknown>, T> {
     // the gone ones out from the last (from the end, so the places before stay), then the added in at their places
     const at = moves.gone.map((p) => namePosition(this.peers, p.name)).sort((a, b) => b - a)
     for (const k of at) moved.gone.push(...out.splice(k, 1))
+    moved.gone.reverse()
     for (const p of moves.added) {
       const v = this.make(this.key!, p)
       out.splice(namePosition(peers, p.name), 0, v)
       moved.added.push(v)
     }
+    noteMoves(this.values, out, moved)
     this.peers = peers
     this.values = out
     return out
@@ -83,6 +85,9 @@ export interface PeerMoves<P> {
  * undefined when `next` is not (then the caller starts afresh).
  */
 export function peerMoves<P extends { name: string }>(last: readonly P[], next: readonly P[]): PeerMoves<P> | undefined {
+  if (next === last) return { added: [], gone: [] }
+  const known = knownMoves.get(next)
+  if (known?.from === last) return known.moves as PeerMoves<P>
   const added: P[] = []
   const gone: P[] = []
   let i = 0
@@ -109,6 +114,20 @@ export function peerMoves<P extends { name: string }>(last: readonly P[], next: 
   }
   for (; j < last.length; j++) gone.push(last[j]!)
   return { added, gone }
+}
+
+/**
+ * Moves already known, by the list they made: `next` was made from `from`
+ * (in name order) by splicing these in and out, so peerMoves(from, next)
+ * answers without its walk. The data path's peers (LivePeers) and vxlan's
+ * plan entries (PeerMemo) are made that way, and each is walked beside its
+ * last by the next stage of the same pass.
+ */
+const knownMoves = new WeakMap<readonly unknown[], { from: readonly unknown[]; moves: PeerMoves<unknown> }>()
+
+/** say how `next` was made from `from`: `added` and `gone` in name order, neither list changed afterwards */
+export function noteMoves<P>(from: readonly P[], next: readonly P[], moves: PeerMoves<P>): void {
+  knownMoves.set(next, { from, moves })
 }
 
 /** where `name` is or would go among `sorted` (in name order): a binary search */

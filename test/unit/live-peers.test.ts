@@ -5,6 +5,7 @@
 // passes and the full ones run; the answers must be equal at every step.
 import t, { type Test } from 'tap'
 import { LivePeers } from '../../src/backends/live-peers.js'
+import { peerMoves, type PeerMoves } from '../../src/backends/peer-memo.js'
 import { livePeers, type Self } from '../../src/backends/peers.js'
 import { vxlan } from '../../src/backends/vxlan/index.js'
 import type { HostLease } from '../../src/crds/index.js'
@@ -48,6 +49,9 @@ function compare(t: Test, self: Self, steps: number, clashes: number, seed: numb
   // an answer handed out is the caller's: a later pass edits a copy, never it
   let held: { answer: ReturnType<LivePeers<unknown>['update']>; text: string } | undefined
   let overwritten = 0
+  // an incremental answer tells the next stage what moved (peerMoves answers without its walk): the same as the walk
+  let told = 0
+  let toldWrong = 0
   for (let step = 0; step < steps; step++) {
     const i = 2 + Math.floor(next() * 150)
     const name = `h${i}`
@@ -60,11 +64,25 @@ function compare(t: Test, self: Self, steps: number, clashes: number, seed: numb
     const got = live.update(leases, self_, vxlan)
     if (JSON.stringify(got, bigints) !== JSON.stringify(want, bigints)) differences++
     if (held && JSON.stringify(held.answer, bigints) !== held.text) overwritten++
+    if (held) {
+      const moves = peerMoves(held.answer.peers, got.peers)
+      if (moves && moves === peerMoves(held.answer.peers, got.peers)) {
+        told++
+        if (!sameMoves(moves, peerMoves([...held.answer.peers], [...got.peers]))) toldWrong++
+      }
+    }
     held = { answer: got, text: JSON.stringify(got, bigints) }
   }
   t.equal(differences, 0, `the same peers and reasons as livePeers at each of ${steps} steps`)
   t.equal(overwritten, 0, 'no answer changed after it was handed out')
+  t.equal(toldWrong, 0, `the moves an incremental pass told are the ones a walk finds (told ${told} times)`)
+  t.ok(told >= 100, 'incremental passes told their moves')
   t.ok(live.fullPasses >= 10 && steps - live.fullPasses >= 100, `both kinds of pass ran: ${live.fullPasses} full, ${steps - live.fullPasses} incremental`)
+}
+
+function sameMoves<P>(a: PeerMoves<P>, b: PeerMoves<P> | undefined): boolean {
+  const same = (x: P[], y: P[]) => x.length === y.length && x.every((p, i) => p === y[i])
+  return b !== undefined && same(a.added, b.added) && same(a.gone, b.gone)
 }
 
 const bigints = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)

@@ -81,6 +81,8 @@ t.test('VxlanPlanner: the plan vxlanPlan makes, pass after pass, also on another
 })
 
 /** a random step from one peer list (name order) to the next: joins, leaves, rewrites (the same name, a new object) */
+const sameList = <T>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((x, i) => x === b[i])
+
 function step(rnd: () => number, fleet: readonly Peer<VxlanLeaseData>[], moves: number, range = 400): Peer<VxlanLeaseData>[] {
   const next = new Map(fleet.map((p) => [p.name, p]))
   for (let m = 0; m < moves; m++) {
@@ -114,7 +116,7 @@ t.test('peerMoves: in name order, exactly the objects added and gone; out of nam
 
 t.test('PeerMemo: an edit of the last values leaves the array handed out before as it was, and says what moved', async (t) => {
   const rnd = random(5)
-  const memo = new PeerMemo((_: string, p: Peer<VxlanLeaseData>) => ({ of: p.name, ip: p.publicIP }))
+  const memo = new PeerMemo((_: string, p: Peer<VxlanLeaseData>) => ({ name: p.name, ip: p.publicIP }))
   let fleet = Array.from({ length: 300 }, (_, i) => peer(i))
   let last = memo.map('k', fleet)
   let wrong = 0
@@ -124,18 +126,23 @@ t.test('PeerMemo: an edit of the last values leaves the array handed out before 
     const next = step(rnd, fleet, 1 + Math.floor(rnd() * 4))
     const values = memo.map('k', next)
     if (JSON.stringify(last) !== before) wrong++
-    if (values.some((v, i) => v.of !== next[i]!.name || v.ip !== next[i]!.publicIP)) wrong++
+    if (values.some((v, i) => v.name !== next[i]!.name || v.ip !== next[i]!.publicIP)) wrong++
     if (memo.moved) {
       edits++
       const addedValues = values.filter((v) => !last.includes(v))
       const goneValues = last.filter((v) => !values.includes(v))
       if (memo.moved.added.length !== addedValues.length || memo.moved.added.some((v) => !addedValues.includes(v))) wrong++
       if (memo.moved.gone.length !== goneValues.length || memo.moved.gone.some((v) => !goneValues.includes(v))) wrong++
+      // the next stage's walk beside the last values is told instead, in name order as the walk finds them
+      const told = peerMoves(last, values)
+      const walked = peerMoves([...last], [...values])
+      if (values !== last && told !== memo.moved) wrong++
+      if (!told || !walked || !sameList(told.added, walked.added) || !sameList(told.gone, walked.gone)) wrong++
     }
     fleet = next
     last = values
   }
-  t.equal(wrong, 0, 'every value right, the last array untouched, the moves exactly the values made and dropped')
+  t.equal(wrong, 0, 'every value right, the last array untouched, the moves exactly the values made and dropped, and told to the next walk as it would find them')
   t.ok(edits > 400, `edits ran (${edits} of 500)`)
   t.equal(memo.map('k', fleet), last, 'nothing moved: the last array itself')
 })
