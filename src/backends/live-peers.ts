@@ -20,7 +20,7 @@ import { formatCidr, formatCidr6, type Cidr } from '../net/cidr.js'
 import { specIdentity } from '../lease/parsed.js'
 import { DisjointPrefixes, range4, range6 } from '../net/disjoint.js'
 import type { BackendDefinition, Ignored, Peer } from './backend.js'
-import { namePosition as position, noteMoves, type PeerMoves } from './peer-memo.js'
+import { namePosition as position, noteMoves, spliceOwned, type PeerMoves } from './peer-memo.js'
 import { judgeLease, type Self, type Verdict } from './peers.js'
 
 interface Judged<D> {
@@ -44,7 +44,7 @@ export class LivePeers<D> {
   /** no two candidates overlap and no verdict hung on another lease: the next pass may be incremental */
   private clean = false
   private last: Answer<D> = { peers: [], ignored: [] }
-  /** this pass's answer, copied from the last at its first edit; both arrays in name order */
+  /** this pass's answer: the last one's arrays, each copied at its first edit (the caller may still hold them); in name order */
   private editing: Answer<D> | undefined
   /** the peers this pass spliced into and out of that copy */
   private moves: PeerMoves<Peer<D>> = { added: [], gone: [] }
@@ -114,7 +114,7 @@ export class LivePeers<D> {
       // the backend and the prober walk these peers beside the last: they are told what moved instead
       this.moves.added.sort(byPeerName)
       this.moves.gone.sort(byPeerName)
-      noteMoves(this.last.peers, this.editing.peers, this.moves)
+      if (this.editing.peers !== this.last.peers) noteMoves(this.last.peers, this.editing.peers, this.moves)
       this.last = this.editing
     }
     this.editing = undefined
@@ -166,8 +166,19 @@ export class LivePeers<D> {
     this.judged.delete(j.name)
     const at = position(this.order, j.name)
     if (this.order[at] === j) this.order.splice(at, 1)
-    if (verdict?.peer && removeNamed(this.edit().peers, j.name)) this.moves.gone.push(verdict.peer)
-    if (verdict?.ignored) removeNamed(this.edit().ignored, j.name)
+    if (verdict?.peer) {
+      const e = this.edit()
+      const at = position(e.peers, j.name)
+      if (e.peers[at]?.name === j.name) {
+        e.peers = spliceOwned(e.peers, this.last.peers, at, 1)
+        this.moves.gone.push(verdict.peer)
+      }
+    }
+    if (verdict?.ignored) {
+      const e = this.edit()
+      const at = position(e.ignored, j.name)
+      if (e.ignored[at]?.name === j.name) e.ignored = spliceOwned(e.ignored, this.last.ignored, at, 1)
+    }
   }
 
   private keep(j: Judged<D>): void {
@@ -175,16 +186,20 @@ export class LivePeers<D> {
     this.order.splice(position(this.order, j.name), 0, j)
     const { verdict } = j
     if (verdict?.peer) {
-      insertNamed(this.edit().peers, verdict.peer)
+      const e = this.edit()
+      // names are unique among leases, so one entry per name and list
+      e.peers = spliceOwned(e.peers, this.last.peers, position(e.peers, j.name), 0, verdict.peer)
       this.moves.added.push(verdict.peer)
     }
-    if (verdict?.ignored) insertNamed(this.edit().ignored, verdict.ignored)
+    if (verdict?.ignored) {
+      const e = this.edit()
+      e.ignored = spliceOwned(e.ignored, this.last.ignored, position(e.ignored, j.name), 0, verdict.ignored)
+    }
   }
 
-  /** the answer this pass edits: the last one's arrays copied once (the caller may still hold them) */
   private edit(): Answer<D> {
     if (!this.editing) this.moves = { added: [], gone: [] }
-    return (this.editing ??= { peers: this.last.peers.slice(), ignored: this.last.ignored.slice() })
+    return (this.editing ??= { ...this.last })
   }
 
   private collect(): void {
@@ -203,20 +218,7 @@ export interface Answer<D> {
   ignored: Ignored[]
 }
 
-/** whether it was there */
-function removeNamed(sorted: { name: string }[], name: string): boolean {
-  const at = position(sorted, name)
-  if (sorted[at]?.name !== name) return false
-  sorted.splice(at, 1)
-  return true
-}
-
 const byPeerName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
-
-/** names are unique among leases, so one entry per name and list */
-function insertNamed<T extends { name: string }>(sorted: T[], item: T): void {
-  sorted.splice(position(sorted, item.name), 0, item)
-}
 
 /** whether `lease` is what `j` judged: the same object, or one with the same uid and spec (a status write) */
 function sameLease(j: Judged<unknown>, lease: HostLease): boolean {
