@@ -100,6 +100,15 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
   const sysctl = opts.sysctl ?? new Sysctl()
   const backends = opts.backends ?? createBackends({ links, sysctl, metrics: manager.registry, wireguardKeyFile: opts.wireguardKeyFile ?? DEFAULT_WIREGUARD_KEY_FILE })
   const peerGauge = new Gauge({ name: 'weft_datapath_peers', help: 'Peers this host forwards to, by backend.', labelNames: ['backend'], registers: [manager.registry] })
+  // set only when it moves: a set hashes its labels, at every host for every pass of a join elsewhere
+  let shownPeers = ''
+  const showPeers = (type?: string, n = 0) => {
+    const shown = type === undefined ? '' : `${type} ${n}`
+    if (shown === shownPeers) return
+    shownPeers = shown
+    peerGauge.reset()
+    if (type !== undefined) peerGauge.set({ backend: type }, n)
+  }
   // the TUN is this process's; the kernel backends' state outlives it on purpose
   manager.addRunnable({
     name: 'datapath-backends',
@@ -144,7 +153,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       clean.key = undefined
       for (const b of Object.values(backends)) removed = (await b.teardown(lastNetwork, iface)) || removed
       if (removed) log.info('OverlayConfig deleted; data path removed')
-      peerGauge.reset()
+      showPeers()
       return { condition: { status: false, reason: 'OverlayMissing', message: `OverlayConfig "${overlay}" not found; no data path` } }
     }
     if (!held) return { condition: { status: false, reason: 'NoLease', message: 'no lease held yet' } }
@@ -198,8 +207,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       const note = left.map((i) => i.message).join('; ')
       if (note !== lastNote && left.length > 0) log.warn({ peers: left.map((i) => `${i.name}: ${i.reason}`) }, 'some leases are not peers')
       lastNote = note
-      peerGauge.reset()
-      peerGauge.set({ backend: type }, peers.length - changes.skipped.length)
+      showPeers(type, peers.length - changes.skipped.length)
 
       // --- report
       // a peer the backend cannot reach at all (host-gw: not on this L2 segment) makes the data path not ready

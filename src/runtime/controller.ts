@@ -203,6 +203,8 @@ export class Controller {
   private readonly log: Logger
   private subscription: Subscription | undefined
   private workers: Promise<void>[] = []
+  /** the depth the gauge shows */
+  private shownDepth: number | undefined
   private readonly abort = new AbortController()
   /** last error message per key, so a failing key logs once per new message, not per retry */
   private readonly failing = new Map<string, string>()
@@ -355,7 +357,10 @@ export class Controller {
   }
 
   private updateDepth(): void {
-    this.deps.metrics.depth.set({ controller: this.name }, this.queue.depth)
+    // set only when it moves: a set hashes its labels, and every event of a watch comes by here
+    if (this.queue.depth === this.shownDepth) return
+    this.shownDepth = this.queue.depth
+    this.deps.metrics.depth.set({ controller: this.name }, this.shownDepth)
   }
 }
 
