@@ -382,17 +382,18 @@ class SimulatedProber {
           const targets = this.targets.of('vxlan', peers)
           this.health.setPeers(targets)
           // the round's answers: every live peer replies; the dead are asked again as the real round asks again
-          const lost = targets.filter((t) => this.shared.dead.has(t.name))
+          // the dead among this round's peers, found by name rather than by a look at every target
+          const lost = dead.filter((name) => this.health.state(name) !== undefined)
           if (lost.length > 0) await sleep(PROBE_TIMEOUT_MS)
           // a live peer judged reachable before answers again, which moves nothing: only the unjudged and the unreachable are told
           for (const name of [...this.health.unjudged(), ...Object.keys(this.health.unreachable())]) if (!this.shared.dead.has(name)) this.health.record(name, ANSWERED)
-          for (const t of lost) this.health.record(t.name, NO_ANSWER)
+          for (const name of lost) this.health.record(name, NO_ANSWER)
           for (let attempt = 1, again = lost; this.running; attempt++) {
             // retried as retryTargets picks them: lost again, and not yet unreachable
-            again = again.filter((t) => this.health.state(t.name) !== 'unreachable')
+            again = again.filter((name) => this.health.state(name) !== 'unreachable')
             if (attempt >= MISSES_TO_UNREACHABLE || again.length === 0) break
             await sleep(RETRY_TIMEOUT_MS)
-            for (const t of again) this.health.record(t.name, NO_ANSWER)
+            for (const name of again) this.health.record(name, NO_ANSWER)
           }
           this.lastTargets = peers
           this.lastDead = dead.length
