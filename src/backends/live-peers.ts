@@ -166,40 +166,31 @@ export class LivePeers<D> {
     this.judged.delete(j.name)
     const at = position(this.order, j.name)
     if (this.order[at] === j) this.order.splice(at, 1)
-    if (verdict?.peer) {
-      const e = this.edit()
-      const at = position(e.peers, j.name)
-      if (e.peers[at]?.name === j.name) {
-        e.peers = spliceOwned(e.peers, this.last.peers, at, 1)
-        this.moves.gone.push(verdict.peer)
-      }
-    }
-    if (verdict?.ignored) {
-      const e = this.edit()
-      const at = position(e.ignored, j.name)
-      if (e.ignored[at]?.name === j.name) e.ignored = spliceOwned(e.ignored, this.last.ignored, at, 1)
-    }
+    if (verdict?.peer && this.splice('peers', j.name)) this.moves.gone.push(verdict.peer)
+    if (verdict?.ignored) this.splice('ignored', j.name)
   }
 
   private keep(j: Judged<D>): void {
     this.judged.set(j.name, j)
     this.order.splice(position(this.order, j.name), 0, j)
     const { verdict } = j
-    if (verdict?.peer) {
-      const e = this.edit()
-      // names are unique among leases, so one entry per name and list
-      e.peers = spliceOwned(e.peers, this.last.peers, position(e.peers, j.name), 0, verdict.peer)
-      this.moves.added.push(verdict.peer)
-    }
-    if (verdict?.ignored) {
-      const e = this.edit()
-      e.ignored = spliceOwned(e.ignored, this.last.ignored, position(e.ignored, j.name), 0, verdict.ignored)
-    }
+    if (verdict?.peer && this.splice('peers', j.name, verdict.peer)) this.moves.added.push(verdict.peer)
+    if (verdict?.ignored) this.splice('ignored', j.name, verdict.ignored)
   }
 
-  private edit(): Answer<D> {
+  /**
+   * In this pass's answer (the last one's list copied at its first edit), the
+   * entry named `name` out, or `item` in at its place (names are unique among
+   * leases: one entry per name and list). Whether the list changed.
+   */
+  private splice<K extends keyof Answer<D>>(list: K, name: string, item?: Answer<D>[K][number]): boolean {
     if (!this.editing) this.moves = { added: [], gone: [] }
-    return (this.editing ??= { ...this.last })
+    const e = (this.editing ??= { ...this.last })
+    const entries: { name: string }[] = e[list]
+    const at = position(entries, name)
+    if (item === undefined && entries[at]?.name !== name) return false
+    e[list] = spliceOwned(entries, this.last[list], at, item === undefined ? 1 : 0, ...(item === undefined ? [] : [item])) as Answer<D>[K]
+    return true
   }
 
   private collect(): void {

@@ -48,8 +48,9 @@ export interface FdbTarget {
  * The plan: per peer, in the peers' order, its entries or why it is left out.
  * The kernel backend diffs the flat lists (routes, neighbours, ...), made
  * from the entries when asked; a pass after a join keeps every other peer's
- * entry (VxlanPlanner), so a consumer walking beside the last plan's entries
- * finds the one that moved (bench/lib/fleet-host.ts).
+ * entry (VxlanPlanner) and tells peerMoves which entries it spliced in and
+ * out, so a consumer of the entries finds the one that moved without a walk
+ * (bench/lib/fleet-host.ts).
  */
 export class VxlanPlan {
   constructor(
