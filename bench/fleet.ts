@@ -166,6 +166,8 @@ interface Phase {
   all: number[]
   /** hosts that had not acted within WAIT_MS */
   missing: number
+  /** per rep: the slowest worker's garbage collections until its last host had acted (pause ms, major ones), and major ones in every worker */
+  gc: { slowestPauseMs: number; slowestMajor: number; allMajor: number }[]
   writes: number[]
   events: number[]
   /** etcd CPU ms per rep */
@@ -182,7 +184,7 @@ interface Phase {
   keys: Map<string, number>
 }
 
-const newPhase = (): Phase => ({ perHost: [], all: [], missing: 0, writes: [], events: [], etcdCpuMs: [], clientCpuMs: [], durationMs: [], unsettled: 0, reopened: 0, keys: new Map() })
+const newPhase = (): Phase => ({ perHost: [], all: [], missing: 0, gc: [], writes: [], events: [], etcdCpuMs: [], clientCpuMs: [], durationMs: [], unsettled: 0, reopened: 0, keys: new Map() })
 
 interface FleetResult {
   kind: 'weft' | 'ref'
@@ -207,6 +209,9 @@ const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!
 }
+/** what a phase's garbage collections were: a pause in a worker stalls its every host */
+const gcLine = (g: Phase['gc'][number] | undefined) =>
+  g ? `the slowest worker paused ${g.slowestPauseMs.toFixed(0)} ms for GC until its hosts had it (${g.slowestMajor} major), major collections in all workers ${g.allMajor}` : 'no GC figures'
 const max = (xs: number[]) => (xs.length ? Math.max(...xs) : NaN)
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN)
 
@@ -291,6 +296,8 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     phase.perHost.push(...times)
     phase.missing += waits.reduce((s, w) => s + w.missing, 0)
     if (times.length) phase.all.push(Math.max(...times))
+    const slowest = waits.reduce((a, b) => (Math.max(-Infinity, ...b.times) > Math.max(-Infinity, ...a.times) ? b : a))
+    phase.gc.push({ slowestPauseMs: slowest.gc.pauseMs, slowestMajor: slowest.gc.major, allMajor: waits.reduce((s, w) => s + w.gc.major, 0) })
   }
 
   try {
@@ -370,12 +377,12 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       if (profiling) await all({ op: 'profile', file: undefined })
       const before = await snapshot()
       const { claimSentAt } = await workers[k % WORKERS]!.call<{ claimSentAt: number }>({ op: 'join', host: spec(n + k, name) })
-      addWaits(result.join, await all<WaitReply>({ op: 'wait', what: 'added', name, timeoutMs: WAIT_MS }), claimSentAt)
+      addWaits(result.join, await all<WaitReply>({ op: 'wait', what: 'added', name, timeoutMs: WAIT_MS, since: claimSentAt }), claimSentAt)
       // the joiner's first report comes with its first status, a probe round after its claim: longer than a quiet spell
       if (kind === 'weft') await until(() => admin.etcd.get(reportKey(prefix, name)).exec().then((r) => r.kvs.length > 0), WAIT_MS)
       await record(result.join, before, await settle(), kind === 'weft' ? 4 : 1)
       if (profiling) await Promise.all(workers.map((w, wi) => w.call({ op: 'profile', file: `${PROFILE_DIR}/${kind}-${n}-join-w${wi}.cpuprofile` })))
-      log(`${kind} ${n}: join ${k + 1}: all planned after ${result.join.all.at(-1)?.toFixed(0)} ms, ${result.join.writes.at(-1)} writes, ${result.join.events.at(-1)} events`)
+      log(`${kind} ${n}: join ${k + 1}: all planned after ${result.join.all.at(-1)?.toFixed(0)} ms, ${result.join.writes.at(-1)} writes, ${result.join.events.at(-1)} events; ${gcLine(result.join.gc.at(-1))}`)
     }
     // --- leaves: the joined hosts go again
     for (let k = 0; k < LEAVES; k++) {
@@ -383,9 +390,9 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       subject = name
       const before = await snapshot()
       const { t0: at } = await workers[k % WORKERS]!.call<{ t0: number }>({ op: 'leave', name })
-      addWaits(result.leave, await all<WaitReply>({ op: 'wait', what: 'removed', name, timeoutMs: WAIT_MS }), at)
+      addWaits(result.leave, await all<WaitReply>({ op: 'wait', what: 'removed', name, timeoutMs: WAIT_MS, since: at }), at)
       await record(result.leave, before, await settle())
-      log(`${kind} ${n}: leave ${k + 1}: all dropped after ${result.leave.all.at(-1)?.toFixed(0)} ms, ${result.leave.writes.at(-1)} writes, ${result.leave.events.at(-1)} events`)
+      log(`${kind} ${n}: leave ${k + 1}: all dropped after ${result.leave.all.at(-1)?.toFixed(0)} ms, ${result.leave.writes.at(-1)} writes, ${result.leave.events.at(-1)} events; ${gcLine(result.leave.gc.at(-1))}`)
     }
     // --- failures: agent killed, lease live
     for (let k = 0; k < FAILURES; k++) {
@@ -396,7 +403,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       const { t0: at } = await workers[i % WORKERS]!.call<{ t0: number }>({ op: 'kill', name })
       await all({ op: 'dead', name })
       if (kind === 'weft') {
-        addWaits(result.fail, await all<WaitReply>({ op: 'wait', what: 'unreachable', name, timeoutMs: WAIT_MS }), at)
+        addWaits(result.fail, await all<WaitReply>({ op: 'wait', what: 'unreachable', name, timeoutMs: WAIT_MS, since: at }), at)
         // its own report lapses with its etcd lease
         await until(() => admin.etcd.get(reportKey(prefix, name)).exec().then((r) => r.kvs.length === 0), WAIT_MS)
         await record(result.fail, before, await settle())
@@ -480,6 +487,9 @@ function printN(n: number, rows: FleetResult[], alone: PlanCost): void {
       if (reps === 0 || p.keys.size === 0) continue
       const parts = [...p.keys].sort((a, b) => b[1] - a[1]).map(([k, c]) => `${k} ${(c / reps).toFixed(reps > 1 ? 1 : 0)}`)
       console.log(`  ${label}: keys written per ${what}: ${parts.join(', ')}`)
+    }
+    if (r.join.gc.length > 0) {
+      console.log(`  ${label}: per join, all planned after / the slowest worker's GC pauses until then (major collections in it, in all workers): ${r.join.all.map((a, i) => `${ms(a)} / ${ms(r.join.gc[i]!.slowestPauseMs)} (${r.join.gc[i]!.slowestMajor}, ${r.join.gc[i]!.allMajor})`).join('; ')}`)
     }
     if (r.error) console.log(`  ${label}: NOT COMPLETE: ${r.error}`)
   }

@@ -4,6 +4,7 @@
 // bench that dies takes its workers along.
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
+import { constants, PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks'
 import { startRefHost, startWeftHost, type FleetHost, type WorkerShared } from './fleet-host.js'
 import { createEtcdClient, SharedDecodes } from '../../src/store/index.js'
 
@@ -22,7 +23,7 @@ export type Request =
   | { op: 'track'; name: string }
   | { op: 'dead'; name: string }
   | { op: 'join'; host: HostSpec }
-  | { op: 'wait'; what: 'added' | 'removed' | 'unreachable'; name: string; timeoutMs: number }
+  | { op: 'wait'; what: 'added' | 'removed' | 'unreachable'; name: string; timeoutMs: number; since: number }
   | { op: 'leave'; name: string }
   | { op: 'kill'; name: string }
   | { op: 'stats' }
@@ -34,6 +35,22 @@ export interface WaitReply {
   times: number[]
   /** hosts of this worker that had not within the timeout */
   missing: number
+  /** this worker's garbage collections from `since` until its last host had it: pause ms, and how many were major (mark-compact) */
+  gc: { pauseMs: number; major: number }
+}
+
+// A worker's hundreds of agents share one heap: a collection stalls all of them at once, which no real host's agent
+// does to another's. Every pause is kept, so a slow join can be told from a collection that fell inside it.
+const gcPauses: { at: number; ms: number; major: boolean }[] = []
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries() as (PerformanceEntry & { detail?: { kind?: number } })[]) {
+    gcPauses.push({ at: performance.timeOrigin + e.startTime, ms: e.duration, major: e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR })
+  }
+}).observe({ entryTypes: ['gc'] })
+
+function gcBetween(from: number, to: number): WaitReply['gc'] {
+  const inside = gcPauses.filter((g) => g.at + g.ms >= from && g.at <= to)
+  return { pauseMs: inside.reduce((s, g) => s + g.ms, 0), major: inside.filter((g) => g.major).length }
 }
 
 const shared: WorkerShared = { events: 0, streams: 0, dead: new Set(), tracked: new Set(), decodes: new SharedDecodes() }
@@ -53,13 +70,16 @@ async function start(spec: HostSpec, planning: boolean): Promise<FleetHost> {
   return h
 }
 
-async function waitFor(what: 'added' | 'removed' | 'unreachable', name: string, timeoutMs: number): Promise<WaitReply> {
+async function waitFor(what: 'added' | 'removed' | 'unreachable', name: string, timeoutMs: number, since: number): Promise<WaitReply> {
   const deadline = Date.now() + timeoutMs
   const others = () => [...hosts.values()].filter((h) => h.name !== name)
   for (;;) {
     const have = others().filter((h) => h.times[what].has(name))
     if (have.length === others().length || Date.now() > deadline) {
-      return { times: have.map((h) => h.times[what].get(name)!), missing: others().length - have.length }
+      const times = have.map((h) => h.times[what].get(name)!)
+      const kept = gcPauses.findIndex((g) => g.at >= since - 60_000)
+      gcPauses.splice(0, kept === -1 ? gcPauses.length : kept)
+      return { times, missing: others().length - have.length, gc: gcBetween(since, times.length ? Math.max(...times) : Date.now()) }
     }
     await new Promise((r) => setTimeout(r, 20))
   }
@@ -109,7 +129,7 @@ async function handle(req: Request): Promise<unknown> {
       return { claimSentAt: h.claimSentAt }
     }
     case 'wait':
-      return waitFor(req.what, req.name, req.timeoutMs)
+      return waitFor(req.what, req.name, req.timeoutMs, req.since)
     case 'leave': {
       // a host taken out of the fleet: its agent stopped (report withdrawn), then its lease gone (deleted, or expired: one revoke)
       const h = hosts.get(req.name)
