@@ -296,7 +296,8 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     phase.perHost.push(...times)
     phase.missing += waits.reduce((s, w) => s + w.missing, 0)
     if (times.length) phase.all.push(Math.max(...times))
-    const slowest = waits.reduce((a, b) => (Math.max(-Infinity, ...b.times) > Math.max(-Infinity, ...a.times) ? b : a))
+    const lasts = waits.map((w) => Math.max(-Infinity, ...w.times))
+    const slowest = waits[lasts.indexOf(Math.max(...lasts))]!
     phase.gc.push({ slowestPauseMs: slowest.gc.pauseMs, slowestMajor: slowest.gc.major, allMajor: waits.reduce((s, w) => s + w.gc.major, 0) })
   }
 
