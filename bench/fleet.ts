@@ -21,7 +21,11 @@
 // publishes its status and stops, leaving the lease live; then the agents
 // start again over their leases, --wave at a time, each listing the whole
 // fleet, the next wave once every agent started so far plans every other.
-// Setup then waits until etcd's revision has stood still. Then:
+// Setup then waits until etcd's revision has stood still, and each worker
+// collects its garbage once (the restart's, which a host's own agent would
+// collect in milliseconds, but whose collection over a worker's shared heap
+// stalled hundreds of agents inside the first join); the live heap left is
+// printed per host-peer pair. Then:
 //  - join: a new host's agent starts (claims its subnet, publishes its VTEP
 //    MAC and status as any agent): from its claim transaction until each host
 //    has planned a route to it; writes (etcd revision delta) and watch events
@@ -119,7 +123,7 @@ class Worker {
 
   constructor(heapMB: number) {
     this.child = fork(fileURLToPath(new URL('./lib/fleet-worker.ts', import.meta.url)), [], {
-      execArgv: ['--import', 'tsx', `--max-old-space-size=${heapMB}`, `--max-semi-space-size=${SEMI_SPACE_MB}`],
+      execArgv: ['--import', 'tsx', `--max-old-space-size=${heapMB}`, `--max-semi-space-size=${SEMI_SPACE_MB}`, '--expose-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
     this.child.on('message', (m: { id: number; result?: unknown; error?: string }) => {
@@ -193,6 +197,8 @@ interface FleetResult {
   etcdRssMB: number
   etcdPeakMB: number
   clientRssMB: number
+  /** every worker's heap after setup, once its garbage was collected */
+  liveHeapMB: number
   /** the fleet left alone for IDLE_WINDOW_MS after setup: etcd writes, and the simulated hosts' CPU (ms a host per second) */
   idleWrites: number
   /** the keys those writes were, by kind */
@@ -218,7 +224,7 @@ const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.l
 async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref', n: number): Promise<FleetResult> {
   const prefix = `/fleet-${process.pid}-${kind}-${n}`
   const admin = Store.connect({ endpoints: [etcd.endpoint], prefix })
-  const result: FleetResult = { kind, n, setupS: NaN, etcdRssMB: NaN, etcdPeakMB: NaN, clientRssMB: NaN, idleWrites: NaN, idleKeys: new Map(), idleCpuMsPerHostS: NaN, join: newPhase(), leave: newPhase(), fail: newPhase() }
+  const result: FleetResult = { kind, n, setupS: NaN, etcdRssMB: NaN, etcdPeakMB: NaN, clientRssMB: NaN, liveHeapMB: NaN, idleWrites: NaN, idleKeys: new Map(), idleCpuMsPerHostS: NaN, join: newPhase(), leave: newPhase(), fail: newPhase() }
   const heapMB = Math.max(2048, Math.ceil(((kind === 'weft' ? n * n * MB_PER_CACHED_LEASE + n * MB_PER_HOST : n * MB_PER_REF_HOST) / WORKERS) * 1.5))
   const budgetEnd = Date.now() + BUDGET_MS
   const WAIT_MS = waitMs(n)
@@ -356,11 +362,12 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     log(`${kind} ${n}: set up after ${((Date.now() - t0) / 1000).toFixed(1)} s but for etcd going quiet`)
     if (!(await settle(setupBound))) log(`${kind} ${n}: setup writes still going after ${setupBound / 1000} s; measuring anyway`)
     result.setupS = (Date.now() - t0) / 1000
+    result.liveHeapMB = (await all<{ heapUsedMB: number }>({ op: 'collect' })).reduce((s, c) => s + c.heapUsedMB, 0)
     const idle = await snapshot()
     result.etcdRssMB = idle.etcd.rssMB
     result.etcdPeakMB = idle.etcd.peakMB
     result.clientRssMB = idle.clientRssMB
-    log(`${kind} ${n}: set up in ${result.setupS.toFixed(1)} s; etcd RSS ${idle.etcd.rssMB.toFixed(0)} MB, workers ${idle.clientRssMB.toFixed(0)} MB`)
+    log(`${kind} ${n}: set up in ${result.setupS.toFixed(1)} s; etcd RSS ${idle.etcd.rssMB.toFixed(0)} MB, workers ${idle.clientRssMB.toFixed(0)} MB, their live heaps ${result.liveHeapMB.toFixed(0)} MB`)
     // idle: no writes (the brief's "idle, weft writes nothing"), and the hosts' background work (renewals, probe rounds)
     await sleep(IDLE_WINDOW_MS)
     const quiet = await snapshot()
@@ -436,7 +443,7 @@ const ms = (x: number) => (Number.isNaN(x) ? '-' : x >= 10_000 ? `${(x / 1000).t
 const num = (xs: number[], unsettled: number) => (xs.length === 0 ? '-' : `${mean(xs).toFixed(xs.every(Number.isInteger) && xs.length === 1 ? 0 : 1)}${unsettled ? '+' : ''}`)
 
 function printN(n: number, rows: FleetResult[], alone: PlanCost): void {
-  console.log(`\nfleet: ${n} hosts over ${WORKERS} worker processes (young generation ${SEMI_SPACE_MB} MB semi-spaces), each host its own etcd client and watches; one etcd on loopback; ${JOINS} joins, ${LEAVES} leaves, ${FAILURES} failures`)
+  console.log(`\nfleet: ${n} hosts over ${WORKERS} worker processes (young generation ${SEMI_SPACE_MB} MB semi-spaces; setup's garbage collected before the first change), each host its own etcd client and watches; one etcd on loopback; ${JOINS} joins, ${LEAVES} leaves, ${FAILURES} failures`)
   console.log(
     '  ' +
       ''.padEnd(17) +
@@ -474,7 +481,7 @@ function printN(n: number, rows: FleetResult[], alone: PlanCost): void {
     const aboveIdle = (r: FleetResult) => mean(r.join.clientCpuMs.map((c, i) => c / r.n - r.idleCpuMsPerHostS * (r.join.durationMs[i]! / 1000)))
     console.log(
       `  ${label}: set up in ${r.setupS.toFixed(1)} s; idle ${IDLE_WINDOW_MS / 1000} s: ${r.idleWrites} writes, hosts' CPU ${r.idleCpuMsPerHostS.toFixed(3)} ms a host per second; etcd RSS ${r.etcdRssMB.toFixed(0)} MB (peak ${r.etcdPeakMB.toFixed(0)} MB); etcd CPU per join ${cpu(r.join)}, leave ${cpu(r.leave)}, failure ${cpu(r.fail)}; ` +
-        `simulated hosts' CPU per join ${client(r.join)} (${(mean(r.join.clientCpuMs) / r.n).toFixed(2)} ms a host, ${aboveIdle(r).toFixed(2)} ms above the idle fleet's over the same ${ms(mean(r.join.durationMs))}), leave ${client(r.leave)}, failure ${client(r.fail)} (workers' RSS ${r.clientRssMB.toFixed(0)} MB)`,
+        `simulated hosts' CPU per join ${client(r.join)} (${(mean(r.join.clientCpuMs) / r.n).toFixed(2)} ms a host, ${aboveIdle(r).toFixed(2)} ms above the idle fleet's over the same ${ms(mean(r.join.durationMs))}), leave ${client(r.leave)}, failure ${client(r.fail)} (workers' RSS ${r.clientRssMB.toFixed(0)} MB, live heaps after setup ${r.liveHeapMB.toFixed(0)} MB${r.kind === 'weft' ? `, ${((r.liveHeapMB * 2 ** 20) / (r.n * (r.n - 1))).toFixed(0)} B per host-peer pair` : ''})`,
     )
     if (r.idleKeys.size > 0) console.log(`  ${label}: keys written while idle: ${[...r.idleKeys].map(([k, c]) => `${k} ${c}`).join(', ')}`)
     const reopened = r.join.reopened + r.leave.reopened + r.fail.reopened
