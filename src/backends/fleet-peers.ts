@@ -50,9 +50,12 @@ export class FleetPeers<D> {
   private readonly movedClaims = new Set<string>()
   private everything = true
   private subscriptions: Subscription[] = []
-  /** each lease's claim name as last looked at, and the leases naming each claim */
+  /**
+   * each lease's claim name as last looked at, and the lease naming each claim: a name, or a Set only while
+   * several do (a clash) — a Set per claim was a tenth of a host's memory per peer (bench/fleet.ts)
+   */
   private readonly claimOf = new Map<string, string>()
-  private readonly naming = new Map<string, Set<string>>()
+  private readonly naming = new Map<string, string | Set<string>>()
   private readonly unowned = new Map<string, Unowned>()
   private unownedSorted: Unowned[] = []
 
@@ -104,7 +107,11 @@ export class FleetPeers<D> {
   private candidacyChanges(overlay: string): Map<string, HostLease | undefined> {
     const affected = new Set(this.movedLeases)
     for (const name of this.movedLeases) this.index(name, this.leases.get(name), overlay)
-    for (const claim of this.movedClaims) for (const name of this.naming.get(claim) ?? []) affected.add(name)
+    for (const claim of this.movedClaims) {
+      const names = this.naming.get(claim)
+      if (typeof names === 'string') affected.add(names)
+      else for (const name of names ?? []) affected.add(name)
+    }
     const changes = new Map<string, HostLease | undefined>()
     let unownedMoved = false
     for (const name of affected) {
@@ -144,17 +151,24 @@ export class FleetPeers<D> {
     const claim = lease?.spec.overlay === overlay ? claimNameOf(lease) : undefined
     const before = this.claimOf.get(name)
     if (before === claim) return
-    if (before !== undefined) {
-      const names = this.naming.get(before)
-      names?.delete(name)
-      if (names?.size === 0) this.naming.delete(before)
-    }
+    if (before !== undefined) this.unname(before, name)
     if (claim === undefined) this.claimOf.delete(name)
     else {
       this.claimOf.set(name, claim)
-      let names = this.naming.get(claim)
-      if (!names) this.naming.set(claim, (names = new Set()))
-      names.add(name)
+      const names = this.naming.get(claim)
+      if (names === undefined) this.naming.set(claim, name)
+      else if (typeof names === 'string') this.naming.set(claim, new Set([names, name]))
+      else names.add(name)
+    }
+  }
+
+  /** `name` no longer names `claim` */
+  private unname(claim: string, name: string): void {
+    const names = this.naming.get(claim)
+    if (names === name) this.naming.delete(claim)
+    else if (typeof names === 'object') {
+      names.delete(name)
+      if (names.size === 1) this.naming.set(claim, names.values().next().value!)
     }
   }
 }
