@@ -268,9 +268,14 @@ export class Store {
     const stream = await this.etcd.leaseClient.leaseKeepAlive({ deadline: Date.now() + timeoutMs })
     try {
       const answer = new Promise<number>((resolve, reject) => {
-        stream.on('data', (res: { TTL: string }) => resolve(Number(res.TTL)))
+        let answered = false
+        stream.on('data', (res: { TTL: string }) => {
+          answered = true
+          resolve(Number(res.TTL))
+        })
         stream.on('error', reject)
-        stream.on('end', () => reject(new UnavailableError(this.endpoints, 'the keepalive stream ended without an answer')))
+        // every renewal's stream ends after its answer: an error (and its stack) made there only when there was none
+        stream.on('end', () => answered || reject(new UnavailableError(this.endpoints, 'the keepalive stream ended without an answer')))
       })
       stream.write({ ID: leaseID })
       return await answer
