@@ -9,8 +9,8 @@
 // then skipped and the row says so. --kinds ref alone prints the reference.
 // --wave: how many weft agents restart at once in setup (a DaemonSet's
 // rolling update, maxUnavailable).
-// --profile: each worker's CPU profile of the first join (from the change
-// until the revision stood still) is written to DIR/<kind>-<N>-join-w<i>.cpuprofile.
+// --profile: each worker's CPU profile of each join (from the change until
+// the revision stood still) is written to DIR/<kind>-<N>-join<k>-w<i>.cpuprofile.
 //
 // Per N, the simulated hosts are spread over --workers processes
 // (bench/lib/fleet-worker.ts); each host has its own etcd client, informers,
@@ -381,7 +381,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       const name = `join-${k}`
       subject = name
       await all({ op: 'track', name })
-      const profiling = PROFILE_DIR !== undefined && k === 0
+      const profiling = PROFILE_DIR !== undefined
       if (profiling) await all({ op: 'profile', file: undefined })
       const before = await snapshot()
       const { claimSentAt } = await workers[k % WORKERS]!.call<{ claimSentAt: number }>({ op: 'join', host: spec(n + k, name) })
@@ -389,7 +389,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       // the joiner's first report comes with its first status, a probe round after its claim: longer than a quiet spell
       if (kind === 'weft') await until(() => admin.etcd.get(reportKey(prefix, name)).exec().then((r) => r.kvs.length > 0), WAIT_MS)
       await record(result.join, before, await settle(), kind === 'weft' ? 4 : 1)
-      if (profiling) await Promise.all(workers.map((w, wi) => w.call({ op: 'profile', file: `${PROFILE_DIR}/${kind}-${n}-join-w${wi}.cpuprofile` })))
+      if (profiling) await Promise.all(workers.map((w, wi) => w.call({ op: 'profile', file: `${PROFILE_DIR}/${kind}-${n}-join${k + 1}-w${wi}.cpuprofile` })))
       log(`${kind} ${n}: join ${k + 1}: all planned after ${result.join.all.at(-1)?.toFixed(0)} ms, ${result.join.writes.at(-1)} writes, ${result.join.events.at(-1)} events; ${gcLine(result.join.gc.at(-1))}`)
     }
     // --- leaves: the joined hosts go again
