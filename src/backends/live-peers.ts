@@ -36,8 +36,6 @@ export class LivePeers<D> {
   private context: string | undefined
   private backend: Pick<BackendDefinition<D>, 'parseLeaseData'> | undefined
   private judged = new Map<string, Judged<D>>()
-  /** the same entries by name: a full pass collects its answer by a walk, not a lookup per lease */
-  private order: Judged<D>[] = []
   /** every candidate's subnet (peers and those left out after the checks on the lease alone), disjoint while `clean` */
   private contenders = new DisjointPrefixes<Peer<D>, number>()
   private taken6 = new DisjointPrefixes<Peer<D>, bigint>()
@@ -124,7 +122,6 @@ export class LivePeers<D> {
   private full(sorted: readonly HostLease[], self: Self, backend: Pick<BackendDefinition<D>, 'parseLeaseData'>): void {
     this.fullPasses++
     this.judged = new Map()
-    this.order = []
     this.editing = undefined
     this.contenders = new DisjointPrefixes()
     // the earlier peers' IPv6 subnets, as livePeers keeps them; they overlap none of one another's (a clash is not
@@ -133,22 +130,26 @@ export class LivePeers<D> {
     this.clean = true
     // the rule's own IPv4 index: only the earlier peers count, as in livePeers
     const taken = new DisjointPrefixes<Peer<D>, number>()
+    // the answer in the leases' (name) order, as they are judged
+    const peers: Peer<D>[] = []
+    const ignored: Ignored[] = []
     for (const lease of sorted) {
       const verdict = judgeLease(lease, self, backend, taken, this.taken6)
       const entry = { name: lease.metadata.name, lease, identity: specIdentity(lease), verdict }
       this.judged.set(entry.name, entry)
-      this.order.push(entry)
+      if (verdict?.ignored) ignored.push(verdict.ignored)
       if (verdict?.clashed) this.clean = false
       if (verdict?.contends) {
         if (this.contenders.overlapping(range4(verdict.contends))) this.clean = false
         else this.contend(lease.metadata.name, verdict.contends, verdict.peer)
       }
       if (verdict?.peer) {
+        peers.push(verdict.peer)
         taken.add(range4(verdict.peer.subnet), verdict.peer)
         if (verdict.peer.ipv6Subnet) this.taken6.add(range6(verdict.peer.ipv6Subnet), verdict.peer)
       }
     }
-    this.collect()
+    this.last = { peers, ignored }
   }
 
   /** hold a candidate's subnet; one left out after the checks on the lease alone is named in a clash by a placeholder */
@@ -156,7 +157,7 @@ export class LivePeers<D> {
     this.contenders.add(range4(subnet), peer ?? { name, subnet, publicIP: '', data: undefined as D })
   }
 
-  /** a judged lease gone or moved: its subnets released, its entry out of the index and the order */
+  /** a judged lease gone or moved: its subnets released, its entry out of the index and of this pass's answer */
   private drop(j: Judged<D>): void {
     const { verdict } = j
     if (verdict?.contends) {
@@ -164,15 +165,12 @@ export class LivePeers<D> {
       if (verdict.peer?.ipv6Subnet) this.taken6.remove(range6(verdict.peer.ipv6Subnet)[0])
     }
     this.judged.delete(j.name)
-    const at = position(this.order, j.name)
-    if (this.order[at] === j) this.order.splice(at, 1)
     if (verdict?.peer && this.splice('peers', j.name)) this.moves.gone.push(verdict.peer)
     if (verdict?.ignored) this.splice('ignored', j.name)
   }
 
   private keep(j: Judged<D>): void {
     this.judged.set(j.name, j)
-    this.order.splice(position(this.order, j.name), 0, j)
     const { verdict } = j
     if (verdict?.peer && this.splice('peers', j.name, verdict.peer)) this.moves.added.push(verdict.peer)
     if (verdict?.ignored) this.splice('ignored', j.name, verdict.ignored)
@@ -191,16 +189,6 @@ export class LivePeers<D> {
     if (item === undefined && entries[at]?.name !== name) return false
     e[list] = spliceOwned(entries, this.last[list], at, item === undefined ? 1 : 0, ...(item === undefined ? [] : [item])) as Answer<D>[K]
     return true
-  }
-
-  private collect(): void {
-    const peers: Peer<D>[] = []
-    const ignored: Ignored[] = []
-    for (const { verdict } of this.order) {
-      if (verdict?.peer) peers.push(verdict.peer)
-      if (verdict?.ignored) ignored.push(verdict.ignored)
-    }
-    this.last = { peers, ignored }
   }
 }
 
