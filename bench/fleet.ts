@@ -174,6 +174,8 @@ interface Phase {
   gc: { slowestPauseMs: number; slowestMajor: number; allMajor: number }[]
   writes: number[]
   events: number[]
+  /** data path passes of all simulated hosts (weft; the reference plans per event) */
+  passes: number[]
   /** etcd CPU ms per rep */
   etcdCpuMs: number[]
   /** every worker's CPU ms per rep (the simulated hosts' own work) */
@@ -188,7 +190,7 @@ interface Phase {
   keys: Map<string, number>
 }
 
-const newPhase = (): Phase => ({ perHost: [], all: [], missing: 0, gc: [], writes: [], events: [], etcdCpuMs: [], clientCpuMs: [], durationMs: [], unsettled: 0, reopened: 0, keys: new Map() })
+const newPhase = (): Phase => ({ perHost: [], all: [], missing: 0, gc: [], writes: [], events: [], passes: [], etcdCpuMs: [], clientCpuMs: [], durationMs: [], unsettled: 0, reopened: 0, keys: new Map() })
 
 interface FleetResult {
   kind: 'weft' | 'ref'
@@ -233,10 +235,11 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
   const all = <T>(req: Request, timeoutMs?: number) => Promise.all(workers.map((w) => w.call<T>(req, timeoutMs)))
   const revision = async () => BigInt((await admin.etcd.get(`${prefix}/-`).exec()).header.revision)
   const snapshot = async () => {
-    const stats = await all<{ events: number; streams: number; cpuMs: number; rssMB: number }>({ op: 'stats' })
+    const stats = await all<{ events: number; passes: number; streams: number; cpuMs: number; rssMB: number }>({ op: 'stats' })
     return {
       rev: await revision(),
       events: stats.reduce((s, x) => s + x.events, 0),
+      passes: stats.reduce((s, x) => s + x.passes, 0),
       streams: stats.reduce((s, x) => s + x.streams, 0),
       written: written.length,
       clientCpuMs: stats.reduce((s, x) => s + x.cpuMs, 0),
@@ -291,6 +294,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     phase.reopened += after.streams - before.streams - ownStreams
     phase.writes.push(Number(after.rev - before.rev))
     phase.events.push(after.events - before.events)
+    phase.passes.push(after.passes - before.passes)
     phase.etcdCpuMs.push((after.etcd.cpuSeconds - before.etcd.cpuSeconds) * 1000)
     phase.clientCpuMs.push(after.clientCpuMs - before.clientCpuMs)
     phase.durationMs.push(after.at - before.at)
@@ -498,6 +502,7 @@ function printN(n: number, rows: FleetResult[], alone: PlanCost): void {
     }
     if (r.join.gc.length > 0) {
       console.log(`  ${label}: per join, all planned after / the slowest worker's GC pauses until then (major collections in it, in all workers): ${r.join.all.map((a, i) => `${ms(a)} / ${ms(r.join.gc[i]!.slowestPauseMs)} (${r.join.gc[i]!.slowestMajor}, ${r.join.gc[i]!.allMajor})`).join('; ')}`)
+      if (r.kind === 'weft') console.log(`  ${label}: data path passes of all hosts per join: ${r.join.passes.join(', ')}; per leave: ${r.leave.passes.join(', ') || '-'} (one per host is the floor)`)
     }
     if (r.error) console.log(`  ${label}: NOT COMPLETE: ${r.error}`)
   }

@@ -54,6 +54,8 @@ export const VNI = 1
 export interface WorkerShared {
   /** watch events received by this process's hosts (every event of every watch response) */
   events: number
+  /** data path passes (syncPeers calls) of this process's hosts */
+  passes: number
   /** watch streams opened by this process's hosts: 4 per weft host (3 informers, the claims view), 1 per reference host, more when streams were lost and resumed */
   streams: number
   /** hosts the bench killed: their probes go unanswered */
@@ -142,6 +144,7 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
   }
 
   async syncPeers(local: LocalConfig, peers: readonly Peer<VxlanLeaseData>[]): Promise<PeerChanges> {
+    this.shared.passes++
     this.peers = peers
     const plan = this.planner.plan(vxlanDeviceName(local.vni), peers)
     const now = Date.now()
