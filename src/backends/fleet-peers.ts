@@ -52,7 +52,7 @@ export class FleetPeers<D> {
   private subscriptions: Subscription[] = []
   /**
    * each lease's claim name as last looked at, and the lease naming each claim: a name, or a Set only while
-   * several do (a clash) — a Set per claim was a tenth of a host's memory per peer (bench/fleet.ts)
+   * several do (a clash): a Set per claim was about a tenth of the fleet bench's live heap per host-peer pair
    */
   private readonly claimOf = new Map<string, string>()
   private readonly naming = new Map<string, string | Set<string>>()

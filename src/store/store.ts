@@ -275,7 +275,9 @@ export class Store {
         })
         stream.on('error', reject)
         // every renewal's stream ends after its answer: an error (and its stack) made there only when there was none
-        stream.on('end', () => answered || reject(new UnavailableError(this.endpoints, 'the keepalive stream ended without an answer')))
+        stream.on('end', () => {
+          if (!answered) reject(new UnavailableError(this.endpoints, 'the keepalive stream ended without an answer'))
+        })
       })
       stream.write({ ID: leaseID })
       return await answer

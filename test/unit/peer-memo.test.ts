@@ -1,5 +1,6 @@
 // PeerMemo (src/backends/peer-memo.ts) and the planners that use it: the same
 // values as making each anew, and a join makes one value, not N.
+import { execFileSync } from 'node:child_process'
 import t from 'tap'
 import type { Peer } from '../../src/backends/backend.js'
 import { PeerMemo, peerMoves } from '../../src/backends/peer-memo.js'
@@ -176,7 +177,6 @@ t.test('PeerMemo: its values are a packed array, full pass and edit alike (a hol
     for (let i = 0; i < 300; i++) holey[i] = full[i]
     console.log(JSON.stringify({ control: %HasHoleyElements(holey), full: %HasHoleyElements(full), edited: %HasHoleyElements(edited), edit: memo.moved?.added.length }))
   `
-  const { execFileSync } = await import('node:child_process')
   const out = execFileSync(process.execPath, ['--allow-natives-syntax', '--import=tsx', '--input-type=module', '-e', script], { encoding: 'utf8' })
   const seen = JSON.parse(out) as { control: boolean; full: boolean; edited: boolean; edit: number | undefined }
   t.equal(seen.control, true, 'the check tells a holey array')
