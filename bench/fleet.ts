@@ -4,6 +4,7 @@
 //
 //   npx tsx bench/fleet.ts [--hosts 100,500,2000] [--workers 4] [--joins 3] [--leaves 3] [--failures 1]
 //                          [--settle-timeout 120] [--budget 25] [--kinds ref,weft] [--wave 250] [--profile DIR]
+//                          [--semi-space 64]
 //
 // --budget: minutes one fleet (one kind at one N) may take; later phases are
 // then skipped and the row says so. --kinds ref alone prints the reference.
@@ -11,6 +12,7 @@
 // rolling update, maxUnavailable).
 // --profile: each worker's CPU profile of each join (from the change until
 // the revision stood still) is written to DIR/<kind>-<N>-join<k>-w<i>.cpuprofile.
+// --semi-space: each worker's young generation, MB (below).
 //
 // Per N, the simulated hosts are spread over --workers processes
 // (bench/lib/fleet-worker.ts); each host has its own etcd client, informers,
@@ -66,6 +68,7 @@ const { values } = parseArgs({
     kinds: { type: 'string', default: 'ref,weft' },
     wave: { type: 'string', default: '250' },
     profile: { type: 'string' },
+    'semi-space': { type: 'string', default: '64' },
   },
 })
 const SIZES = values.hosts.split(',').map(Number)
@@ -103,9 +106,11 @@ const MB_PER_REF_HOST = 1.5
  * promoted a pass's short-lived objects into the old generation, whose
  * collections over every agent's fleet cache were a quarter of a
  * join's CPU at 2000 (--profile). 64 is still a fraction of what the agents
- * would have on their own hosts.
+ * would have on their own hosts; the scavenges that fall inside a join are in
+ * its GC figures, and --semi-space changes the size.
  */
-const SEMI_SPACE_MB = 64
+const SEMI_SPACE_MB = Number(values['semi-space'])
+if (!Number.isInteger(SEMI_SPACE_MB) || SEMI_SPACE_MB < 1) throw new Error('--semi-space: an integer number of MB, >= 1')
 
 const log = (s: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
