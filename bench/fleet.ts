@@ -280,6 +280,8 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
   const written: string[] = []
   const holders = new Map<string, string>()
   let subject = ''
+  /** when the changed host's own HostLease was put (ms since the epoch): a join's claim, then its first status */
+  let ownLeasePuts: number[] = []
   const keyWatch = await admin.etcd.watch().prefix(`${prefix}/`).create()
   const describeKey = (type: 'put' | 'delete', key: string, value: string) => {
     const [kindSeg = '?', ...rest] = key.slice(prefix.length + 1).split('/')
@@ -289,6 +291,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       if (type === 'put') holders.set(key, value.startsWith('{') ? String((JSON.parse(value) as { host?: string }).host) : value)
       owner = holders.get(key) ?? '?'
     }
+    if (type === 'put' && kindSeg === 'hostleases' && owner === subject) ownLeasePuts.push(Date.now())
     written.push(`${type} ${kindSeg}/${owner === subject ? 'itself' : 'others'}`)
   }
   keyWatch.on('put', (kv) => describeKey('put', kv.key.toString(), kv.value.toString()))
@@ -393,13 +396,16 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       const profiling = PROFILE_DIR !== undefined
       if (profiling) await all({ op: 'profile', file: undefined })
       const before = await snapshot()
+      ownLeasePuts = []
       const { claimSentAt } = await workers[k % WORKERS]!.call<{ claimSentAt: number }>({ op: 'join', host: spec(n + k, name) })
       addWaits(result.join, await all<WaitReply>({ op: 'wait', what: 'added', name, timeoutMs: WAIT_MS, since: claimSentAt }), claimSentAt)
       // the joiner's first report comes with its first status, a probe round after its claim: longer than a quiet spell
       if (kind === 'weft') await until(() => admin.etcd.get(reportKey(prefix, name)).exec().then((r) => r.kvs.length > 0), WAIT_MS)
       await record(result.join, before, await settle(), kind === 'weft' ? 4 : 1)
       if (profiling) await Promise.all(workers.map((w, wi) => w.call({ op: 'profile', file: `${PROFILE_DIR}/${kind}-${n}-join${k + 1}-w${wi}.cpuprofile` })))
-      log(`${kind} ${n}: join ${k + 1}: all planned after ${result.join.all.at(-1)?.toFixed(0)} ms, ${result.join.writes.at(-1)} writes, ${result.join.events.at(-1)} events; ${gcLine(result.join.gc.at(-1))}`)
+      // its status write reaches every host too: inside the window or after it
+      const status = kind === 'weft' && ownLeasePuts[1] !== undefined ? `, its first status written ${(ownLeasePuts[1] - claimSentAt).toFixed(0)} ms after its claim` : ''
+      log(`${kind} ${n}: join ${k + 1}: all planned after ${result.join.all.at(-1)?.toFixed(0)} ms${status}, ${result.join.writes.at(-1)} writes, ${result.join.events.at(-1)} events; ${gcLine(result.join.gc.at(-1))}`)
     }
     // --- leaves: the joined hosts go again
     for (let k = 0; k < LEAVES; k++) {

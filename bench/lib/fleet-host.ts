@@ -42,7 +42,7 @@ import { Sysctl } from '../../src/host/sysctl.js'
 import { LeaseHolder } from '../../src/lease/held.js'
 import { LeaseRegistry } from '../../src/lease/registry.js'
 import { ReportPublisher } from '../../src/probe/publisher.js'
-import { MISSES_TO_UNREACHABLE, PeerHealth, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, RETRY_TIMEOUT_MS, type ProbeResult } from '../../src/probe/schedule.js'
+import { MISSES_TO_UNREACHABLE, PeerHealth, PROBE_INTERVAL_MS, PROBE_SPREAD_MS, PROBE_TIMEOUT_MS, RETRY_TIMEOUT_MS, sendOffset, type ProbeResult } from '../../src/probe/schedule.js'
 import { ProbeTargets } from '../../src/probe/targets.js'
 import { Manager, type ControllerSpec } from '../../src/runtime/index.js'
 import { createEtcdClient, SharedDecodes, Store } from '../../src/store/index.js'
@@ -341,7 +341,9 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
  * claimed), a peer answering unless the bench killed it, its misses retried
  * as the real round retries them, verdicts from the real PeerHealth, and the
  * report through the real ReportPublisher (a write only when it changes; its
- * etcd lease renewed by completed rounds). A round in which every peer
+ * etcd lease renewed by completed rounds), each round as long as the real
+ * one's pacing makes it (its requests spread over PROBE_SPREAD_MS, the lost
+ * ones' timeout after that). A round in which every peer
  * answered again, as in the last, changes no verdict and is skipped (only the
  * publisher's renewal runs): 2000 simulated hosts share two cores.
  */
@@ -387,7 +389,11 @@ class SimulatedProber {
           // the round's answers: every live peer replies; the dead are asked again as the real round asks again
           // the dead among this round's peers, found by name rather than by a look at every target
           const lost = dead.filter((name) => this.health.state(name) !== undefined)
-          if (lost.length > 0) await sleep(PROBE_TIMEOUT_MS)
+          // paced as the real round paces it (src/controllers/reachability.ts): its requests go out over the spread and
+          // it ends once the last one is answered, or PROBE_TIMEOUT_MS after it when one is not; so a verdict, and a
+          // starting host's first report (with its first status), comes no sooner than a real one's
+          await sleep(sendOffset(targets.length - 1, targets.length, PROBE_SPREAD_MS) + (lost.length > 0 ? PROBE_TIMEOUT_MS : 0))
+          if (!this.running) return
           // a live peer judged reachable before answers again, which moves nothing: only the unjudged and the unreachable are told
           for (const name of [...this.health.unjudged(), ...Object.keys(this.health.unreachable())]) if (!this.shared.dead.has(name)) this.health.record(name, ANSWERED)
           for (const name of lost) this.health.record(name, NO_ANSWER)

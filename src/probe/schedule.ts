@@ -48,7 +48,12 @@ export type PeerState = 'unknown' | 'reachable' | 'unreachable'
 
 /** When, from a round's start, each of `n` peers (in the order given) gets its request. */
 export function sendOffsets(n: number, spreadMs = PROBE_SPREAD_MS): number[] {
-  return Array.from({ length: n }, (_, i) => Math.floor((i * spreadMs) / Math.max(n, 1)))
+  return Array.from({ length: n }, (_, i) => sendOffset(i, n, spreadMs))
+}
+
+/** When, from a round's start, the `i`th of `n` peers gets its request. */
+export function sendOffset(i: number, n: number, spreadMs = PROBE_SPREAD_MS): number {
+  return Math.floor((i * spreadMs) / Math.max(n, 1))
 }
 
 /** One peer's result in a round: a reply's round-trip time, or why there was none. */
