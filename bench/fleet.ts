@@ -11,7 +11,8 @@
 // --wave: how many weft agents restart at once in setup (a DaemonSet's
 // rolling update, maxUnavailable).
 // --profile: each worker's CPU profile of each join (from the change until
-// the revision stood still) is written to DIR/<kind>-<N>-join<k>-w<i>.cpuprofile.
+// the revision stood still) is written to DIR/<kind>-<N>-join<k>-w<i>.cpuprofile,
+// and of the idle window to DIR/<kind>-<N>-idle-w<i>.cpuprofile.
 // --semi-space: each worker's young generation, MB (below).
 //
 // Per N, the simulated hosts are spread over --workers processes
@@ -211,6 +212,8 @@ interface FleetResult {
   /** the keys those writes were, by kind */
   idleKeys: Map<string, number>
   idleCpuMsPerHostS: number
+  /** etcd's CPU ms per second of the idle fleet (renewals, report reads, pings): part of every phase's etcd CPU */
+  idleEtcdCpuMsPerS: number
   join: Phase
   leave: Phase
   fail: Phase
@@ -231,7 +234,7 @@ const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.l
 async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref', n: number): Promise<FleetResult> {
   const prefix = `/fleet-${process.pid}-${kind}-${n}`
   const admin = Store.connect({ endpoints: [etcd.endpoint], prefix })
-  const result: FleetResult = { kind, n, setupS: NaN, etcdRssMB: NaN, etcdPeakMB: NaN, clientRssMB: NaN, liveHeapMB: NaN, idleWrites: NaN, idleKeys: new Map(), idleCpuMsPerHostS: NaN, join: newPhase(), leave: newPhase(), fail: newPhase() }
+  const result: FleetResult = { kind, n, setupS: NaN, etcdRssMB: NaN, etcdPeakMB: NaN, clientRssMB: NaN, liveHeapMB: NaN, idleWrites: NaN, idleKeys: new Map(), idleCpuMsPerHostS: NaN, idleEtcdCpuMsPerS: NaN, join: newPhase(), leave: newPhase(), fail: newPhase() }
   const heapMB = Math.max(2048, Math.ceil(((kind === 'weft' ? n * n * MB_PER_CACHED_LEASE + n * MB_PER_HOST : n * MB_PER_REF_HOST) / WORKERS) * 1.5))
   const budgetEnd = Date.now() + BUDGET_MS
   const WAIT_MS = waitMs(n)
@@ -381,12 +384,15 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     result.clientRssMB = idle.clientRssMB
     log(`${kind} ${n}: set up in ${result.setupS.toFixed(1)} s; etcd RSS ${idle.etcd.rssMB.toFixed(0)} MB, workers ${idle.clientRssMB.toFixed(0)} MB, their live heaps ${result.liveHeapMB.toFixed(0)} MB`)
     // idle: no writes (the brief's "idle, weft writes nothing"), and the hosts' background work (renewals, probe rounds)
+    if (PROFILE_DIR !== undefined) await all({ op: 'profile', file: undefined })
     await sleep(IDLE_WINDOW_MS)
+    if (PROFILE_DIR !== undefined) await Promise.all(workers.map((w, wi) => w.call({ op: 'profile', file: `${PROFILE_DIR}/${kind}-${n}-idle-w${wi}.cpuprofile` })))
     const quiet = await snapshot()
     result.idleWrites = Number(quiet.rev - idle.rev)
     for (const k of written.slice(idle.written)) result.idleKeys.set(k, (result.idleKeys.get(k) ?? 0) + 1)
     result.idleCpuMsPerHostS = (quiet.clientCpuMs - idle.clientCpuMs) / n / (IDLE_WINDOW_MS / 1000)
-    log(`${kind} ${n}: idle for ${IDLE_WINDOW_MS / 1000} s: ${result.idleWrites} writes, hosts' CPU ${result.idleCpuMsPerHostS.toFixed(3)} ms a host per second`)
+    result.idleEtcdCpuMsPerS = ((quiet.etcd.cpuSeconds - idle.etcd.cpuSeconds) * 1000) / (IDLE_WINDOW_MS / 1000)
+    log(`${kind} ${n}: idle for ${IDLE_WINDOW_MS / 1000} s: ${result.idleWrites} writes, hosts' CPU ${result.idleCpuMsPerHostS.toFixed(3)} ms a host per second, etcd's ${result.idleEtcdCpuMsPerS.toFixed(0)} ms per second`)
 
     // --- joins
     for (let k = 0; k < JOINS; k++) {
@@ -495,7 +501,7 @@ function printN(n: number, rows: FleetResult[], alone: PlanCost): void {
     /** a join's CPU a host, less what the idle fleet spends in as long */
     const aboveIdle = (r: FleetResult) => mean(r.join.clientCpuMs.map((c, i) => c / r.n - r.idleCpuMsPerHostS * (r.join.durationMs[i]! / 1000)))
     console.log(
-      `  ${label}: set up in ${r.setupS.toFixed(1)} s; idle ${IDLE_WINDOW_MS / 1000} s: ${r.idleWrites} writes, hosts' CPU ${r.idleCpuMsPerHostS.toFixed(3)} ms a host per second; etcd RSS ${r.etcdRssMB.toFixed(0)} MB (peak ${r.etcdPeakMB.toFixed(0)} MB); etcd CPU per join ${cpu(r.join)}, leave ${cpu(r.leave)}, failure ${cpu(r.fail)}; ` +
+      `  ${label}: set up in ${r.setupS.toFixed(1)} s; idle ${IDLE_WINDOW_MS / 1000} s: ${r.idleWrites} writes, hosts' CPU ${r.idleCpuMsPerHostS.toFixed(3)} ms a host per second, etcd's ${r.idleEtcdCpuMsPerS.toFixed(0)} ms per second; etcd RSS ${r.etcdRssMB.toFixed(0)} MB (peak ${r.etcdPeakMB.toFixed(0)} MB); etcd CPU per join ${cpu(r.join)}, leave ${cpu(r.leave)}, failure ${cpu(r.fail)}; ` +
         `simulated hosts' CPU per join ${client(r.join)} (${(mean(r.join.clientCpuMs) / r.n).toFixed(2)} ms a host, ${aboveIdle(r).toFixed(2)} ms above the idle fleet's over the same ${ms(mean(r.join.durationMs))}), leave ${client(r.leave)}, failure ${client(r.fail)} (workers' RSS ${r.clientRssMB.toFixed(0)} MB, live heaps after setup ${r.liveHeapMB.toFixed(0)} MB${r.kind === 'weft' ? `, ${((r.liveHeapMB * 2 ** 20) / (r.n * (r.n - 1))).toFixed(0)} B per host-peer pair` : ''})`,
     )
     if (r.idleKeys.size > 0) console.log(`  ${label}: keys written while idle: ${[...r.idleKeys].map(([k, c]) => `${k} ${c}`).join(', ')}`)

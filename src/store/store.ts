@@ -16,6 +16,7 @@ import { toStoreError } from './etcd-errors.js'
 import type { TlsSettings } from './tls.js'
 import { kindPrefix, objectKey } from './keys.js'
 import type { LabelSelector } from './selector.js'
+import { KeepAliveChannel, type KeepAliveStream } from './keepalive.js'
 import { listAndWatch, type WatchEvent } from './watch.js'
 
 export interface WriteOptions {
@@ -86,6 +87,12 @@ export class Store {
   /** decoded values this store's lists and watches share with other stores' (SharedDecodes: the fleet bench) */
   sharedDecodes: SharedDecodes | undefined
 
+  /** lease renewals, over one stream kept open between them */
+  private readonly keepAlives = new KeepAliveChannel(
+    () => this.etcd.leaseClient.leaseKeepAlive() as Promise<KeepAliveStream>,
+    (why) => new UnavailableError(this.endpoints, why),
+  )
+
   /** A listed or watched key's value, decoded (or taken from the shared decodes). */
   decodeKv(kind: KindName, kv: IKeyValue): Decoded {
     return this.sharedDecodes ? this.sharedDecodes.decode(this.prefix, kind, kv) : tryDecode(this.prefix, kind, kv)
@@ -97,6 +104,7 @@ export class Store {
   }
 
   close(): void {
+    this.keepAlives.close()
     this.etcd.close()
   }
 
@@ -247,9 +255,10 @@ export class Store {
 
   /**
    * Renew once; returns the new TTL, or 0 when the lease no longer exists.
-   * A keepalive is a stream, which etcd3 neither bounds nor retries: it gets
-   * a deadline (a hung member must not hold the renewal), and a member that
-   * fails is left for the next (the failure passes it over, see members.ts).
+   * A keepalive is a stream, which etcd3 neither bounds nor retries: each
+   * renewal gets a deadline (a hung member must not hold it), and a failed
+   * attempt is tried again on a new stream, as many times as there are
+   * members. The stream is kept open between renewals (keepalive.ts).
    */
   async keepAliveOnce(leaseID: string, timeoutMs = 5000): Promise<number> {
     let lastError: unknown
@@ -265,25 +274,7 @@ export class Store {
   }
 
   private async keepAliveAttempt(leaseID: string, timeoutMs: number): Promise<number> {
-    const stream = await this.etcd.leaseClient.leaseKeepAlive({ deadline: Date.now() + timeoutMs })
-    try {
-      const answer = new Promise<number>((resolve, reject) => {
-        let answered = false
-        stream.on('data', (res: { TTL: string }) => {
-          answered = true
-          resolve(Number(res.TTL))
-        })
-        stream.on('error', reject)
-        // every renewal's stream ends after its answer: an error (and its stack) made there only when there was none
-        stream.on('end', () => {
-          if (!answered) reject(new UnavailableError(this.endpoints, 'the keepalive stream ended without an answer'))
-        })
-      })
-      stream.write({ ID: leaseID })
-      return await answer
-    } finally {
-      stream.end()
-    }
+    return this.keepAlives.renew(leaseID, timeoutMs)
   }
 
   async revokeLease(leaseID: string): Promise<void> {

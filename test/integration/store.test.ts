@@ -162,6 +162,40 @@ t.test('HostLease bound to an etcd lease disappears when it expires; updates kee
   t.equal(await store.keepAliveOnce(leaseID), 0, 'renewing an expired lease says so')
 })
 
+t.test('lease renewals share one keepalive stream; a silent member fails a renewal at its deadline, and the next one opens another stream', async (t) => {
+  // an etcd of this test's own: it is stopped (SIGSTOP) to go silent
+  const own = await startEtcd()
+  t.teardown(() => own.destroy())
+  const store = Store.connect({ endpoints: [own.endpoint], prefix: `/weft-test-${process.pid}-keepalive` })
+  t.teardown(() => store.close())
+  let opened = 0
+  const leases = store.etcd.leaseClient
+  const open = leases.leaseKeepAlive.bind(leases)
+  leases.leaseKeepAlive = (...args: Parameters<typeof open>) => {
+    opened++
+    return open(...args)
+  }
+  const a = await store.grantLease(60)
+  const b = await store.grantLease(60)
+  for (let i = 0; i < 3; i++) {
+    t.ok((await store.keepAliveOnce(a)) > 0, `lease a renewed (${i + 1})`)
+    t.ok((await store.keepAliveOnce(b)) > 0, `lease b renewed (${i + 1})`)
+  }
+  const both = await Promise.all([store.keepAliveOnce(a), store.keepAliveOnce(b), store.keepAliveOnce(a)])
+  t.ok(both.every((ttl) => ttl > 0), 'renewals at once each get their answer')
+  t.equal(opened, 1, 'nine renewals of two leases, one stream')
+
+  own.signal('SIGSTOP')
+  const started = Date.now()
+  const err = await store.keepAliveOnce(a, 500).catch((e: unknown) => e)
+  const took = Date.now() - started
+  own.signal('SIGCONT')
+  t.type(err, UnavailableError, `a silent member fails the renewal: ${(err as Error).message}`)
+  t.ok(took >= 450 && took < 3000, `at its deadline (${took} ms)`)
+  t.ok((await store.keepAliveOnce(a)) > 0, 'renewed once the member answers again')
+  t.equal(opened, 2, 'on a new stream: the silent one was dropped')
+})
+
 t.test('changing network of an overlay with live leases is refused', async (t) => {
   const store = newStore()
   const oc = await store.create(overlay())
