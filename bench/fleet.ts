@@ -312,8 +312,11 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     if (!settled) phase.unsettled++
     if (Date.now() > budgetEnd) throw new Error(`over the budget of ${BUDGET_MS / 60_000} min; later phases skipped`)
   }
+  /** the last change's slowest host in each worker, ms after the change */
+  let lastByWorker: number[] = []
   const addWaits = (phase: Phase, waits: WaitReply[], t0: number) => {
     const times = waits.flatMap((w) => w.times.map((t) => t - t0))
+    lastByWorker = waits.map((w) => Math.max(-Infinity, ...w.times) - t0)
     phase.perHost.push(...times)
     phase.missing += waits.reduce((s, w) => s + w.missing, 0)
     if (times.length) phase.all.push(Math.max(...times))
@@ -411,7 +414,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       if (profiling) await Promise.all(workers.map((w, wi) => w.call({ op: 'profile', file: `${PROFILE_DIR}/${kind}-${n}-join${k + 1}-w${wi}.cpuprofile` })))
       // its status write reaches every host too: inside the window or after it
       const status = kind === 'weft' && ownLeasePuts[1] !== undefined ? `, its first status written ${(ownLeasePuts[1] - claimSentAt).toFixed(0)} ms after its claim` : ''
-      log(`${kind} ${n}: join ${k + 1}: all planned after ${result.join.all.at(-1)?.toFixed(0)} ms${status}, ${result.join.writes.at(-1)} writes, ${result.join.events.at(-1)} events; ${gcLine(result.join.gc.at(-1))}`)
+      log(`${kind} ${n}: join ${k + 1} (its agent in worker ${k % WORKERS}): all planned after ${result.join.all.at(-1)?.toFixed(0)} ms (each worker's last: ${lastByWorker.map((t) => t.toFixed(0)).join(', ')})${status}, ${result.join.writes.at(-1)} writes, ${result.join.events.at(-1)} events; ${gcLine(result.join.gc.at(-1))}`)
     }
     // --- leaves: the joined hosts go again
     for (let k = 0; k < LEAVES; k++) {

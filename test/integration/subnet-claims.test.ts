@@ -1,10 +1,12 @@
 // The agent's watched view of an overlay's subnet claims (src/lease/claims.ts)
 // against a real etcd: listed then watched, resumed after etcd restarts,
-// keys that name no subnet ignored; and what thousands of claims cost.
+// listed again after a compaction, keys that name no subnet ignored; and
+// what thousands of claims cost.
 import t from 'tap'
 import { OverlayClaims } from '../../src/lease/claims.js'
 import { Store } from '../../src/store/index.js'
 import { startEtcd } from '../helpers/etcd.js'
+import { startProxy } from '../helpers/tcp-proxy.js'
 
 const etcd = await startEtcd()
 t.teardown(() => etcd.destroy())
@@ -50,6 +52,32 @@ t.test('list, watch, resume after an etcd restart; other overlays and non-subnet
       ['10.2.4.0-24', 'h4'],
     ],
   )
+})
+
+t.test('a view cut off while its resume revision is compacted away lists again: the changes made meanwhile, one change emitted', async (t) => {
+  const proxy = await startProxy(Number(new URL(etcd.endpoint).port))
+  t.teardown(() => proxy.close())
+  const viewPrefix = `${prefix}-compacted`
+  const claimKey = (subnet: string) => `${viewPrefix}/subnets/default/${subnet}`
+  await etcd.etcdctl(['put', claimKey('10.3.1.0-24'), 'h1'])
+  await etcd.etcdctl(['put', claimKey('10.3.2.0-24'), 'h2'])
+  const cut = Store.connect({ endpoints: [proxy.endpoint], prefix: viewPrefix })
+  t.teardown(() => cut.close())
+  const claims = new OverlayClaims(cut, 'default')
+  t.teardown(() => claims.stop())
+  const seen: (string | undefined)[] = []
+  claims.changes$.subscribe((c) => seen.push(c ? `${c.name} ${c.host ?? '-'}` : undefined))
+  claims.start()
+  await claims.waitForSync()
+  proxy.cut()
+  await etcd.etcdctl(['del', claimKey('10.3.1.0-24')])
+  await etcd.etcdctl(['put', claimKey('10.3.3.0-24'), 'h3'])
+  const rev = /"revision":(\d+)/.exec(await etcd.etcdctl(['get', claimKey('10.3.3.0-24'), '-w', 'json']))![1]!
+  await etcd.etcdctl(['compact', rev])
+  proxy.restore()
+  await until('the list after the compaction', () => seen.filter((c) => c === undefined).length >= 2, 30_000)
+  t.same([...claims.claims].sort(), [['10.3.2.0-24', 'h2'], ['10.3.3.0-24', 'h3']], 'the claims as etcd holds them')
+  t.same(seen, [undefined, undefined], 'one change per list, none per key: the view did not see the events it missed one by one')
 })
 
 t.test('cost: 3000 claims listed at start (figure printed)', async (t) => {

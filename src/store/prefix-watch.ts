@@ -1,0 +1,145 @@
+// List-then-watch of the raw keys under one prefix: the engine under the
+// informers' watches (watch.ts) and the subnet claims view (lease/claims.ts).
+// Guarantees to its owner:
+//  - relist() first; then every change under the prefix, in revision order,
+//    resumed from the last revision seen after a disconnect (we track it
+//    ourselves: etcd3 advances its resume point on the watch's creation
+//    header, which can skip events still in flight);
+//  - when etcd has compacted that revision, relist() again;
+//  - while etcd is down it waits and retries with backoff; it never errors;
+//  - a member that dies or hangs is left for another: the watch stream is our
+//    own (etcd3's shared watch manager waits forever on a member that accepts
+//    TCP and answers nothing), a watch not confirmed within CREATE_TIMEOUT_MS
+//    is dropped as a failure of that member (members.ts then passes it over),
+//    and grpc's keepalive pings end a stream whose member stopped answering.
+//
+// States: listing -> creating -(created)-> watching -(stream lost)-> resuming -> creating
+//         creating -(no answer in time)-> resuming    any -(compacted)-> listing
+import type { EventEmitter } from 'node:events'
+import { Range, type IDuplexStream, type IKeyValue, type IWatchRequest, type IWatchResponse } from 'etcd3'
+import type { Store } from './store.js'
+
+export interface PrefixWatcher {
+  /** list every key under the prefix and take them in (throws when etcd cannot be read); the revision listed at */
+  relist(): Promise<string>
+  put(kv: IKeyValue): void
+  delete(kv: IKeyValue): void
+}
+
+const RETRY_MIN_MS = 200
+// after the whole cluster was away, watches resume within this of it answering
+const RETRY_MAX_MS = 2000
+/** etcd confirms a watch in milliseconds; a member silent this long is taken as hung */
+const CREATE_TIMEOUT_MS = 3000
+
+/** etcd3 types the stream narrowly; it is grpc's ClientDuplexStream, an EventEmitter */
+type WatchStream = IDuplexStream<IWatchRequest, IWatchResponse> & Pick<EventEmitter, 'removeAllListeners'>
+
+/** Start listing and watching the keys under `prefix` for `watcher`; returns the function that stops it. */
+export function watchPrefix(store: Store, prefix: string, watcher: PrefixWatcher): () => void {
+  let lastRevision = 0n
+  let stream: WatchStream | undefined
+  /** bumped by every start and stop, so callbacks of an older stream do nothing */
+  let generation = 0
+  let retryTimer: NodeJS.Timeout | undefined
+  let failures = 0
+  let stopped = false
+
+  const later = (fn: () => void) => {
+    clearTimeout(retryTimer)
+    const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** failures++)
+    retryTimer = setTimeout(fn, delay * (0.75 + Math.random() / 2))
+  }
+
+  const relist = async () => {
+    if (stopped) return
+    try {
+      const revision = await watcher.relist()
+      if (stopped) return
+      lastRevision = BigInt(revision)
+      failures = 0
+      startWatch()
+    } catch {
+      later(() => void relist())
+    }
+  }
+
+  /** close our stream on purpose: half-closed first, so etcd3 does not count it as the member's failure */
+  const dropWatcher = () => {
+    generation++
+    const s = stream
+    stream = undefined
+    if (!s) return
+    s.removeAllListeners()
+    s.on('error', () => undefined)
+    s.end()
+    s.cancel()
+  }
+
+  const onResponse = (res: IWatchResponse, lost: () => void) => {
+    if (res.canceled) {
+      // compacted: our resume revision is gone, only a relist can catch up
+      if (res.compact_revision && res.compact_revision !== '0') {
+        dropWatcher()
+        later(() => void relist())
+      } else {
+        lost()
+      }
+      return
+    }
+    if (res.created) failures = 0
+    for (const ev of res.events) {
+      lastRevision = BigInt(ev.kv.mod_revision)
+      if (ev.type === 'Put') watcher.put(ev.kv)
+      else watcher.delete(ev.kv)
+    }
+  }
+
+  const startWatch = () => {
+    if (stopped) return
+    dropWatcher()
+    const mine = generation
+    const range = Range.prefix(prefix)
+    store.etcd.watchClient.watch().then(
+      (opened) => {
+        const s = opened as WatchStream
+        if (mine !== generation) {
+          s.on('error', () => undefined)
+          s.end()
+          s.cancel()
+          return
+        }
+        stream = s
+        // resume from what we have seen, on whichever member answers
+        const lost = () => {
+          if (mine !== generation) return
+          clearTimeout(createTimer)
+          stream = undefined
+          generation++
+          s.removeAllListeners()
+          s.on('error', () => undefined)
+          s.end()
+          s.cancel()
+          later(startWatch)
+        }
+        // cancelled while still writable: etcd3 records it as this member's failure
+        const createTimer = setTimeout(() => s.cancel(), CREATE_TIMEOUT_MS)
+        s.on('data', (res: IWatchResponse) => {
+          if (res.created) clearTimeout(createTimer)
+          onResponse(res, lost)
+        })
+        s.on('error', lost)
+        s.on('end', lost)
+        s.write({ create_request: { key: range.start, range_end: range.end, start_revision: String(lastRevision + 1n) } })
+      },
+      () => later(startWatch),
+    )
+  }
+
+  void relist()
+  return () => {
+    stopped = true
+    clearTimeout(retryTimer)
+    dropWatcher()
+  }
+}
