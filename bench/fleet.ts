@@ -376,6 +376,12 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       await until(async () => (await starting()) === 0, setupBound)
       const left = await starting()
       if (left > 0) log(`${kind} ${n}: ${left} hosts still Starting after ${setupBound / 1000} s; measuring anyway`)
+      // and for every host's report: a restarted agent whose status did not change writes its first report itself, a
+      // paced probe round (3 s and more) after its start, which can come after a quiet spell
+      const reports = () => admin.etcd.getAll().prefix(reportKey(prefix, '')).count()
+      await until(async () => (await reports()) >= n, setupBound)
+      const unreported = n - (await reports())
+      if (unreported > 0) log(`${kind} ${n}: ${unreported} hosts without a report after ${setupBound / 1000} s; measuring anyway`)
     }
     log(`${kind} ${n}: set up after ${((Date.now() - t0) / 1000).toFixed(1)} s but for etcd going quiet`)
     if (!(await settle(setupBound))) log(`${kind} ${n}: setup writes still going after ${setupBound / 1000} s; measuring anyway`)
