@@ -43,6 +43,8 @@ export class KeepAliveChannel {
   async renew(leaseID: string, timeoutMs: number): Promise<number> {
     if (this.closed) throw this.unavailable('the client was closed')
     const open = this.current ?? (await (this.opening ??= this.start().finally(() => (this.opening = undefined))))
+    // dropped while we waited for it to open: a renewal on it would never be answered, nor failed
+    if (open.dropped) throw this.unavailable('the keepalive stream ended')
     return new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => this.drop(open, this.unavailable(`no answer to a lease keepalive within ${timeoutMs} ms`)), timeoutMs)
       open.waiting.push({ leaseID, resolve, reject, timer })
