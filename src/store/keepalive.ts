@@ -10,6 +10,7 @@
 // stream on whichever member the client picks (its retry moves on from a
 // member that failed, see Store.keepAliveOnce).
 import type { IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse } from 'etcd3'
+import { abandon } from './streams.js'
 
 /** etcd3 types the stream narrowly; it is grpc's ClientDuplexStream */
 export type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse> & { cancel(): void; removeAllListeners(): unknown }
@@ -87,9 +88,6 @@ export class KeepAliveChannel {
       clearTimeout(w.timer)
       w.reject(err)
     }
-    open.stream.removeAllListeners()
-    open.stream.on('error', () => undefined)
-    open.stream.end()
-    open.stream.cancel()
+    abandon(open.stream)
   }
 }

@@ -18,6 +18,7 @@
 import type { EventEmitter } from 'node:events'
 import { Range, type IDuplexStream, type IKeyValue, type IWatchRequest, type IWatchResponse } from 'etcd3'
 import type { Store } from './store.js'
+import { abandon } from './streams.js'
 
 export interface PrefixWatcher {
   /** list every key under the prefix and take them in (throws when etcd cannot be read); the revision listed at */
@@ -64,16 +65,12 @@ export function watchPrefix(store: Store, prefix: string, watcher: PrefixWatcher
     }
   }
 
-  /** close our stream on purpose: half-closed first, so etcd3 does not count it as the member's failure */
+  /** our stream closed on purpose (streams.ts), and its callbacks made inert */
   const dropWatcher = () => {
     generation++
     const s = stream
     stream = undefined
-    if (!s) return
-    s.removeAllListeners()
-    s.on('error', () => undefined)
-    s.end()
-    s.cancel()
+    if (s) abandon(s)
   }
 
   const onResponse = (res: IWatchResponse, lost: () => void) => {
@@ -103,23 +100,13 @@ export function watchPrefix(store: Store, prefix: string, watcher: PrefixWatcher
     store.etcd.watchClient.watch().then(
       (opened) => {
         const s = opened as WatchStream
-        if (mine !== generation) {
-          s.on('error', () => undefined)
-          s.end()
-          s.cancel()
-          return
-        }
+        if (mine !== generation) return abandon(s)
         stream = s
         // resume from what we have seen, on whichever member answers
         const lost = () => {
           if (mine !== generation) return
           clearTimeout(createTimer)
-          stream = undefined
-          generation++
-          s.removeAllListeners()
-          s.on('error', () => undefined)
-          s.end()
-          s.cancel()
+          dropWatcher()
           later(startWatch)
         }
         // cancelled while still writable: etcd3 records it as this member's failure

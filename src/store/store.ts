@@ -264,17 +264,13 @@ export class Store {
     let lastError: unknown
     for (let attempt = 0; attempt < Math.max(1, this.endpoints.length); attempt++) {
       try {
-        return await this.call(() => this.keepAliveAttempt(leaseID, timeoutMs))
+        return await this.call(() => this.keepAlives.renew(leaseID, timeoutMs))
       } catch (err) {
         if (!(err instanceof UnavailableError)) throw err
         lastError = err
       }
     }
     throw lastError
-  }
-
-  private async keepAliveAttempt(leaseID: string, timeoutMs: number): Promise<number> {
-    return this.keepAlives.renew(leaseID, timeoutMs)
   }
 
   async revokeLease(leaseID: string): Promise<void> {
