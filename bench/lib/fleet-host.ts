@@ -28,7 +28,7 @@ import type { IKeyValue, IWatchResponse, Etcd3, Watcher } from 'etcd3'
 import { pino, type Logger } from 'pino'
 import { filter, firstValueFrom, map, NEVER } from 'rxjs'
 import type { Backend, ClaimLocal, LocalConfig, Peer, PeerChanges } from '../../src/backends/backend.js'
-import { peerMoves, sortedByName } from '../../src/backends/peer-memo.js'
+import { ListMark } from '../../src/backends/peer-memo.js'
 import { sameRoute } from '../../src/backends/peers.js'
 import { derivedMac, normalizeMac, VxlanPlanner, type PlanEntry, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
 import { vxlanDeviceName } from '../../src/backends/vxlan/backend.js'
@@ -150,9 +150,9 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
     const now = Date.now()
     const changes: PeerChanges = { added: [], changed: [], removed: [], skipped: plan.skipped }
     // the kernel backend's diff (diffBy by routeKey, sameRoute), against a table kept by destination rather than listed
-    // anew. The planner keeps a kept peer's entry object and tells which it spliced in and out (peerMoves, else a walk
-    // beside the last plan's entries); entries out of name order are diffed whole
-    const moves = this.lastSorted ? peerMoves(this.lastEntries, plan.entries) : undefined
+    // anew. The planner keeps a kept peer's entry object and journals which it spliced in and out (followed by a
+    // ListMark, else a walk beside the last plan's entries); entries out of name order are diffed whole
+    const moves = this.entries.take(plan.entries)
     if (moves) {
       // added first: a rewritten peer's new entry replaces its old one, which is then no longer the table's
       for (const e of moves.added) this.put(e, changes, now)
@@ -166,8 +166,6 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
       }
       for (const [dst, r] of this.table) if (!wanted.has(dst)) this.take({ name: this.owners.get(dst) ?? dst, route: r }, changes, now)
     }
-    this.lastEntries = plan.entries
-    this.lastSorted = moves !== undefined || sortedByName(plan.entries)
     return changes
   }
 
@@ -193,8 +191,7 @@ export class PlanningBackend implements Backend<VxlanLeaseData> {
     changes.removed.push(e.route.dst)
   }
 
-  private lastEntries: readonly PlanEntry[] = []
-  private lastSorted = false
+  private readonly entries = new ListMark<PlanEntry>()
 
   stop(): void {}
 

@@ -9,18 +9,19 @@
 // and claim events), or update() finds them in the whole list. Anything
 // else (the host's own lease or the overlay moved, a clash, a new lease
 // overlapping any candidate) is a full pass, the same function livePeers
-// runs. An incremental pass edits a copy of the last answer (a peer spliced
-// in or out at its place by name) rather than walking every entry again: at
-// 2000 peers that walk, an object read per peer, was most of the pass among
-// the fleet bench's hosts. The unit test compares the two on random fleets,
-// clashes included.
+// runs. An incremental pass edits the last answer in place (a peer spliced
+// in or out at its place by name) and journals what moved (peer-memo.ts:
+// the backend and the prober follow the list with a ListMark), rather than
+// walking or copying every entry: at 2000 peers either, per pass, was most of
+// the pass among the fleet bench's hosts. The unit test compares the two on
+// random fleets, clashes included.
 import type { HostLease } from '../crds/index.js'
 import { byName } from '../crds/meta.js'
 import { formatCidr, formatCidr6, type Cidr } from '../net/cidr.js'
 import { specIdentity } from '../lease/parsed.js'
 import { DisjointPrefixes, range4, range6 } from '../net/disjoint.js'
 import type { BackendDefinition, Ignored, Peer } from './backend.js'
-import { namePosition as position, noteMoves, spliceOwned, type PeerMoves } from './peer-memo.js'
+import { beginEdit, finishEdit, namePosition as position, type PeerMoves } from './peer-memo.js'
 import { judgeLease, type Self, type Verdict } from './peers.js'
 
 interface Judged<D> {
@@ -41,11 +42,10 @@ export class LivePeers<D> {
   private taken6 = new DisjointPrefixes<Peer<D>, bigint>()
   /** no two candidates overlap and no verdict hung on another lease: the next pass may be incremental */
   private clean = false
+  /** the answer, in name order; an incremental pass edits its lists in place */
   private last: Answer<D> = { peers: [], ignored: [] }
-  /** this pass's answer: the last one's arrays, each copied at its first edit (the caller may still hold them); in name order */
-  private editing: Answer<D> | undefined
-  /** the peers this pass spliced into and out of that copy */
-  private moves: PeerMoves<Peer<D>> = { added: [], gone: [] }
+  /** the peers this pass spliced in and out; undefined until its first edit of the peers */
+  private moves: PeerMoves<Peer<D>> | undefined
   /** passes that judged every lease (the tests tell the two kinds apart by it) */
   fullPasses = 0
 
@@ -108,21 +108,21 @@ export class LivePeers<D> {
       if (verdict?.peer?.ipv6Subnet) this.taken6.add(range6(verdict.peer.ipv6Subnet), verdict.peer)
       this.keep({ name: lease.metadata.name, lease, identity: specIdentity(lease), verdict })
     }
-    if (this.editing) {
-      // the backend and the prober walk these peers beside the last: they are told what moved instead
+    if (this.moves) {
+      // the backend and the prober follow the list by its journal
       this.moves.added.sort(byPeerName)
       this.moves.gone.sort(byPeerName)
-      if (this.editing.peers !== this.last.peers) noteMoves(this.last.peers, this.editing.peers, this.moves)
-      this.last = this.editing
+      finishEdit(this.last.peers, this.moves)
+      this.moves = undefined
     }
-    this.editing = undefined
     return true
   }
 
   private full(sorted: readonly HostLease[], self: Self, backend: Pick<BackendDefinition<D>, 'parseLeaseData'>): void {
     this.fullPasses++
     this.judged = new Map()
-    this.editing = undefined
+    // an edit given up for this pass stays unfinished: whoever follows that list starts afresh
+    this.moves = undefined
     this.contenders = new DisjointPrefixes()
     // the earlier peers' IPv6 subnets, as livePeers keeps them; they overlap none of one another's (a clash is not
     // clean), so the incremental passes go on from this index
@@ -165,29 +165,32 @@ export class LivePeers<D> {
       if (verdict.peer?.ipv6Subnet) this.taken6.remove(range6(verdict.peer.ipv6Subnet)[0])
     }
     this.judged.delete(j.name)
-    if (verdict?.peer && this.splice('peers', j.name)) this.moves.gone.push(verdict.peer)
+    if (verdict?.peer && this.splice('peers', j.name)) this.moves!.gone.push(verdict.peer)
     if (verdict?.ignored) this.splice('ignored', j.name)
   }
 
   private keep(j: Judged<D>): void {
     this.judged.set(j.name, j)
     const { verdict } = j
-    if (verdict?.peer && this.splice('peers', j.name, verdict.peer)) this.moves.added.push(verdict.peer)
+    if (verdict?.peer && this.splice('peers', j.name, verdict.peer)) this.moves!.added.push(verdict.peer)
     if (verdict?.ignored) this.splice('ignored', j.name, verdict.ignored)
   }
 
   /**
-   * In this pass's answer (the last one's list copied at its first edit), the
-   * entry named `name` out, or `item` in at its place (names are unique among
-   * leases: one entry per name and list). Whether the list changed.
+   * In the answer, in place, the entry named `name` out, or `item` in at its
+   * place (names are unique among leases: one entry per name and list).
+   * Whether the list changed.
    */
   private splice<K extends keyof Answer<D>>(list: K, name: string, item?: Answer<D>[K][number]): boolean {
-    if (!this.editing) this.moves = { added: [], gone: [] }
-    const e = (this.editing ??= { ...this.last })
-    const entries: { name: string }[] = e[list]
+    const entries: { name: string }[] = this.last[list]
     const at = position(entries, name)
     if (item === undefined && entries[at]?.name !== name) return false
-    e[list] = spliceOwned(entries, this.last[list], at, item === undefined ? 1 : 0, ...(item === undefined ? [] : [item])) as Answer<D>[K]
+    if (list === 'peers' && !this.moves) {
+      beginEdit(entries)
+      this.moves = { added: [], gone: [] }
+    }
+    if (item === undefined) entries.splice(at, 1)
+    else entries.splice(at, 0, item)
     return true
   }
 }

@@ -18,7 +18,7 @@
 // nothing). So a break shows within one round and its retries (at most
 // 5 + 2 + 2 x 1 s) and a repair within one round.
 
-import { peerMoves, sortedByName } from '../backends/peer-memo.js'
+import { ListMark } from '../backends/peer-memo.js'
 
 export const PROBE_INTERVAL_MS = 5_000
 export const PROBE_SPREAD_MS = 3_000
@@ -78,15 +78,13 @@ export class PeerHealth {
   // every round asks whether all are judged and which are unreachable: kept by name as verdicts move, not found in all N
   private readonly unknown = new Set<string>()
   private readonly down = new Set<string>()
-  /** the last peers set, and whether they were in strict name order (so the next set may be walked beside them) */
-  private last: readonly ProbePeer[] = []
-  private sorted = false
+  /** the peers set last (ProbeTargets edits its list in place: the mark tells what moved) */
+  private readonly last = new ListMark<ProbePeer>()
 
   /** The peers of the coming round: gone ones are forgotten, new ones (and one whose address moved) start unknown. */
   setPeers(peers: readonly ProbePeer[]): void {
-    // every round calls this with all N peers, most of them the last round's objects: a walk beside those finds what moved
-    const moves = this.sorted ? peerMoves(this.last, peers) : undefined
-    this.last = peers
+    // every round calls this with all N peers, most of them the last round's objects: what moved is told, or found by a walk
+    const moves = this.last.take(peers)
     if (moves) {
       for (const { name, address } of moves.added) if (this.entries.get(name)?.address !== address) this.start(name, address)
       for (const { name } of moves.gone) {
@@ -96,7 +94,6 @@ export class PeerHealth {
       }
       return
     }
-    this.sorted = sortedByName(peers)
     // marked by round, not copied into a map of the wanted ones
     const round = ++this.rounds
     for (const { name, address } of peers) {

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process'
 import t from 'tap'
 import type { Peer } from '../../src/backends/backend.js'
-import { PeerMemo, peerMoves } from '../../src/backends/peer-memo.js'
+import { beginEdit, finishEdit, ListMark, PeerMemo, peerMoves } from '../../src/backends/peer-memo.js'
 import { VxlanPlanner, vxlanPlan, type VxlanLeaseData } from '../../src/backends/vxlan/plan.js'
 import { parseCidr, parseCidr6 } from '../../src/net/cidr.js'
 
@@ -20,9 +20,10 @@ const random = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) & 0x
 t.test('PeerMemo: random joins, leaves, rewrites and reorders give what making each anew gives; a kept peer keeps its value', async (t) => {
   const rnd = random(7)
   let made = 0
-  const memo = new PeerMemo((_: string, p: Peer<VxlanLeaseData>) => (made++, { of: p.name, subnet: p.subnet.ip }))
+  const memo = new PeerMemo((_: string, p: Peer<VxlanLeaseData>) => (made++, { name: p.name, subnet: p.subnet.ip }))
   let fleet = Array.from({ length: 50 }, (_, i) => peer(i))
-  let last = memo.map('k', fleet)
+  // a copy: the memo edits its values in place
+  let last = [...memo.map('k', fleet)]
   let mismatches = 0
   let wasted = 0
   let lastSorted = true
@@ -41,7 +42,7 @@ t.test('PeerMemo: random joins, leaves, rewrites and reorders give what making e
     made = 0
     const values = memo.map('k', unique)
     const fresh = unique.filter((p) => !fleet.includes(p)).length
-    if (values.length !== unique.length || values.some((v, i) => v.of !== unique[i]!.name || v.subnet !== unique[i]!.subnet.ip)) mismatches++
+    if (values.length !== unique.length || values.some((v, i) => v.name !== unique[i]!.name || v.subnet !== unique[i]!.subnet.ip)) mismatches++
     const sorted = r < 0.8
     if (sorted && lastSorted) {
       // in name order, after a call in name order: only the new peer objects are made, a kept one keeps its value object
@@ -53,7 +54,7 @@ t.test('PeerMemo: random joins, leaves, rewrites and reorders give what making e
     }
     lastSorted = sorted
     fleet = unique
-    last = values
+    last = [...values]
   }
   t.equal(mismatches, 0, 'every value is what make() gives')
   t.equal(wasted, 0, 'in name order, nothing kept is made again')
@@ -61,13 +62,16 @@ t.test('PeerMemo: random joins, leaves, rewrites and reorders give what making e
 
 t.test('PeerMemo: a join into 2000 peers makes one value', async (t) => {
   let made = 0
-  const memo = new PeerMemo((_: string, p: Peer<VxlanLeaseData>) => (made++, p.name))
+  const memo = new PeerMemo((_: string, p: Peer<VxlanLeaseData>) => (made++, { name: p.name }))
   const fleet = Array.from({ length: 2000 }, (_, i) => peer(i * 2))
   memo.map('k', fleet)
   made = 0
   const joined = [...fleet]
   joined.splice(700, 0, peer(1399))
-  t.same(memo.map('k', joined), joined.map((p) => p.name))
+  t.same(
+    memo.map('k', joined).map((v) => v.name),
+    joined.map((p) => p.name),
+  )
   t.equal(made, 1)
 })
 
@@ -115,37 +119,95 @@ t.test('peerMoves: in name order, exactly the objects added and gone; out of nam
   t.same(peerMoves(fleet, fleet), { added: [], gone: [] })
 })
 
-t.test('PeerMemo: an edit of the last values leaves the array handed out before as it was, and says what moved', async (t) => {
+t.test('PeerMemo: an edit is made in place, and a ListMark following the values is told exactly what moved', async (t) => {
   const rnd = random(5)
   const memo = new PeerMemo((_: string, p: Peer<VxlanLeaseData>) => ({ name: p.name, ip: p.publicIP }))
   let fleet = Array.from({ length: 300 }, (_, i) => peer(i))
-  let last = memo.map('k', fleet)
+  const mark = new ListMark<{ name: string; ip: string }>()
+  const first = memo.map('k', fleet)
+  t.same(mark.take(first), { added: first, gone: [] }, 'a first list: every value is new')
+  // the values as the last call left them, to compare the edit with
+  let last = [...first]
   let wrong = 0
   let edits = 0
   for (let k = 0; k < 500; k++) {
-    const before = JSON.stringify(last)
     const next = step(rnd, fleet, 1 + Math.floor(rnd() * 4))
     const values = memo.map('k', next)
-    if (JSON.stringify(last) !== before) wrong++
     if (values.some((v, i) => v.name !== next[i]!.name || v.ip !== next[i]!.publicIP)) wrong++
+    const told = mark.take(values)
     if (memo.moved) {
       edits++
+      if (values !== first) wrong++
       const addedValues = values.filter((v) => !last.includes(v))
       const goneValues = last.filter((v) => !values.includes(v))
       if (memo.moved.added.length !== addedValues.length || memo.moved.added.some((v) => !addedValues.includes(v))) wrong++
       if (memo.moved.gone.length !== goneValues.length || memo.moved.gone.some((v) => !goneValues.includes(v))) wrong++
-      // the next stage's walk beside the last values is told instead, in name order as the walk finds them
-      const told = peerMoves(last, values)
-      const walked = peerMoves([...last], [...values])
-      if (values !== last && told !== memo.moved) wrong++
+      // the mark is told the edit, in name order as a walk beside the last values finds it
+      const walked = peerMoves(last, [...values])
+      if (!told || !sameList(told.added, memo.moved.added) || !sameList(told.gone, memo.moved.gone)) wrong++
       if (!told || !walked || !sameList(told.added, walked.added) || !sameList(told.gone, walked.gone)) wrong++
     }
     fleet = next
-    last = values
+    last = [...values]
   }
-  t.equal(wrong, 0, 'every value right, the last array untouched, the moves exactly the values made and dropped, and told to the next walk as it would find them')
+  t.equal(wrong, 0, 'every value right, edited in place, the moves exactly the values made and dropped, and told to the mark as a walk would find them')
   t.ok(edits > 400, `edits ran (${edits} of 500)`)
-  t.equal(memo.map('k', fleet), last, 'nothing moved: the last array itself')
+  t.equal(memo.map('k', fleet), first, 'nothing moved: the same array')
+  t.same(mark.take(first), { added: [], gone: [] }, 'and the mark is told nothing moved')
+})
+
+t.test('ListMark: an edit it missed, or one given up, is no moves it can tell; a new list is walked only beside an untouched last one', async (t) => {
+  const memo = new PeerMemo((_: string, p: Peer<VxlanLeaseData>) => ({ name: p.name }))
+  const fleet = Array.from({ length: 20 }, (_, i) => peer(i * 2))
+  const values = memo.map('k', fleet)
+  const mark = new ListMark<{ name: string }>()
+  mark.take(values)
+  const one = [...fleet, peer(41)]
+  memo.map('k', one)
+  t.same(
+    mark.take(values)?.added.map((v) => v.name),
+    ['h0041'],
+    'one edit since: its moves',
+  )
+  memo.map('k', [...one, peer(43)])
+  memo.map('k', [...one, peer(43), peer(45)])
+  t.equal(mark.take(values), undefined, 'two edits since: unknown, the caller starts afresh')
+  t.same(mark.take(values), { added: [], gone: [] }, 'then followed again')
+  // a list edited after it was taken, then replaced: no walk beside what it no longer holds
+  memo.map('k', [...one, peer(43), peer(45), peer(47)])
+  t.equal(mark.take([...values]), undefined, 'the last list changed since it was taken: no walk')
+  const other = [...values]
+  t.same(mark.take([...other, { name: 'h9999' }])?.added.map((v) => v.name), ['h9999'], 'an untouched last list: walked')
+})
+
+t.test('PeerMemo: a list edited in place by its producer (LivePeers) is followed by its journal, a burst of moves included', async (t) => {
+  let made = 0
+  const memo = new PeerMemo((_: string, p: Peer<VxlanLeaseData>) => (made++, { name: p.name, ip: p.publicIP }))
+  const fleet = Array.from({ length: 300 }, (_, i) => peer(i * 2))
+  memo.map('k', fleet)
+  const byName = (a: Peer<VxlanLeaseData>, b: Peer<VxlanLeaseData>) => (a.name < b.name ? -1 : 1)
+  /** the producer's edit: `added` spliced in at their places, journaled */
+  const produce = (added: Peer<VxlanLeaseData>[]) => {
+    beginEdit(fleet)
+    fleet.push(...added)
+    fleet.sort(byName)
+    finishEdit(fleet, { added: [...added].sort(byName), gone: [] })
+  }
+  produce([peer(101)])
+  made = 0
+  let values = memo.map('k', fleet)
+  t.equal(made, 1, 'one join: one value made')
+  t.same(memo.moved?.added.map((v) => v.name), ['h0101'], 'and the edit told')
+  const before = new Map(values.map((v) => [v.name, v]))
+  produce(Array.from({ length: 200 }, (_, i) => peer(i * 2 + 1001)))
+  made = 0
+  values = memo.map('k', fleet)
+  t.equal(made, 200, 'a burst of 200 joins: 200 values made')
+  t.ok(
+    values.every((v, i) => v.name === fleet[i]!.name && (before.get(v.name) ?? v) === v),
+    'every value in the peers\' order, a kept peer\'s the same object',
+  )
+  t.equal(memo.moved, undefined, 'a new array, not an edit')
 })
 
 t.test('VxlanPlanner: random passes (joins, leaves, rewrites, peers with no MAC yet, IPv6, out of order) plan what vxlanPlan plans', async (t) => {
@@ -163,19 +225,20 @@ t.test('VxlanPlanner: random passes (joins, leaves, rewrites, peers with no MAC 
   t.equal(wrong, 0, 'every pass the same routes, neighbours, FDB entries and skipped peers')
 })
 
-t.test('PeerMemo: its values are a packed array, full pass and edit alike (a holey one makes the next edit 70 times slower)', async (t) => {
+t.test('PeerMemo: its values are a packed array, full pass and edit alike (V8 splices a holey one on its generic path)', async (t) => {
   // V8's own verdict on the arrays, through its natives syntax, in a child that allows it; the same check on an
   // array made by new Array(n) first, so a check that cannot fire passes nothing
   const script = `
     import { PeerMemo } from ${JSON.stringify(new URL('../../src/backends/peer-memo.ts', import.meta.url).href)}
     const peer = (i) => ({ name: 'h' + String(i).padStart(4, '0'), subnet: { ip: i, len: 24 }, publicIP: '', data: {} })
     const fleet = Array.from({ length: 300 }, (_, i) => peer(i))
-    const memo = new PeerMemo((_, p) => ({ of: p.name }))
+    const memo = new PeerMemo((_, p) => ({ name: p.name }))
     const full = memo.map('k', fleet)
-    const edited = memo.map('k', [...fleet.slice(0, 100), peer(1000), ...fleet.slice(100)].sort((a, b) => (a.name < b.name ? -1 : 1)))
     const holey = new Array(300)
     for (let i = 0; i < 300; i++) holey[i] = full[i]
-    console.log(JSON.stringify({ control: %HasHoleyElements(holey), full: %HasHoleyElements(full), edited: %HasHoleyElements(edited), edit: memo.moved?.added.length }))
+    const fullHoley = %HasHoleyElements(full)
+    const edited = memo.map('k', [...fleet.slice(0, 100), peer(1000), ...fleet.slice(100)].sort((a, b) => (a.name < b.name ? -1 : 1)))
+    console.log(JSON.stringify({ control: %HasHoleyElements(holey), full: fullHoley, edited: %HasHoleyElements(edited), edit: memo.moved?.added.length }))
   `
   const out = execFileSync(process.execPath, ['--allow-natives-syntax', '--import=tsx', '--input-type=module', '-e', script], { encoding: 'utf8' })
   const seen = JSON.parse(out) as { control: boolean; full: boolean; edited: boolean; edit: number | undefined }

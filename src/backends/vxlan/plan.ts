@@ -48,9 +48,10 @@ export interface FdbTarget {
  * The plan: per peer, in the peers' order, its entries or why it is left out.
  * The kernel backend diffs the flat lists (routes, neighbours, ...), made
  * from the entries when asked; a pass after a join keeps every other peer's
- * entry (VxlanPlanner) and tells peerMoves which entries it spliced in and
- * out, so a consumer of the entries finds the one that moved without a walk
- * (bench/lib/fleet-host.ts).
+ * entry (VxlanPlanner) and edits the entries in place, journaled, so a
+ * consumer that follows them with a ListMark finds the one that moved
+ * without a walk (bench/lib/fleet-host.ts). A plan's entries are only good
+ * until the next plan.
  */
 export class VxlanPlan {
   constructor(
@@ -106,8 +107,8 @@ export function vxlanPlan(dev: string, peers: readonly Peer<VxlanLeaseData>[]): 
 /**
  * vxlanPlan from pass to pass: a peer's entries are made once per peer object
  * and device (PeerMemo); after a few joins or leaves, in name order, the plan's
- * entries are the last ones with those spliced in and out, so a pass at 2000
- * peers reads no other peer's entries (bench/fleet.ts).
+ * entries are the last ones with those spliced in and out in place, so a pass
+ * at 2000 peers reads no other peer's entries (bench/fleet.ts).
  */
 export class VxlanPlanner {
   private readonly memo = new PeerMemo(peerEntries)
@@ -115,8 +116,8 @@ export class VxlanPlanner {
 
   plan(dev: string, peers: readonly Peer<VxlanLeaseData>[]): VxlanPlan {
     const entries = this.memo.map(dev, peers)
-    if (entries === this.last.entries) return this.last
     const moved = this.memo.moved
+    if (entries === this.last.entries && moved && moved.added.length + moved.gone.length === 0) return this.last
     const skippedMoved = !moved || [...moved.added, ...moved.gone].some((e) => 'skipped' in e)
     this.last = new VxlanPlan(entries, skippedMoved ? entries.flatMap((e) => ('skipped' in e ? [e.skipped] : [])) : this.last.skipped)
     return this.last
