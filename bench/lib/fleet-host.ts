@@ -349,7 +349,8 @@ class SimulatedProber {
   private readonly targets = new ProbeTargets()
   private timer: NodeJS.Timeout | undefined
   private running = false
-  private lastTargets: readonly Peer<VxlanLeaseData>[] | undefined
+  /** the planned peers as the last round took them: LivePeers edits its list in place, so identity says nothing */
+  private readonly seen = new ListMark<Peer<VxlanLeaseData>>()
   private lastDead = -1
 
   constructor(
@@ -380,7 +381,8 @@ class SimulatedProber {
       if (held) {
         const peers = this.backend.peers
         const dead = [...this.shared.dead].filter((d) => d !== this.name)
-        if (peers !== this.lastTargets || dead.length !== this.lastDead) {
+        const moves = this.seen.take(peers)
+        if (moves === undefined || moves.added.length + moves.gone.length > 0 || dead.length !== this.lastDead) {
           const targets = this.targets.of('vxlan', peers)
           this.health.setPeers(targets)
           // the round's answers: every live peer replies; the dead are asked again as the real round asks again
@@ -401,7 +403,6 @@ class SimulatedProber {
             await sleep(RETRY_TIMEOUT_MS)
             for (const name of again) this.health.record(name, NO_ANSWER)
           }
-          this.lastTargets = peers
           this.lastDead = dead.length
         }
         if (this.running && this.health.settled()) {
