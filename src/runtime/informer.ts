@@ -89,11 +89,12 @@ export class Informer<K extends KindName> {
       this.changes++
       if (ev.type === 'DELETED') {
         this.cache.delete(name)
-        if (old) this.keepSorted(name, undefined)
+        if (old) this.sorted = undefined
         out = { type: 'DELETED', object: old ?? ev.object }
       } else {
         this.cache.set(name, ev.object)
-        this.keepSorted(name, ev.object)
+        // sorted again only when someone lists: the data path lists on a full pass, not per event
+        this.sorted = undefined
         out = old ? { type: 'MODIFIED', object: ev.object, old } : { type: 'ADDED', object: ev.object }
       }
       this.events.next(out)
@@ -139,27 +140,10 @@ export class Informer<K extends KindName> {
     return this.cache.size
   }
 
-  /** every object, by name: sorted once, then kept in order change by change (the data path lists every lease at every pass) */
+  /** every object, by name: sorted at the first list after a change */
   list(): ResourceOf<K>[] {
     this.sorted ??= [...this.cache.values()].sort(byName)
     return [...this.sorted]
-  }
-
-  /** The sorted list with `name` now holding `obj` (undefined: gone); a binary search, not a sort of N per event. */
-  private keepSorted(name: string, obj: ResourceOf<K> | undefined): void {
-    const list = this.sorted
-    if (!list) return
-    let lo = 0
-    let hi = list.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (list[mid]!.metadata.name < name) lo = mid + 1
-      else hi = mid
-    }
-    const here = lo < list.length && list[lo]!.metadata.name === name
-    if (obj && here) list[lo] = obj
-    else if (obj) list.splice(lo, 0, obj)
-    else if (here) list.splice(lo, 1)
   }
 
   /**

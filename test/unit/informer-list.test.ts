@@ -1,5 +1,5 @@
-// The informer's sorted list is kept in order event by event (a binary search
-// per change, not a sort of N): at every step of a random run of adds,
+// The informer's sorted list is made again at the first list() after a
+// change (no work per event): at every step of a random run of adds,
 // rewrites and deletes, list() equals the cache sorted by name, whether the
 // list was first asked for before, during or after the run. The store is a
 // subject of watch events: the informer's own logic is what is tested here;
