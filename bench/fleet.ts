@@ -28,7 +28,10 @@
 // collects its garbage once (the restart's, which a host's own agent would
 // collect in milliseconds, but whose collection over a worker's shared heap
 // stalled hundreds of agents inside the first join); the live heap left is
-// printed per host-peer pair. Then:
+// printed per host-peer pair. Before each change below, each worker empties its
+// young generation (the idle fleet's short-lived garbage: on their own hosts
+// the agents' young generations would not fill within one change; here a
+// scavenge stalls a worker's every agent at once). Then:
 //  - join: a new host's agent starts (claims its subnet, publishes its VTEP
 //    MAC and status as any agent): from its claim transaction until each host
 //    has planned a route to it; writes (etcd revision delta) and watch events
@@ -410,6 +413,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       await all({ op: 'track', name })
       const profiling = PROFILE_DIR !== undefined
       if (profiling) await all({ op: 'profile', file: undefined })
+      await all({ op: 'scavenge' })
       const before = await snapshot()
       ownLeasePuts = []
       const { claimSentAt } = await workers[k % WORKERS]!.call<{ claimSentAt: number }>({ op: 'join', host: spec(n + k, name) })
@@ -426,6 +430,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     for (let k = 0; k < LEAVES; k++) {
       const name = `join-${k}`
       subject = name
+      await all({ op: 'scavenge' })
       const before = await snapshot()
       const { t0: at } = await workers[k % WORKERS]!.call<{ t0: number }>({ op: 'leave', name })
       addWaits(result.leave, await all<WaitReply>({ op: 'wait', what: 'removed', name, timeoutMs: WAIT_MS, since: at }), at)
@@ -437,6 +442,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       const i = (k * 37 + 5) % n
       const name = `h${i}`
       subject = name
+      await all({ op: 'scavenge' })
       const before = await snapshot()
       const { t0: at } = await workers[i % WORKERS]!.call<{ t0: number }>({ op: 'kill', name })
       await all({ op: 'dead', name })
@@ -473,7 +479,7 @@ const ms = (x: number) => (Number.isNaN(x) ? '-' : x >= 10_000 ? `${(x / 1000).t
 const num = (xs: number[], unsettled: number) => (xs.length === 0 ? '-' : `${mean(xs).toFixed(xs.every(Number.isInteger) && xs.length === 1 ? 0 : 1)}${unsettled ? '+' : ''}`)
 
 function printN(n: number, rows: FleetResult[], alone: PlanCost): void {
-  console.log(`\nfleet: ${n} hosts over ${WORKERS} worker processes (young generation ${SEMI_SPACE_MB} MB semi-spaces; setup's garbage collected before the first change), each host its own etcd client and watches; one etcd on loopback; ${JOINS} joins, ${LEAVES} leaves, ${FAILURES} failures`)
+  console.log(`\nfleet: ${n} hosts over ${WORKERS} worker processes (young generation ${SEMI_SPACE_MB} MB semi-spaces; setup's garbage collected before the first change, the young generation emptied before each), each host its own etcd client and watches; one etcd on loopback; ${JOINS} joins, ${LEAVES} leaves, ${FAILURES} failures`)
   console.log(
     '  ' +
       ''.padEnd(17) +

@@ -28,6 +28,7 @@ export type Request =
   | { op: 'kill'; name: string }
   | { op: 'stats' }
   | { op: 'collect' }
+  | { op: 'scavenge' }
   | { op: 'profile'; file: string | undefined }
   | { op: 'stopAll' }
 
@@ -162,6 +163,14 @@ async function handle(req: Request): Promise<unknown> {
       // its collection over this process's shared heap stalled hundreds of agents at once inside the first join
       ;(globalThis as { gc?: () => void }).gc?.()
       return { heapUsedMB: process.memoryUsage().heapUsed / 2 ** 20 }
+    }
+    case 'scavenge': {
+      // before each measured change: the idle fleet's short-lived garbage goes now, not in a scavenge inside the
+      // change that would stall this worker's hundreds of agents at once (on their own hosts, each agent's young
+      // generation of its own is far from full after one change's work); the change's own garbage is still collected
+      // inside it when it fills the young generation, and shows in the GC figures
+      ;(globalThis as { gc?: (o: { type: 'minor' }) => void }).gc?.({ type: 'minor' })
+      return null
     }
     case 'profile': {
       // --profile: a CPU profile of this worker from one call (file undefined) to the next, written there
