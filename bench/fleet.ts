@@ -259,6 +259,11 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       etcd: await sampleProc(etcdPid),
     }
   }
+  /** the figures a measured change starts from, each worker's young generation emptied first (the header says why) */
+  const beforeChange = async () => {
+    await all({ op: 'scavenge' })
+    return snapshot()
+  }
   /**
    * Until neither the revision nor the hosts' watch events moved for
    * QUIET_MS (a busy client still works through events etcd wrote long
@@ -413,8 +418,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       await all({ op: 'track', name })
       const profiling = PROFILE_DIR !== undefined
       if (profiling) await all({ op: 'profile', file: undefined })
-      await all({ op: 'scavenge' })
-      const before = await snapshot()
+      const before = await beforeChange()
       ownLeasePuts = []
       const { claimSentAt } = await workers[k % WORKERS]!.call<{ claimSentAt: number }>({ op: 'join', host: spec(n + k, name) })
       addWaits(result.join, await all<WaitReply>({ op: 'wait', what: 'added', name, timeoutMs: WAIT_MS, since: claimSentAt }), claimSentAt)
@@ -430,8 +434,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     for (let k = 0; k < LEAVES; k++) {
       const name = `join-${k}`
       subject = name
-      await all({ op: 'scavenge' })
-      const before = await snapshot()
+      const before = await beforeChange()
       const { t0: at } = await workers[k % WORKERS]!.call<{ t0: number }>({ op: 'leave', name })
       addWaits(result.leave, await all<WaitReply>({ op: 'wait', what: 'removed', name, timeoutMs: WAIT_MS, since: at }), at)
       await record(result.leave, before, await settle())
@@ -442,8 +445,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       const i = (k * 37 + 5) % n
       const name = `h${i}`
       subject = name
-      await all({ op: 'scavenge' })
-      const before = await snapshot()
+      const before = await beforeChange()
       const { t0: at } = await workers[i % WORKERS]!.call<{ t0: number }>({ op: 'kill', name })
       await all({ op: 'dead', name })
       if (kind === 'weft') {

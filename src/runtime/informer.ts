@@ -41,7 +41,6 @@ export interface InformerHandlers<T> {
 
 export class Informer<K extends KindName> {
   private readonly cache = new Map<string, ResourceOf<K>>()
-  private sorted: ResourceOf<K>[] | undefined
   private readonly events = new Subject<InformerEvent<ResourceOf<K>>>()
   private readonly synced = new BehaviorSubject(false)
   private subscription: Subscription | undefined
@@ -89,12 +88,9 @@ export class Informer<K extends KindName> {
       this.changes++
       if (ev.type === 'DELETED') {
         this.cache.delete(name)
-        if (old) this.sorted = undefined
         out = { type: 'DELETED', object: old ?? ev.object }
       } else {
         this.cache.set(name, ev.object)
-        // sorted again only when someone lists: the data path lists on a full pass, not per event
-        this.sorted = undefined
         out = old ? { type: 'MODIFIED', object: ev.object, old } : { type: 'ADDED', object: ev.object }
       }
       this.events.next(out)
@@ -140,10 +136,9 @@ export class Informer<K extends KindName> {
     return this.cache.size
   }
 
-  /** every object, by name: sorted at the first list after a change */
+  /** every object, by name: sorted at the first list after a change (a view), no work per event */
   list(): ResourceOf<K>[] {
-    this.sorted ??= [...this.cache.values()].sort(byName)
-    return [...this.sorted]
+    return [...this.view('list', (objects) => [...objects].sort(byName))]
   }
 
   /**
