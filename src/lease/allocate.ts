@@ -15,7 +15,7 @@
 // for 200 and 1.46 for 1000; w=4096 gives 1.02 and 1.1. An overlay smaller
 // than the window (a /16 of /24s holds 255) is simply picked from whole.
 import type { ResolvedOverlaySpec } from '../crds/index.js'
-import { blockSize, contains, formatCidr, formatIPv4, isCanonical, networkOf, parseCidr, parseIPv4, subnetCount, subnetIndexRange, tryParseCidr, type Cidr } from '../net/cidr.js'
+import { blockSize, contains, formatCidr, formatIPv4, isCanonical, networkOf, parseCidr, parseIPv4, subnetCount, subnetIndexRange, tryParseCidr, tryParseJoinedCidr, type Cidr } from '../net/cidr.js'
 import { blockSize6, contains6, formatCidr6, formatIPv6, isCanonical6, networkOf6, parseCidr6, parseIPv6, subnetIndexRange6, tryParseCidr6, type Cidr6 } from '../net/cidr.js'
 
 /** how many of the first free subnets a host picks among (flannel: 100; see above) */
@@ -119,7 +119,7 @@ export function subnetKeyName(subnet: Cidr): string {
 }
 
 export function parseSubnetKeyName(name: string): Cidr | undefined {
-  return tryParseCidr(name.replace(/-(\d+)$/, '/$1'))
+  return tryParseJoinedCidr(name, '-')
 }
 
 // --- IPv6: the same choices for a dual-stack overlay's second subnet ----------------------------

@@ -14,22 +14,67 @@ export interface Cidr {
   len: number
 }
 
-const OCTET = /^(0|[1-9][0-9]{0,2})$/
-const PREFIX = /^(0|[1-9][0-9]?)$/
 const ADDRESS_SPACE = 2 ** 32
 
-/** The address, or undefined when `s` is not a strict dotted quad. */
+/**
+ * The address, or undefined when `s` is not a strict dotted quad. A scan of
+ * the characters, not a split and four regular expressions: every host parses
+ * each peer's addresses at every join (bench/fleet.ts).
+ */
 export function tryParseIPv4(s: string): number | undefined {
-  const parts = s.split('.')
-  if (parts.length !== 4) return undefined
+  return scanIPv4(s, 0, s.length)
+}
+
+const ZERO = 48
+const NINE = 57
+const DOT = 46
+
+/** s[from, to) as a strict dotted quad: four decimal octets, no leading zeros, none above 255 */
+function scanIPv4(s: string, from: number, to: number): number | undefined {
   let ip = 0
-  for (const p of parts) {
-    if (!OCTET.test(p)) return undefined
-    const octet = Number(p)
-    if (octet > 255) return undefined
+  let octets = 0
+  let i = from
+  while (octets < 4) {
+    const start = i
+    let octet = 0
+    for (; i < to && i - start < 4; i++) {
+      const c = s.charCodeAt(i)
+      if (c < ZERO || c > NINE) break
+      octet = octet * 10 + (c - ZERO)
+    }
+    const digits = i - start
+    if (digits === 0 || digits > 3 || (digits > 1 && s.charCodeAt(start) === ZERO) || octet > 255) return undefined
     ip = ip * 256 + octet
+    octets++
+    if (octets < 4) {
+      if (i >= to || s.charCodeAt(i) !== DOT) return undefined
+      i++
+    }
   }
-  return ip
+  return i === to ? ip : undefined
+}
+
+/** s[from, to) as a prefix length 0..32, no leading zeros */
+function scanPrefixLength(s: string, from: number, to: number): number | undefined {
+  const digits = to - from
+  if (digits < 1 || digits > 2) return undefined
+  let len = 0
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i)
+    if (c < ZERO || c > NINE) return undefined
+    len = len * 10 + (c - ZERO)
+  }
+  if (digits > 1 && s.charCodeAt(from) === ZERO) return undefined
+  return len <= 32 ? len : undefined
+}
+
+/** `s` as an address and a prefix length joined by `separator` ('/' in a CIDR, '-' in a subnet key name) */
+export function tryParseJoinedCidr(s: string, separator: string): Cidr | undefined {
+  const at = s.lastIndexOf(separator)
+  if (at < 0) return undefined
+  const ip = scanIPv4(s, 0, at)
+  const len = ip === undefined ? undefined : scanPrefixLength(s, at + 1, s.length)
+  return len === undefined ? undefined : { ip: ip!, len }
 }
 
 /** The address; throws a TypeError naming the bad input. */
@@ -45,13 +90,7 @@ export function formatIPv4(ip: number): string {
 
 /** The prefix, or undefined unless `s` is `a.b.c.d/len` with 0 <= len <= 32. Host bits are allowed here. */
 export function tryParseCidr(s: string): Cidr | undefined {
-  const slash = s.indexOf('/')
-  if (slash < 0) return undefined
-  const ip = tryParseIPv4(s.slice(0, slash))
-  const lenText = s.slice(slash + 1)
-  if (ip === undefined || !PREFIX.test(lenText)) return undefined
-  const len = Number(lenText)
-  return len <= 32 ? { ip, len } : undefined
+  return tryParseJoinedCidr(s, '/')
 }
 
 /** The prefix; throws a TypeError naming the bad input. */

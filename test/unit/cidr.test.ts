@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import t from 'tap'
+import { parseSubnetKeyName } from '../../src/lease/allocate.js'
 import {
   blockSize,
   broadcastOf,
@@ -47,6 +48,39 @@ t.test('refuses sloppy addresses', async (t) => {
     t.equal(tryParseIPv4(bad), undefined, JSON.stringify(bad))
   }
   t.throws(() => parseIPv4('10.2.0.256'), { name: 'TypeError', message: /"10\.2\.0\.256"/ })
+})
+
+// the parsers scan characters (they run per peer at every join); these regular expressions are what they must agree with
+const OCTET = /^(0|[1-9][0-9]{0,2})$/
+const PREFIX = /^(0|[1-9][0-9]?)$/
+const ipByRegex = (s: string): number | undefined => {
+  const parts = s.split('.')
+  if (parts.length !== 4 || !parts.every((p) => OCTET.test(p) && Number(p) <= 255)) return undefined
+  return parts.reduce((ip, p) => ip * 256 + Number(p), 0)
+}
+const cidrByRegex = (s: string, separator: string) => {
+  const at = s.lastIndexOf(separator)
+  const ip = at < 0 ? undefined : ipByRegex(s.slice(0, at))
+  const len = s.slice(at + 1)
+  return ip === undefined || !PREFIX.test(len) || Number(len) > 32 ? undefined : { ip, len: Number(len) }
+}
+
+t.test('the character scans agree with the strict regular expressions on any string of address characters', async (t) => {
+  const text = fc.array(fc.constantFrom('0', '1', '2', '5', '9', '.', '/', '-', '3', 'x', ' '), { maxLength: 22 }).map((cs) => cs.join(''))
+  const quadLike = fc
+    .tuple(fc.array(fc.oneof(fc.nat(300).map(String), fc.constantFrom('00', '01', '255', '256', '')), { minLength: 3, maxLength: 5 }), fc.oneof(fc.nat(40).map(String), fc.constantFrom('', '08', '0')), fc.constantFrom('/', '-'))
+    .map(([octets, len, sep]) => `${octets.join('.')}${sep}${len}`)
+  fc.assert(
+    fc.property(fc.oneof(text, quadLike), (s) => {
+      if (tryParseIPv4(s) !== ipByRegex(s)) throw new Error(`tryParseIPv4(${JSON.stringify(s)})`)
+      const slash = s.indexOf('/')
+      if (slash === s.lastIndexOf('/') && JSON.stringify(tryParseCidr(s)) !== JSON.stringify(cidrByRegex(s, '/'))) throw new Error(`tryParseCidr(${JSON.stringify(s)})`)
+      if (JSON.stringify(parseSubnetKeyName(s)) !== JSON.stringify(cidrByRegex(s, '-'))) throw new Error(`parseSubnetKeyName(${JSON.stringify(s)})`)
+    }),
+    { numRuns: 20_000 },
+  )
+  t.same(parseSubnetKeyName('10.2.45.0-24'), { ip: 0x0a022d00, len: 24 })
+  for (const bad of ['10.2.45.0/24', '10.2.45.0-', '10.2.45.0-024', '10.2.45.0-33', '10.2.45-24', '10.2.45.0-2-4']) t.equal(parseSubnetKeyName(bad), undefined, JSON.stringify(bad))
 })
 
 t.test('parses CIDRs strictly, host bits allowed but visible', async (t) => {
