@@ -17,7 +17,7 @@
 // random fleets, clashes included.
 import type { HostLease } from '../crds/index.js'
 import { byName } from '../crds/meta.js'
-import { formatCidr, formatCidr6, type Cidr } from '../net/cidr.js'
+import type { Cidr } from '../net/cidr.js'
 import { specIdentity } from '../lease/parsed.js'
 import { DisjointPrefixes, range4, range6 } from '../net/disjoint.js'
 import type { BackendDefinition, Ignored, Peer } from './backend.js'
@@ -34,7 +34,7 @@ interface Judged<D> {
 }
 
 export class LivePeers<D> {
-  private context: string | undefined
+  private context: Self | undefined
   private backend: Pick<BackendDefinition<D>, 'parseLeaseData'> | undefined
   private judged = new Map<string, Judged<D>>()
   /** every candidate's subnet (peers and those left out after the checks on the lease alone), disjoint while `clean` */
@@ -65,11 +65,11 @@ export class LivePeers<D> {
     self: Self,
     backend: Pick<BackendDefinition<D>, 'parseLeaseData'>,
   ): Answer<D> {
-    const context = contextOf(self)
-    if (!changes || !this.clean || context !== this.context || backend !== this.backend || !this.incremental(changes, self, backend)) {
+    const sameContext = this.context !== undefined && sameSelf(this.context, self)
+    if (!changes || !this.clean || !sameContext || backend !== this.backend || !this.incremental(changes, self, backend)) {
       this.full([...all()].sort(byName), self, backend)
     }
-    this.context = context
+    this.context = { ...self }
     this.backend = backend
     return this.last
   }
@@ -210,8 +210,16 @@ function sameLease(j: Judged<unknown>, lease: HostLease): boolean {
   return true
 }
 
-/** what every verdict depends on besides the lease itself */
-function contextOf(self: Self): string {
-  const v6 = self.ipv6 ? `${formatCidr6(self.ipv6.network)} ${formatCidr6(self.ipv6.subnet)}` : '-'
-  return `${self.overlay} ${self.hostName} ${formatCidr(self.network)} ${formatCidr(self.subnet)} ${self.backend} ${v6}`
+/** whether `a` and `b` are the same in all that every verdict depends on besides the lease itself (compared field by field: asked at every pass) */
+function sameSelf(a: Self, b: Self): boolean {
+  return (
+    a.overlay === b.overlay &&
+    a.hostName === b.hostName &&
+    sameCidr(a.network, b.network) &&
+    sameCidr(a.subnet, b.subnet) &&
+    a.backend === b.backend &&
+    (a.ipv6 === b.ipv6 || (a.ipv6 !== undefined && b.ipv6 !== undefined && sameCidr(a.ipv6.network, b.ipv6.network) && sameCidr(a.ipv6.subnet, b.ipv6.subnet)))
+  )
 }
+
+const sameCidr = (a: { ip: number | bigint; len: number }, b: { ip: number | bigint; len: number }) => a.ip === b.ip && a.len === b.len

@@ -101,11 +101,11 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
   const backends = opts.backends ?? createBackends({ links, sysctl, metrics: manager.registry, wireguardKeyFile: opts.wireguardKeyFile ?? DEFAULT_WIREGUARD_KEY_FILE })
   const peerGauge = new Gauge({ name: 'weft_datapath_peers', help: 'Peers this host forwards to, by backend.', labelNames: ['backend'], registers: [manager.registry] })
   // set only when it moves: a set hashes its labels, at every host for every pass of a join elsewhere
-  let shownPeers = ''
+  const shown: { type?: string; n: number } = { n: 0 }
   const showPeers = (type?: string, n = 0) => {
-    const shown = type === undefined ? '' : `${type} ${n}`
-    if (shown === shownPeers) return
-    shownPeers = shown
+    if (type === shown.type && n === shown.n) return
+    shown.type = type
+    shown.n = n
     peerGauge.reset()
     if (type !== undefined) peerGauge.set({ backend: type }, n)
   }
@@ -119,6 +119,8 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
   })
 
   const peerSpecs = new SpecMemo()
+  // the overlay's network, parsed when it changes rather than at every pass
+  const networks = new LastParsed(parseCidr)
   /** whether the claims view shows `l`'s subnet claimed by it (present) or not (gone) */
   const claimAgrees = (l: HostLease, present: boolean): boolean => {
     const claim = l.spec.overlay === overlay ? claimNameOf(l) : undefined
@@ -159,7 +161,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
     if (!held) return { condition: { status: false, reason: 'NoLease', message: 'no lease held yet' } }
     const type = held.spec.backend.type
     const backend = backends[type]
-    const network = parseCidr(held.spec.network)
+    const network = networks.parse(held.spec.network)
     lastNetwork = network
     const local: LocalConfig = {
       network,
@@ -257,6 +259,22 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
       leases.invalid$.pipe(map(() => KEY)),
     ],
     resyncMs: opts.resyncMs ?? DATAPATH_RESYNC_MS,
+  }
+}
+
+/** The last text parsed and what it parsed to. */
+class LastParsed<T> {
+  private text: string | undefined
+  private value: T | undefined
+
+  constructor(private readonly parseText: (text: string) => T) {}
+
+  parse(text: string): T {
+    if (text !== this.text || this.value === undefined) {
+      this.value = this.parseText(text)
+      this.text = text
+    }
+    return this.value
   }
 }
 

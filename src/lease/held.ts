@@ -71,9 +71,18 @@ export class LeaseHolder {
 
   /** Publish backend data in this host's lease (the data path sets its VTEP MAC here). */
   setBackendData(data: BackendData): void {
+    // the data path sets it at every pass, nearly always as it was: a flat compare first, not a deep one per subscriber
+    const unchanged = this.published && sameBackendData(this.backend.value, data)
     this.published = true
-    this.backend.next(data)
+    if (!unchanged) this.backend.next(data)
   }
+}
+
+/** backend data is a flat record of strings (a VTEP MAC, a public key); anything nested is compared deeply */
+function sameBackendData(a: BackendData, b: BackendData): boolean {
+  const keys = Object.keys(a)
+  if (keys.length !== Object.keys(b).length) return false
+  return keys.every((k) => (a[k] === b[k] && k in b) || (typeof a[k] === 'object' && a[k] !== null && isDeepStrictEqual(a[k], b[k])))
 }
 
 // resourceVersion and status move on every renewal; what others act on is the rest

@@ -6,7 +6,6 @@
 // HostLease's status conditions when a status or reason changes, /healthz and
 // /metrics answer from it live, and the state lives here so no controller
 // needs to know the others.
-import { isDeepStrictEqual } from 'node:util'
 import { Subject, type Observable } from 'rxjs'
 import type { ConditionInput, ConditionStatus } from './conditions.js'
 
@@ -56,7 +55,7 @@ export class HostReadiness {
 
   set(state: ComponentState): void {
     const prev = this.states.get(state.type)
-    if (isDeepStrictEqual(prev, state)) return
+    if (prev && sameState(prev, state)) return
     this.states.set(state.type, { ...state })
     this.changes.next(state.type)
     if (prev?.status !== state.status || prev.reason !== state.reason || prev.observedGeneration !== state.observedGeneration) {
@@ -92,6 +91,11 @@ export class HostReadiness {
   conditionsWith(state: ComponentState): ConditionInput[] {
     return withReady(this.components().map((s) => (s.type === state.type ? state : s)))
   }
+}
+
+/** field by field: every pass of every controller reports here, most of them with nothing changed */
+function sameState(a: ComponentState, b: ComponentState): boolean {
+  return a.status === b.status && a.reason === b.reason && a.message === b.message && a.observedGeneration === b.observedGeneration && a.type === b.type
 }
 
 function withReady(components: ComponentState[]): ConditionInput[] {
