@@ -11,8 +11,9 @@
 // --wave: how many weft agents restart at once in setup (a DaemonSet's
 // rolling update, maxUnavailable).
 // --profile: each worker's CPU profile of each join (from the change until
-// the revision stood still) is written to DIR/<kind>-<N>-join<k>-w<i>.cpuprofile,
-// and of the idle window to DIR/<kind>-<N>-idle-w<i>.cpuprofile.
+// the revision stood still) is written to DIR/<kind>-<N>-join<k>-w<i>.cpuprofile
+// (the joining hosts' process: -joiners), and of the idle window to
+// DIR/<kind>-<N>-idle-w<i>.cpuprofile.
 // --semi-space: each worker's young generation, MB (below).
 //
 // Per N, the simulated hosts are spread over --workers processes
@@ -33,8 +34,10 @@
 // the agents' young generations would not fill within one change; here a
 // scavenge stalls a worker's every agent at once). Then:
 //  - join: a new host's agent starts (claims its subnet, publishes its VTEP
-//    MAC and status as any agent): from its claim transaction until each host
-//    has planned a route to it; writes (etcd revision delta) and watch events
+//    MAC and status as any agent) in a process of its own, as on a machine of
+//    its own (its start, listing and planning the whole fleet, is not inside
+//    a worker whose hosts are timed): from its claim transaction until each
+//    host has planned a route to it; writes (etcd revision delta) and watch events
 //    received by all hosts until the revision stands still again;
 //  - leave: that host's agent stops (its reachability report withdrawn) and
 //    its lease is deleted (revoked, as at expiry): until each host dropped it;
@@ -242,8 +245,13 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
   const budgetEnd = Date.now() + BUDGET_MS
   const WAIT_MS = waitMs(n)
   const workers = Array.from({ length: WORKERS }, () => new Worker(heapMB))
-  workers.forEach((w) => live.add(w))
-  const all = <T>(req: Request, timeoutMs?: number) => Promise.all(workers.map((w) => w.call<T>(req, timeoutMs)))
+  // the joining hosts' agents run apart from the fleet's: a real joiner's start (listing the fleet, planning every
+  // peer, its first probe round) happens on its own machine, not inside a process whose hosts' planning is timed
+  const joiners = new Worker(heapMB)
+  const everyWorker = [...workers, joiners]
+  everyWorker.forEach((w) => live.add(w))
+  const all = <T>(req: Request, timeoutMs?: number) => Promise.all(everyWorker.map((w) => w.call<T>(req, timeoutMs)))
+  const workerLabel = (wi: number) => (wi < WORKERS ? `w${wi}` : 'joiners')
   const revision = async () => BigInt((await admin.etcd.get(`${prefix}/-`).exec()).header.revision)
   const snapshot = async () => {
     const stats = await all<{ events: number; passes: number; streams: number; cpuMs: number; rssMB: number }>({ op: 'stats' })
@@ -368,7 +376,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       const to = Math.min(n, from + wave)
       await Promise.all(workers.map((w, wi) => w.call({ op: 'start', hosts: share(wi, from, to), planning: true, concurrency: 25 }, setupBound)))
       for (;;) {
-        const r = await all<{ min: number; max: number }>({ op: 'routes' })
+        const r = await Promise.all(workers.map((w) => w.call<{ min: number; max: number }>({ op: 'routes' })))
         const min = Math.min(...r.map((x) => x.min))
         if (min >= n - 1) break
         if (Date.now() > meshDeadline) throw new Error(`setup: after ${setupBound / 1000} s the slowest host plans ${min} of ${n - 1} peers`)
@@ -403,7 +411,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     // idle: no writes (the brief's "idle, weft writes nothing"), and the hosts' background work (renewals, probe rounds)
     if (PROFILE_DIR !== undefined) await all({ op: 'profile', file: undefined })
     await sleep(IDLE_WINDOW_MS)
-    if (PROFILE_DIR !== undefined) await Promise.all(workers.map((w, wi) => w.call({ op: 'profile', file: `${PROFILE_DIR}/${kind}-${n}-idle-w${wi}.cpuprofile` })))
+    if (PROFILE_DIR !== undefined) await Promise.all(everyWorker.map((w, wi) => w.call({ op: 'profile', file: `${PROFILE_DIR}/${kind}-${n}-idle-${workerLabel(wi)}.cpuprofile` })))
     const quiet = await snapshot()
     result.idleWrites = Number(quiet.rev - idle.rev)
     for (const k of written.slice(idle.written)) result.idleKeys.set(k, (result.idleKeys.get(k) ?? 0) + 1)
@@ -420,22 +428,22 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       if (profiling) await all({ op: 'profile', file: undefined })
       const before = await beforeChange()
       ownLeasePuts = []
-      const { claimSentAt } = await workers[k % WORKERS]!.call<{ claimSentAt: number }>({ op: 'join', host: spec(n + k, name) })
+      const { claimSentAt } = await joiners.call<{ claimSentAt: number }>({ op: 'join', host: spec(n + k, name) })
       addWaits(result.join, await all<WaitReply>({ op: 'wait', what: 'added', name, timeoutMs: WAIT_MS, since: claimSentAt }), claimSentAt)
       // the joiner's first report comes with its first status, a probe round after its claim: longer than a quiet spell
       if (kind === 'weft') await until(() => admin.etcd.get(reportKey(prefix, name)).exec().then((r) => r.kvs.length > 0), WAIT_MS)
       await record(result.join, before, await settle(), kind === 'weft' ? 4 : 1)
-      if (profiling) await Promise.all(workers.map((w, wi) => w.call({ op: 'profile', file: `${PROFILE_DIR}/${kind}-${n}-join${k + 1}-w${wi}.cpuprofile` })))
+      if (profiling) await Promise.all(everyWorker.map((w, wi) => w.call({ op: 'profile', file: `${PROFILE_DIR}/${kind}-${n}-join${k + 1}-${workerLabel(wi)}.cpuprofile` })))
       // its status write reaches every host too: inside the window or after it
       const status = kind === 'weft' && ownLeasePuts[1] !== undefined ? `, its first status written ${(ownLeasePuts[1] - claimSentAt).toFixed(0)} ms after its claim` : ''
-      log(`${kind} ${n}: join ${k + 1} (its agent in worker ${k % WORKERS}): all planned after ${result.join.all.at(-1)?.toFixed(0)} ms (each worker's last: ${lastByWorker.map((t) => t.toFixed(0)).join(', ')})${status}, ${result.join.writes.at(-1)} writes, ${result.join.events.at(-1)} events; ${gcLine(result.join.gc.at(-1))}`)
+      log(`${kind} ${n}: join ${k + 1}: all planned after ${result.join.all.at(-1)?.toFixed(0)} ms (each worker's last, the joiners' last: ${lastByWorker.map((t) => (Number.isFinite(t) ? t.toFixed(0) : '-')).join(', ')})${status}, ${result.join.writes.at(-1)} writes, ${result.join.events.at(-1)} events; ${gcLine(result.join.gc.at(-1))}`)
     }
     // --- leaves: the joined hosts go again
     for (let k = 0; k < LEAVES; k++) {
       const name = `join-${k}`
       subject = name
       const before = await beforeChange()
-      const { t0: at } = await workers[k % WORKERS]!.call<{ t0: number }>({ op: 'leave', name })
+      const { t0: at } = await joiners.call<{ t0: number }>({ op: 'leave', name })
       addWaits(result.leave, await all<WaitReply>({ op: 'wait', what: 'removed', name, timeoutMs: WAIT_MS, since: at }), at)
       await record(result.leave, before, await settle())
       log(`${kind} ${n}: leave ${k + 1}: all dropped after ${result.leave.all.at(-1)?.toFixed(0)} ms, ${result.leave.writes.at(-1)} writes, ${result.leave.events.at(-1)} events; ${gcLine(result.leave.gc.at(-1))}`)
@@ -463,8 +471,8 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     result.error = (err as Error).message
     log(`${kind} ${n}: stopped: ${result.error}`)
   } finally {
-    await Promise.all(workers.map((w) => w.call({ op: 'stopAll' }, 60_000).catch(() => undefined)))
-    for (const w of workers) {
+    await Promise.all(everyWorker.map((w) => w.call({ op: 'stopAll' }, 60_000).catch(() => undefined)))
+    for (const w of everyWorker) {
       w.kill()
       live.delete(w)
     }

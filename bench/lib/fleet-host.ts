@@ -64,7 +64,29 @@ export interface WorkerShared {
   tracked: Set<string>
   /** every host's watches of this process decode a revision of a key once (SharedDecodes) */
   decodes: SharedDecodes
+  /** per kind of time and peer name: how many of this process's hosts have recorded it, so the worker's wait reads a count, not every host */
+  recorded: Record<keyof PlanTimes, Map<string, number>>
 }
+
+export const newRecorded = (): WorkerShared['recorded'] => ({ added: new Map(), removed: new Map(), unreachable: new Map() })
+
+/** A host's record of one kind of time that counts, in `counts`, the names it records for the first time. */
+class RecordedTimes extends Map<string, number> {
+  constructor(private readonly counts: Map<string, number>) {
+    super()
+  }
+
+  override set(name: string, at: number): this {
+    if (!this.has(name)) this.counts.set(name, (this.counts.get(name) ?? 0) + 1)
+    return super.set(name, at)
+  }
+}
+
+const planTimes = (shared: WorkerShared): PlanTimes => ({
+  added: new RecordedTimes(shared.recorded.added),
+  removed: new RecordedTimes(shared.recorded.removed),
+  unreachable: new RecordedTimes(shared.recorded.unreachable),
+})
 
 /** Count the events every watch stream of this client receives (informers and the claims view each open their own). */
 export function countWatchEvents(etcd: Etcd3, shared: WorkerShared): void {
@@ -252,7 +274,7 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
     name,
     claimSentAt: undefined,
     routes: () => backend.size,
-    times: { added: new Map(), removed: new Map(), unreachable: new Map() },
+    times: planTimes(shared),
     unreachable: () => Object.keys(lastReport),
     held: () => firstValueFrom(holder.held$.pipe(filter((h) => h !== undefined))).then(() => undefined),
     published: async () => {
@@ -459,7 +481,7 @@ export async function startRefHost(o: RefHostOptions): Promise<FleetHost> {
   countWatchEvents(etcd, o.shared)
   /** subnet key name -> the host holding it */
   const routes = new Map<string, string>()
-  const times: PlanTimes = { added: new Map(), removed: new Map(), unreachable: new Map() }
+  const times = planTimes(o.shared)
   const subnets = `${o.prefix}/subnets/`
   const name = (kv: IKeyValue) => kv.key.toString().slice(subnets.length)
   const listed = await retrying(() => etcd.getAll().prefix(subnets).exec())

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
 import { constants, PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks'
-import { startRefHost, startWeftHost, type FleetHost, type WorkerShared } from './fleet-host.js'
+import { newRecorded, startRefHost, startWeftHost, type FleetHost, type WorkerShared } from './fleet-host.js'
 import { createEtcdClient, SharedDecodes } from '../../src/store/index.js'
 
 export interface HostSpec {
@@ -55,7 +55,7 @@ function gcBetween(from: number, to: number): WaitReply['gc'] {
   return { pauseMs: inside.reduce((s, g) => s + g.ms, 0), major: inside.filter((g) => g.major).length }
 }
 
-const shared: WorkerShared = { events: 0, passes: 0, streams: 0, dead: new Set(), tracked: new Set(), decodes: new SharedDecodes() }
+const shared: WorkerShared = { events: 0, passes: 0, streams: 0, dead: new Set(), tracked: new Set(), decodes: new SharedDecodes(), recorded: newRecorded() }
 const hosts = new Map<string, FleetHost>()
 let kind: 'weft' | 'ref' = 'weft'
 let endpoint = ''
@@ -75,8 +75,10 @@ async function start(spec: HostSpec, planning: boolean): Promise<FleetHost> {
 async function waitFor(what: 'added' | 'removed' | 'unreachable', name: string, timeoutMs: number, since: number): Promise<WaitReply> {
   const deadline = Date.now() + timeoutMs
   const others = () => [...hosts.values()].filter((h) => h.name !== name)
+  // polled while the hosts are at work: a count of the hosts that recorded it, then (once it may be complete) a look at each
+  const mayBeComplete = () => (shared.recorded[what].get(name) ?? 0) >= hosts.size - (hosts.has(name) ? 1 : 0)
   for (;;) {
-    const have = others().filter((h) => h.times[what].has(name))
+    const have = mayBeComplete() || Date.now() > deadline ? others().filter((h) => h.times[what].has(name)) : []
     if (have.length === others().length || Date.now() > deadline) {
       const times = have.map((h) => h.times[what].get(name)!)
       const kept = gcPauses.findIndex((g) => g.at >= since - 60_000)
