@@ -27,45 +27,38 @@ export function tryParseIPv4(s: string): number | undefined {
 
 const ZERO = 48
 const NINE = 57
-const DOT = 46
 
 /** s[from, to) as a strict dotted quad: four decimal octets, no leading zeros, none above 255 */
 function scanIPv4(s: string, from: number, to: number): number | undefined {
   let ip = 0
-  let octets = 0
-  let i = from
-  while (octets < 4) {
-    const start = i
-    let octet = 0
-    for (; i < to && i - start < 4; i++) {
-      const c = s.charCodeAt(i)
-      if (c < ZERO || c > NINE) break
-      octet = octet * 10 + (c - ZERO)
-    }
-    const digits = i - start
-    if (digits === 0 || digits > 3 || (digits > 1 && s.charCodeAt(start) === ZERO) || octet > 255) return undefined
-    ip = ip * 256 + octet
-    octets++
-    if (octets < 4) {
-      if (i >= to || s.charCodeAt(i) !== DOT) return undefined
-      i++
-    }
+  for (let octet = 0, start = from; octet < 4; octet++) {
+    const end = octet < 3 ? s.indexOf('.', start) : to
+    if (end < 0 || end > to) return undefined
+    const value = scanDecimal(s, start, end, 3)
+    if (value === undefined || value > 255) return undefined
+    ip = ip * 256 + value
+    start = end + 1
   }
-  return i === to ? ip : undefined
+  return ip
 }
 
 /** s[from, to) as a prefix length 0..32, no leading zeros */
 function scanPrefixLength(s: string, from: number, to: number): number | undefined {
+  const len = scanDecimal(s, from, to, 2)
+  return len !== undefined && len <= 32 ? len : undefined
+}
+
+/** s[from, to) as 1 to `maxDigits` decimal digits without a leading zero (0 itself allowed) */
+function scanDecimal(s: string, from: number, to: number, maxDigits: number): number | undefined {
   const digits = to - from
-  if (digits < 1 || digits > 2) return undefined
-  let len = 0
+  if (digits < 1 || digits > maxDigits || (digits > 1 && s.charCodeAt(from) === ZERO)) return undefined
+  let value = 0
   for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i)
     if (c < ZERO || c > NINE) return undefined
-    len = len * 10 + (c - ZERO)
+    value = value * 10 + (c - ZERO)
   }
-  if (digits > 1 && s.charCodeAt(from) === ZERO) return undefined
-  return len <= 32 ? len : undefined
+  return value
 }
 
 /** `s` as an address and a prefix length joined by `separator` ('/' in a CIDR, '-' in a subnet key name) */
