@@ -9,7 +9,7 @@
 // 2 an error (etcd unreachable, --timeout passed, bad flags).
 import type { HostLease } from '../crds/index.js'
 import { formatProblem, formatSummary, reachabilityMatrix, unreachablePeersOf, type Matrix } from '../probe/matrix.js'
-import { decodeReport, InvalidReportError, reportPrefix, type ReachabilityReport } from '../probe/report.js'
+import { decodeReport, InvalidReportError, legacyReportPrefix, reportPrefix, type ReachabilityReport } from '../probe/report.js'
 import type { Store } from '../store/index.js'
 import { durationFlag, type OptionSpec } from './args.js'
 import type { Command } from './context.js'
@@ -44,20 +44,27 @@ export async function readMatrix(store: Store): Promise<Matrix> {
   return reachabilityMatrix(items as HostLease[], reports)
 }
 
-/** Every host's report by host name; a key that is no valid report maps to its error (that host's pairs are unknown). */
+/**
+ * Every host's report by host name; a key that is no valid report maps to its
+ * error (that host's pairs are unknown). A host not yet upgraded has its report
+ * where agents kept it before; a host's report where they keep it now wins.
+ */
 export async function readReports(store: Store): Promise<Map<string, ReachabilityReport | InvalidReportError>> {
-  const res = await store.call(() => store.etcd.getAll().prefix(reportPrefix(store.prefix)).exec())
+  const prefixes = [legacyReportPrefix(store.prefix), reportPrefix(store.prefix)]
+  const reads = await Promise.all(prefixes.map((p) => store.call(() => store.etcd.getAll().prefix(p).exec())))
   const out = new Map<string, ReachabilityReport | InvalidReportError>()
-  for (const kv of res.kvs) {
-    const key = kv.key.toString()
-    const host = key.slice(reportPrefix(store.prefix).length)
-    try {
-      out.set(host, decodeReport(key, kv.value.toString()))
-    } catch (err) {
-      if (!(err instanceof InvalidReportError)) throw err
-      out.set(host, err)
+  reads.forEach((res, i) => {
+    for (const kv of res.kvs) {
+      const key = kv.key.toString()
+      const host = key.slice(prefixes[i]!.length)
+      try {
+        out.set(host, decodeReport(key, kv.value.toString()))
+      } catch (err) {
+        if (!(err instanceof InvalidReportError)) throw err
+        out.set(host, err)
+      }
     }
-  }
+  })
   return out
 }
 

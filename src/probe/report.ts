@@ -1,6 +1,8 @@
 // The reachability report: what one host's probes found, one etcd key per
-// host, `<prefix>/reachability/<host>`, outside every kind's prefix so no
-// agent's informer ever sees it. Its value changes only when the set of
+// host, `<prefix>/check/reachability/<host>`, outside every kind's prefix and
+// sorted before them all (`check` < `hostleases`), so it is outside the one
+// range an agent watches (store/watch-group.ts) and no report write wakes an
+// agent. Its value changes only when the set of
 // unreachable peers (or why) changes; its freshness is the etcd lease it is
 // bound to, which the agent keeps alive only while its probe rounds complete,
 // so a stalled or dead agent's report vanishes on its own (publisher.ts).
@@ -18,6 +20,11 @@ export interface ReachabilityReport {
 }
 
 export function reportPrefix(prefix: string): string {
+  return `${normalizePrefix(prefix)}/check/reachability/`
+}
+
+/** Where agents before the one-range watch published (inside that range): read by `weftctl check` while a fleet upgrades. */
+export function legacyReportPrefix(prefix: string): string {
   return `${normalizePrefix(prefix)}/reachability/`
 }
 

@@ -105,7 +105,7 @@ t.test('a join is two writes: the claim with its VTEP MAC and Starting, then sta
   })
   e.agents.push(agent)
   await agent.waitHeld()
-  await until('the report and the first status', async () => e.leaseWrites('j1').length >= 2 && e.written.some((w) => w.key === 'reachability/j1'), 40_000)
+  await until('the report and the first status', async () => e.leaseWrites('j1').length >= 2 && e.written.some((w) => w.key === 'check/reachability/j1'), 40_000)
   await new Promise((r) => setTimeout(r, 1_500)) // anything that would follow has come by now
 
   const [claim, first] = e.leaseWrites('j1')
@@ -116,7 +116,7 @@ t.test('a join is two writes: the claim with its VTEP MAC and Starting, then sta
     ['Ready=True', 'LeaseHeld=True', 'DataPath=True', 'Docker=True'],
     'the first status is the started host, none of the steps before',
   )
-  const report = e.written.find((w) => w.key === 'reachability/j1')!
+  const report = e.written.find((w) => w.key === 'check/reachability/j1')!
   t.equal(report.revision, Number(first?.metadata.resourceVersion), 'the first report is written in the same transaction as the first status')
   t.same(e.revisions('j1'), [Number(claim?.metadata.resourceVersion), report.revision], `two revisions in all: ${JSON.stringify(e.written.map((w) => `${w.revision} ${w.key}`))}`)
   t.equal(p.outcomes[0], 'carried', "the publisher handed its first report to the status writer's write")
@@ -153,7 +153,7 @@ t.test('a host that cannot get ready writes its status once its conditions stand
   const first = e.leaseWrites('j3')[1]!
   t.ok(Date.now() - started >= STARTUP_QUIET_MS - 500, `written after the conditions stood still (${Date.now() - started} ms)`)
   t.equal(first.status?.conditions?.find((c) => c.type === 'Ready')?.reason, 'DockerNotReady', 'it says why it is not ready')
-  const report = e.written.find((w) => w.key === 'reachability/j3')
+  const report = e.written.find((w) => w.key === 'check/reachability/j3')
   t.equal(report?.revision, Number(first.metadata.resourceVersion), 'the report rode along')
 })
 
@@ -166,7 +166,7 @@ t.test('a host with no probe socket open waits for no report: its status is writ
   await until('the first status', async () => e.leaseWrites('j5').length >= 2, 40_000)
   const ms = Date.now() - started
   t.ok(ms >= STARTUP_QUIET_MS - 500 && ms < STARTUP_HOLD_MS, `written once the conditions stood still, before the hold's bound (${ms} ms)`)
-  t.notOk(e.written.some((w) => w.key === 'reachability/j5'), 'with no report')
+  t.notOk(e.written.some((w) => w.key === 'check/reachability/j5'), 'with no report')
 })
 
 t.test("a rider whose etcd lease is gone does not stop the status: its publisher writes it at its next round", async (t) => {
@@ -189,7 +189,7 @@ t.test("a rider whose etcd lease is gone does not stop the status: its publisher
     controllers: () => [component('DataPath', [[false, 'NoLease'], [true, 'Programmed']], 1_000)],
   })
   e.agents.push(agent)
-  await until('a status and a report', async () => e.leaseWrites('j4').length >= 2 && e.written.some((w) => w.key === 'reachability/j4'), 40_000)
+  await until('a status and a report', async () => e.leaseWrites('j4').length >= 2 && e.written.some((w) => w.key === 'check/reachability/j4'), 40_000)
   t.equal(e.leaseWrites('j4')[1]?.status?.conditions?.[0]?.status, 'True', 'the status is written')
   t.ok(p.outcomes.includes('written'), `the publisher wrote the report itself: ${p.outcomes.join(', ')}`)
   t.notOk(startup.open, 'and the startup is over: later reports are the publisher\'s')

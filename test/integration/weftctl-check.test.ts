@@ -4,7 +4,7 @@
 import t from 'tap'
 import type { HostLease } from '../../src/crds/index.js'
 import { unreachablePeerLines } from '../../src/cli/check.js'
-import { encodeReport, reportKey } from '../../src/probe/report.js'
+import { encodeReport, legacyReportPrefix, reportKey } from '../../src/probe/report.js'
 import { Store } from '../../src/store/index.js'
 import { startEtcd } from '../helpers/etcd.js'
 import { runWeftctl } from '../helpers/weftctl.js'
@@ -68,9 +68,9 @@ t.test('an unreachable pair, a host without a report, a report written badly by 
       'h2 -> h1: unknown (h2 has no fresh report: its agent is down, stalled or still starting)',
       'h2 -> h3: unknown (h2 has no fresh report: its agent is down, stalled or still starting)',
       'h2 -> h4: unknown (h2 has no fresh report: its agent is down, stalled or still starting)',
-      `h4 -> h1: unknown (h4's report is invalid: ${prefix}/reachability/h4: holds no JSON)`,
-      `h4 -> h2: unknown (h4's report is invalid: ${prefix}/reachability/h4: holds no JSON)`,
-      `h4 -> h3: unknown (h4's report is invalid: ${prefix}/reachability/h4: holds no JSON)`,
+      `h4 -> h1: unknown (h4's report is invalid: ${prefix}/check/reachability/h4: holds no JSON)`,
+      `h4 -> h2: unknown (h4's report is invalid: ${prefix}/check/reachability/h4: holds no JSON)`,
+      `h4 -> h3: unknown (h4's report is invalid: ${prefix}/check/reachability/h4: holds no JSON)`,
       '4 hosts, 5/12 pairs reachable',
       '',
     ].join('\n'),
@@ -86,6 +86,18 @@ t.test("describe's hook: one host's unreachable peers, from the same matrix", as
   t.equal(h1.code, 0, h1.stderr)
   t.match(h1.stdout, /\nUnreachable Peers:\n  h3: unreachable \(no reply to the last 3 probes\)\n/, 'weftctl describe hostlease lists them')
   t.match((await describe('h3')).stdout, /\nUnreachable Peers:  <none>\n/)
+})
+
+t.test('a host not yet upgraded publishes where agents did before: read too, and a report where they publish now wins', async (t) => {
+  const legacy = (host: string, unreachable: Record<string, string>) =>
+    store.etcd.put(legacyReportPrefix(prefix) + host).value(encodeReport({ host, overlay: 'default', backend: 'vxlan', unreachable })).exec()
+  t.teardown(() => store.etcd.delete().prefix(legacyReportPrefix(prefix)).exec())
+  await legacy('h2', { h4: 'no reply to the last 3 probes' })
+  await legacy('h3', { h1: 'no reply to the last 3 probes' })
+  const r = await check()
+  t.match(r.stdout, /^h1 -> h3: unreachable .*\nh2 -> h4: unreachable \(no reply to the last 3 probes\)\nh4 -> h1: unknown /, "h2's old-place report is its view; h3's is overridden by its report now")
+  t.notMatch(r.stdout, /h3 -> h1/)
+  t.notMatch(r.stdout, /h2 -> h1/, 'h2 no longer unknown')
 })
 
 t.test('errors are exit 2: etcd unreachable, a bad flag, a stray argument', async (t) => {

@@ -203,11 +203,11 @@ t.test('probeAddress: the device address on vxlan/udp/wireguard, the gateway on 
 t.test('report: encoded in a fixed order, decoded strictly with the key and field named', async (t) => {
   const r: ReachabilityReport = { host: 'h1', overlay: 'default', backend: 'vxlan', unreachable: { h3: NO_REPLY, h2: 'x' } }
   const key = reportKey('/weft/', 'h1')
-  t.equal(key, '/weft/reachability/h1', 'outside every kind prefix (/weft/hostleases/, ...)')
+  t.equal(key, '/weft/check/reachability/h1', 'outside every kind prefix (/weft/hostleases/, ...)')
   t.equal(encodeReport(r), encodeReport({ ...r, unreachable: { h2: 'x', h3: NO_REPLY } }), 'the same set encodes the same: no rewrite for an order change')
   t.same(decodeReport(key, encodeReport(r)), r)
   const bad = (v: string, msg: RegExp) => t.throws(() => decodeReport(key, v), { name: 'InvalidReportError', message: msg })
-  bad('nope', /^\/weft\/reachability\/h1: holds no JSON$/)
+  bad('nope', /^\/weft\/check\/reachability\/h1: holds no JSON$/)
   bad('[]', /is not a JSON object/)
   bad('{"host":"h1","overlay":"default","backend":"vxlan"}', /unreachable: must be an object/)
   bad('{"host":"h1","overlay":"default","backend":"vxlan","unreachable":{"h2":1}}', /unreachable\.h2: must be a string/)
