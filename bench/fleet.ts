@@ -186,6 +186,8 @@ interface Phase {
   gc: { slowestPauseMs: number; slowestMajor: number; allMajor: number }[]
   writes: number[]
   events: number[]
+  /** watch responses carrying those events */
+  messages: number[]
   /** data path passes of all simulated hosts (weft; the reference plans per event) */
   passes: number[]
   /** etcd CPU ms per rep */
@@ -202,7 +204,7 @@ interface Phase {
   keys: Map<string, number>
 }
 
-const newPhase = (): Phase => ({ perHost: [], all: [], missing: 0, gc: [], writes: [], events: [], passes: [], etcdCpuMs: [], clientCpuMs: [], durationMs: [], unsettled: 0, reopened: 0, keys: new Map() })
+const newPhase = (): Phase => ({ perHost: [], all: [], missing: 0, gc: [], writes: [], events: [], messages: [], passes: [], etcdCpuMs: [], clientCpuMs: [], durationMs: [], unsettled: 0, reopened: 0, keys: new Map() })
 
 interface FleetResult {
   kind: 'weft' | 'ref'
@@ -254,10 +256,11 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
   const workerLabel = (wi: number) => (wi < WORKERS ? `w${wi}` : 'joiners')
   const revision = async () => BigInt((await admin.etcd.get(`${prefix}/-`).exec()).header.revision)
   const snapshot = async () => {
-    const stats = await all<{ events: number; passes: number; streams: number; cpuMs: number; rssMB: number }>({ op: 'stats' })
+    const stats = await all<{ events: number; messages: number; passes: number; streams: number; cpuMs: number; rssMB: number }>({ op: 'stats' })
     return {
       rev: await revision(),
       events: stats.reduce((s, x) => s + x.events, 0),
+      messages: stats.reduce((s, x) => s + x.messages, 0),
       passes: stats.reduce((s, x) => s + x.passes, 0),
       streams: stats.reduce((s, x) => s + x.streams, 0),
       written: written.length,
@@ -321,6 +324,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
     phase.reopened += after.streams - before.streams - ownStreams
     phase.writes.push(Number(after.rev - before.rev))
     phase.events.push(after.events - before.events)
+    phase.messages.push(after.messages - before.messages)
     phase.passes.push(after.passes - before.passes)
     phase.etcdCpuMs.push((after.etcd.cpuSeconds - before.etcd.cpuSeconds) * 1000)
     phase.clientCpuMs.push(after.clientCpuMs - before.clientCpuMs)
@@ -432,11 +436,11 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       addWaits(result.join, await all<WaitReply>({ op: 'wait', what: 'added', name, timeoutMs: WAIT_MS, since: claimSentAt }), claimSentAt)
       // the joiner's first report comes with its first status, a probe round after its claim: longer than a quiet spell
       if (kind === 'weft') await until(() => admin.etcd.get(reportKey(prefix, name)).exec().then((r) => r.kvs.length > 0), WAIT_MS)
-      await record(result.join, before, await settle(), kind === 'weft' ? 4 : 1)
+      await record(result.join, before, await settle(), 1)
       if (profiling) await Promise.all(everyWorker.map((w, wi) => w.call({ op: 'profile', file: `${PROFILE_DIR}/${kind}-${n}-join${k + 1}-${workerLabel(wi)}.cpuprofile` })))
       // its status write reaches every host too: inside the window or after it
       const status = kind === 'weft' && ownLeasePuts[1] !== undefined ? `, its first status written ${(ownLeasePuts[1] - claimSentAt).toFixed(0)} ms after its claim` : ''
-      log(`${kind} ${n}: join ${k + 1}: all planned after ${result.join.all.at(-1)?.toFixed(0)} ms (each worker's last, the joiners' last: ${lastByWorker.map((t) => (Number.isFinite(t) ? t.toFixed(0) : '-')).join(', ')})${status}, ${result.join.writes.at(-1)} writes, ${result.join.events.at(-1)} events; ${gcLine(result.join.gc.at(-1))}`)
+      log(`${kind} ${n}: join ${k + 1}: all planned after ${result.join.all.at(-1)?.toFixed(0)} ms (each worker's last, the joiners' last: ${lastByWorker.map((t) => (Number.isFinite(t) ? t.toFixed(0) : '-')).join(', ')})${status}, ${result.join.writes.at(-1)} writes, ${result.join.events.at(-1)} events in ${result.join.messages.at(-1)} messages; ${gcLine(result.join.gc.at(-1))}`)
     }
     // --- leaves: the joined hosts go again
     for (let k = 0; k < LEAVES; k++) {
@@ -446,7 +450,7 @@ async function runFleet(etcd: EtcdProcess, etcdPid: number, kind: 'weft' | 'ref'
       const { t0: at } = await joiners.call<{ t0: number }>({ op: 'leave', name })
       addWaits(result.leave, await all<WaitReply>({ op: 'wait', what: 'removed', name, timeoutMs: WAIT_MS, since: at }), at)
       await record(result.leave, before, await settle())
-      log(`${kind} ${n}: leave ${k + 1}: all dropped after ${result.leave.all.at(-1)?.toFixed(0)} ms, ${result.leave.writes.at(-1)} writes, ${result.leave.events.at(-1)} events; ${gcLine(result.leave.gc.at(-1))}`)
+      log(`${kind} ${n}: leave ${k + 1}: all dropped after ${result.leave.all.at(-1)?.toFixed(0)} ms, ${result.leave.writes.at(-1)} writes, ${result.leave.events.at(-1)} events in ${result.leave.messages.at(-1)} messages; ${gcLine(result.leave.gc.at(-1))}`)
     }
     // --- failures: agent killed, lease live
     for (let k = 0; k < FAILURES; k++) {

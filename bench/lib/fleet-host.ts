@@ -54,9 +54,11 @@ export const VNI = 1
 export interface WorkerShared {
   /** watch events received by this process's hosts (every event of every watch response) */
   events: number
+  /** watch responses with events received by this process's hosts: what etcd sends and each host decodes */
+  messages: number
   /** data path passes (syncPeers calls) of this process's hosts */
   passes: number
-  /** watch streams opened by this process's hosts: 4 per weft host (3 informers, the claims view), 1 per reference host, more when streams were lost and resumed */
+  /** watch streams opened by this process's hosts: 1 per host (a weft host's informers and claims view share one), more when streams were lost and resumed */
   streams: number
   /** hosts the bench killed: their probes go unanswered */
   dead: Set<string>
@@ -88,14 +90,18 @@ const planTimes = (shared: WorkerShared): PlanTimes => ({
   unreachable: new RecordedTimes(shared.recorded.unreachable),
 })
 
-/** Count the events every watch stream of this client receives (informers and the claims view each open their own). */
+/** Count the events and messages every watch stream of this client receives. */
 export function countWatchEvents(etcd: Etcd3, shared: WorkerShared): void {
   const wc = etcd.watchClient
   const open = wc.watch.bind(wc)
   wc.watch = (options) =>
     open(options).then((stream) => {
       shared.streams++
-      stream.on('data', (res: IWatchResponse) => (shared.events += res.events.length))
+      stream.on('data', (res: IWatchResponse) => {
+        if (res.events.length === 0) return
+        shared.events += res.events.length
+        shared.messages++
+      })
       return stream
     })
 }

@@ -55,7 +55,7 @@ function gcBetween(from: number, to: number): WaitReply['gc'] {
   return { pauseMs: inside.reduce((s, g) => s + g.ms, 0), major: inside.filter((g) => g.major).length }
 }
 
-const shared: WorkerShared = { events: 0, passes: 0, streams: 0, dead: new Set(), tracked: new Set(), decodes: new SharedDecodes(), recorded: newRecorded() }
+const shared: WorkerShared = { events: 0, messages: 0, passes: 0, streams: 0, dead: new Set(), tracked: new Set(), decodes: new SharedDecodes(), recorded: newRecorded() }
 const hosts = new Map<string, FleetHost>()
 let kind: 'weft' | 'ref' = 'weft'
 let endpoint = ''
@@ -158,7 +158,7 @@ async function handle(req: Request): Promise<unknown> {
     }
     case 'stats': {
       const cpu = process.cpuUsage()
-      return { events: shared.events, passes: shared.passes, streams: shared.streams, cpuMs: (cpu.user + cpu.system) / 1000, rssMB: process.memoryUsage.rss() / 2 ** 20, hosts: hosts.size }
+      return { events: shared.events, messages: shared.messages, passes: shared.passes, streams: shared.streams, cpuMs: (cpu.user + cpu.system) / 1000, rssMB: process.memoryUsage.rss() / 2 ** 20, hosts: hosts.size }
     }
     case 'collect': {
       // the setup's garbage (every agent's restart listing the fleet) collected before the first measured change:

@@ -5,7 +5,8 @@
 // expire, and a value is a host name, so thousands of hosts cost one range
 // read at start and a few bytes per change.
 //
-// Listed and watched by the same engine as the informers (store/prefix-watch.ts):
+// Listed and watched by the same engine as the informers (store/prefix-watch.ts),
+// in an agent under the same watch as they (the manager's WatchGroup):
 // resumed from the last revision seen after a disconnect (a fleet's agents do
 // not all relist at every etcd hiccup), listed again after a compaction (one
 // change emitted), retried with backoff while etcd is unreachable, never an
@@ -13,7 +14,7 @@
 // `hasSynced` is false: no caller may take "no claim" for an answer before that.
 import type { IKeyValue } from 'etcd3'
 import { BehaviorSubject, Subject, filter, firstValueFrom, type Observable } from 'rxjs'
-import { watchPrefix, type Store } from '../store/index.js'
+import { watchPrefix, type PrefixWatcher, type Store, type WatchGroup } from '../store/index.js'
 import { parseSubnetKeyName } from './allocate.js'
 import { claimPrefixOf } from './registry.js'
 
@@ -55,10 +56,16 @@ export class OverlayClaims {
     return this.holders
   }
 
-  start(): void {
+  /** `group`: watched with that group's other prefixes (an agent's manager.watches); default a watch of its own */
+  start(group?: WatchGroup): void {
     if (this.stopWatch) return
-    this.stopWatch = watchPrefix(this.store, this.prefix, {
-      relist: () => this.relist(),
+    const watcher: PrefixWatcher = {
+      listed: (kvs) => {
+        this.holders.clear()
+        for (const kv of kvs) this.put(kv)
+        if (!this.synced.value) this.synced.next(true)
+        this.changes.next(undefined)
+      },
       put: (kv) => {
         const change = this.put(kv)
         if (change) this.changes.next(change)
@@ -69,22 +76,13 @@ export class OverlayClaims {
         if (!this.holders.delete(name)) return
         this.changes.next({ name, host: undefined, previous })
       },
-    })
+    }
+    this.stopWatch = group ? group.add(this.prefix, watcher) : watchPrefix(this.store, this.prefix, watcher)
   }
 
   stop(): void {
     this.stopWatch?.()
     this.stopWatch = undefined
-  }
-
-  private async relist(): Promise<string> {
-    const res = await this.store.call(() => this.store.etcd.getAll().prefix(this.prefix).exec())
-    if (!this.stopWatch) return res.header.revision
-    this.holders.clear()
-    for (const kv of res.kvs) this.put(kv)
-    if (!this.synced.value) this.synced.next(true)
-    this.changes.next(undefined)
-    return res.header.revision
   }
 
   private put(kv: IKeyValue): ClaimChange | undefined {

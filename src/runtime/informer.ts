@@ -18,7 +18,7 @@
 import { BehaviorSubject, Observable, Subject, firstValueFrom, filter, map, type Subscription } from 'rxjs'
 import type { KindName, ResourceOf } from '../crds/kinds.js'
 import { byName } from '../crds/meta.js'
-import type { InvalidObject, Store } from '../store/index.js'
+import type { InvalidObject, Store, WatchGroup } from '../store/index.js'
 
 export interface InvalidChange {
   name: string
@@ -60,14 +60,16 @@ export class Informer<K extends KindName> {
   /** Every change of the set of invalid keys, once each. */
   readonly invalid$: Observable<InvalidChange> = this.invalidChanges.asObservable()
 
+  /** `group`: watched together with that group's other prefixes (the manager's), not on a watch of its own */
   constructor(
     private readonly store: Store,
     readonly kind: K,
+    private readonly group?: WatchGroup,
   ) {}
 
   start(): void {
     if (this.subscription) return
-    this.subscription = this.store.watch(this.kind).subscribe((ev) => {
+    this.subscription = this.store.watch(this.kind, this.group).subscribe((ev) => {
       if (ev.type === 'INVALID') {
         const previous = this.bad.get(ev.name)
         if (ev.invalid) {

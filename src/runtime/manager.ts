@@ -1,13 +1,15 @@
 // The manager owns what a controller needs but should not build itself:
-// shared informers (one watch per kind, however many controllers read it),
+// shared informers (one per kind, however many controllers read it), all
+// under one etcd watch with the other views registered before the start
+// (`watches`: a join is one watch message per host, store/watch-group.ts),
 // the metrics registry, the logger, and the start/stop order:
-//   start: informers → runnables → controllers (each waits for its informers' sync)
-//   stop:  controllers (in-flight reconciles finish) → runnables → informers
+//   start: informers → the watch → runnables → controllers (each waits for its informers' sync)
+//   stop:  controllers (in-flight reconciles finish) → runnables → informers and the watch
 // SIGTERM and SIGINT run that stop once; a second signal exits at once.
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { KindName } from '../crds/kinds.js'
-import { describeInvalid, type Store } from '../store/index.js'
+import { describeInvalid, WatchGroup, type Store } from '../store/index.js'
 import { Controller, type ControllerSpec } from './controller.js'
 import { Informer } from './informer.js'
 import { runtimeMetrics, type RuntimeMetrics } from './metrics.js'
@@ -46,6 +48,8 @@ export class Manager {
   readonly metrics: RuntimeMetrics
   /** every controller's condition (ControllerSpec.condition), as the runtime reported it */
   readonly readiness: HostReadiness
+  /** what this manager's informers and views watch: one etcd watch for all added before start() */
+  readonly watches: WatchGroup
   private readonly informers: Map<KindName, Informer<KindName>>
   private readonly ownsInformers: boolean
   private readonly controllerList: Controller[] = []
@@ -61,13 +65,15 @@ export class Manager {
     this.readiness = opts.readiness ?? new HostReadiness()
     this.informers = opts.sharedInformers ?? new Map()
     this.ownsInformers = opts.sharedInformers === undefined
+    this.watches = new WatchGroup(this.store)
   }
 
   /** The shared informer of a kind; started with the manager. */
   informer<K extends KindName>(kind: K): Informer<K> {
     let inf = this.informers.get(kind)
     if (!inf) {
-      inf = new Informer(this.store, kind) as unknown as Informer<KindName>
+      // informers shared with other managers outlive this one's watch: they watch alone
+      inf = new Informer(this.store, kind, this.ownsInformers ? this.watches : undefined) as unknown as Informer<KindName>
       this.informers.set(kind, inf)
       // garbage written into etcd by hand: said once when it appears, changes or goes, never per resync
       inf.invalid$.subscribe(({ invalid, previous }) => {
@@ -99,6 +105,7 @@ export class Manager {
     if (this.state !== 'new') throw new Error(`manager already ${this.state}`)
     this.state = 'started'
     for (const inf of this.informers.values()) inf.start()
+    this.watches.start()
     for (const r of this.runnables) await r.start()
     // controllers wait for their informers' sync; etcd may be down, so start() does not wait for them
     for (const c of this.controllerList) void this.startController(c)
@@ -154,6 +161,7 @@ export class Manager {
       }
     }
     if (this.ownsInformers) for (const inf of this.informers.values()) inf.stop()
+    this.watches.stop()
     this.state = 'stopped'
   }
 }

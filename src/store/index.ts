@@ -6,3 +6,4 @@ export { Store, type WriteOptions, type ListResult, type Admission, type Compani
 export { InvalidStoredObjectError, describeInvalid, SharedDecodes, type InvalidObject } from './codec.js'
 export type { WatchEvent } from './watch.js'
 export { watchPrefix, type PrefixWatcher } from './prefix-watch.js'
+export { coveringRange, WatchGroup } from './watch-group.js'

@@ -1,11 +1,13 @@
-// List-then-watch of the raw keys under one prefix: the engine under the
-// informers' watches (watch.ts) and the subnet claims view (lease/claims.ts).
+// List-then-watch of the raw keys in one key range: the engine under the
+// informers' watches (watch.ts) and the subnet claims view (lease/claims.ts),
+// alone or several prefixes under one watch (watch-group.ts).
 // Guarantees to its owner:
-//  - relist() first; then every change under the prefix, in revision order,
+//  - listed() first, with every key in the range read at one revision; then
+//    every change in the range, in revision order,
 //    resumed from the last revision seen after a disconnect (we track it
 //    ourselves: etcd3 advances its resume point on the watch's creation
 //    header, which can skip events still in flight);
-//  - when etcd has compacted that revision, relist() again;
+//  - when etcd has compacted that revision, listed() again;
 //  - while etcd is down it waits and retries with backoff; it never errors;
 //  - a member that dies or hangs is left for another: the watch stream is our
 //    own (etcd3's shared watch manager waits forever on a member that accepts
@@ -21,8 +23,8 @@ import type { Store } from './store.js'
 import { abandon } from './streams.js'
 
 export interface PrefixWatcher {
-  /** list every key under the prefix and take them in (throws when etcd cannot be read); the revision listed at */
-  relist(): Promise<string>
+  /** every key under the prefix as read at `revision` (the first list, or one after a compaction): take them in place of what came before */
+  listed(kvs: IKeyValue[], revision: string): void
   put(kv: IKeyValue): void
   delete(kv: IKeyValue): void
 }
@@ -38,6 +40,11 @@ type WatchStream = IDuplexStream<IWatchRequest, IWatchResponse> & Pick<EventEmit
 
 /** Start listing and watching the keys under `prefix` for `watcher`; returns the function that stops it. */
 export function watchPrefix(store: Store, prefix: string, watcher: PrefixWatcher): () => void {
+  return watchRange(store, Range.prefix(prefix), watcher)
+}
+
+/** The same for every key in `range`: the watcher is told of each (watch-group.ts routes them by prefix). */
+export function watchRange(store: Store, range: Range, watcher: PrefixWatcher): () => void {
   let lastRevision = 0n
   let stream: WatchStream | undefined
   /** bumped by every start and stop, so callbacks of an older stream do nothing */
@@ -55,9 +62,10 @@ export function watchPrefix(store: Store, prefix: string, watcher: PrefixWatcher
   const relist = async () => {
     if (stopped) return
     try {
-      const revision = await watcher.relist()
+      const { kvs, header } = await store.call(() => store.etcd.getAll().inRange(range).exec())
       if (stopped) return
-      lastRevision = BigInt(revision)
+      watcher.listed(kvs, header.revision)
+      lastRevision = BigInt(header.revision)
       failures = 0
       startWatch()
     } catch {
@@ -96,7 +104,6 @@ export function watchPrefix(store: Store, prefix: string, watcher: PrefixWatcher
     if (stopped) return
     dropWatcher()
     const mine = generation
-    const range = Range.prefix(prefix)
     store.etcd.watchClient.watch().then(
       (opened) => {
         const s = opened as WatchStream

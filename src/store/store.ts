@@ -18,6 +18,7 @@ import { kindPrefix, objectKey } from './keys.js'
 import type { LabelSelector } from './selector.js'
 import { KeepAliveChannel, type KeepAliveStream } from './keepalive.js'
 import { listAndWatch, type WatchEvent } from './watch.js'
+import type { WatchGroup } from './watch-group.js'
 
 export interface WriteOptions {
   /** etcd lease ID to bind the key to (HostLease expiry); update keeps the current one when omitted */
@@ -131,15 +132,20 @@ export class Store {
 
   async list<K extends KindName>(kind: K, selector?: LabelSelector): Promise<ListResult<K>> {
     const res = await this.call(() => this.etcd.getAll().prefix(kindPrefix(this.prefix, kind)).exec())
+    return { ...this.decodeAll(kind, res.kvs, selector), revision: res.header.revision }
+  }
+
+  /** Listed keys of one kind, decoded: the valid objects (those the selector takes) in name order, and the invalid keys. */
+  decodeAll<K extends KindName>(kind: K, kvs: IKeyValue[], selector?: LabelSelector): Omit<ListResult<K>, 'revision'> {
     const items: ResourceOf<K>[] = []
     const invalid: InvalidObject[] = []
-    for (const kv of res.kvs) {
+    for (const kv of kvs) {
       const d = this.decodeKv(kind, kv)
       if (!d.ok) invalid.push(d.invalid)
       else if (!selector || selector(d.object.metadata.labels)) items.push(d.object as ResourceOf<K>)
     }
     items.sort(byName)
-    return { items, invalid, revision: res.header.revision }
+    return { items, invalid }
   }
 
   /** Validate, default and create; fails with AlreadyExistsError when the name is taken. */
@@ -235,9 +241,9 @@ export class Store {
     throw exists.kvs.length ? new ConflictError(kind, name) : new NotFoundError(kind, name)
   }
 
-  /** List then watch from the list's revision; see watch.ts for the guarantees. */
-  watch<K extends KindName>(kind: K): Observable<WatchEvent<ResourceOf<K>>> {
-    return listAndWatch(this, kind)
+  /** List then watch from the list's revision; see watch.ts for the guarantees. `group`: under one watch with its other prefixes. */
+  watch<K extends KindName>(kind: K, group?: WatchGroup): Observable<WatchEvent<ResourceOf<K>>> {
+    return listAndWatch(this, kind, group)
   }
 
   // --- etcd lease helpers for HostLease expiry -------------------------------------------

@@ -17,6 +17,7 @@ import type { AnyResource, KindName, ResourceOf } from '../crds/kinds.js'
 import { kindPrefix } from './keys.js'
 import { watchPrefix } from './prefix-watch.js'
 import type { Store } from './store.js'
+import type { WatchGroup } from './watch-group.js'
 import type { InvalidObject } from './codec.js'
 
 export type WatchEvent<T extends AnyResource = AnyResource> =
@@ -27,7 +28,8 @@ export type WatchEvent<T extends AnyResource = AnyResource> =
   /** invalid: the key's problem, or undefined once the key is valid again or gone */
   | { type: 'INVALID'; name: string; invalid: InvalidObject | undefined }
 
-export function listAndWatch<K extends KindName>(store: Store, kind: K): Observable<WatchEvent<ResourceOf<K>>> {
+/** `group`: watch with the other prefixes of that group (watch-group.ts); default a watch of its own */
+export function listAndWatch<K extends KindName>(store: Store, kind: K, group?: WatchGroup): Observable<WatchEvent<ResourceOf<K>>> {
   type T = ResourceOf<K>
   return new Observable<WatchEvent<T>>((subscriber) => {
     const prefix = kindPrefix(store.prefix, kind)
@@ -48,9 +50,9 @@ export function listAndWatch<K extends KindName>(store: Store, kind: K): Observa
       if (broken.delete(name)) emit({ type: 'INVALID', name, invalid: undefined })
     }
 
-    const relist = async (): Promise<string> => {
-      const { items, invalid, revision } = await store.list(kind)
-      if (stopped) return revision
+    const listed = (kvs: IKeyValue[], revision: string) => {
+      if (stopped) return
+      const { items, invalid } = store.decodeAll(kind, kvs)
       const seen = new Set<string>()
       const bad = new Set(invalid.map((i) => i.name))
       for (const i of invalid) markBroken(i)
@@ -69,7 +71,6 @@ export function listAndWatch<K extends KindName>(store: Store, kind: K): Observa
         emit({ type: 'DELETED', object: obj, revision })
       }
       emit({ type: 'SYNCED', revision })
-      return revision
     }
 
     const put = (kv: IKeyValue) => {
@@ -94,7 +95,8 @@ export function listAndWatch<K extends KindName>(store: Store, kind: K): Observa
       emit({ type: 'DELETED', object: prev, revision: kv.mod_revision })
     }
 
-    const stop = watchPrefix(store, prefix, { relist, put, delete: remove })
+    const watcher = { listed, put, delete: remove }
+    const stop = group ? group.add(prefix, watcher) : watchPrefix(store, prefix, watcher)
     return () => {
       stopped = true
       stop()

@@ -82,9 +82,9 @@ t.test('a first claim costs two etcd calls: the lease grant and one transaction'
   const a = await e.agent('cheap', { store })
   await a.waitHeld()
   await new Promise((r) => setTimeout(r, 300)) // any follow-up reconcile would have run by now
-  // the three informers' lists (OverlayConfig, HostLease, and Network, whose garbage the status names too),
-  // then the claim: no re-read, no extra status write
-  t.equal(calls, 5)
+  // one list for all the agent watches (OverlayConfig, HostLease, and Network, whose garbage the status
+  // names too: one range, store/watch-group.ts), then the grant and the claim: no re-read, no extra status write
+  t.equal(calls, 3)
   // the claim's own echo from the watch and its own LeaseHeld report are not reasons to look again
   // (at most one more: the echo may come in before the claim's answer does)
   const metric = await a.manager.registry.getSingleMetric('weft_reconcile_total')!.get()

@@ -2,11 +2,14 @@
 // target addresses, and the report/matrix `weftctl check` reads.
 import t from 'tap'
 import type { HostLease } from '../../src/crds/index.js'
+import { KIND_LIST } from '../../src/crds/kinds.js'
+import { claimPrefixOf } from '../../src/lease/registry.js'
 import { parseCidr } from '../../src/net/cidr.js'
 import { formatProblem, formatSummary, reachabilityMatrix, unreachablePeersOf } from '../../src/probe/matrix.js'
 import { decodeReport, encodeReport, InvalidReportError, reportKey, type ReachabilityReport } from '../../src/probe/report.js'
 import { MISSES_TO_UNREACHABLE, NEW_PEER_VERDICT_MS, NO_REPLY, PeerHealth, PROBE_INTERVAL_MS, ProbeRound, retryTargets, sendOffsets } from '../../src/probe/schedule.js'
 import { probeAddress, ProbeTargets } from '../../src/probe/targets.js'
+import { coveringRange, kindPrefix } from '../../src/store/index.js'
 import { decodeProbe, encodeProbe, PROBE_BYTES, replyTo } from '../../src/probe/wire.js'
 
 t.test('sendOffsets: evenly over the spread, first at 0, none at or past its end', async (t) => {
@@ -204,6 +207,10 @@ t.test('report: encoded in a fixed order, decoded strictly with the key and fiel
   const r: ReachabilityReport = { host: 'h1', overlay: 'default', backend: 'vxlan', unreachable: { h3: NO_REPLY, h2: 'x' } }
   const key = reportKey('/weft/', 'h1')
   t.equal(key, '/weft/check/reachability/h1', 'outside every kind prefix (/weft/hostleases/, ...)')
+  // what an agent's manager watches: every kind and its overlay's claims (an overlay name sorting last, the widest)
+  const agentWatch = coveringRange([...KIND_LIST.map((k) => kindPrefix('/weft', k.kind)), claimPrefixOf('/weft', 'zz-last')])
+  for (const kind of KIND_LIST) t.ok(agentWatch.includes(kindPrefix('/weft', kind.kind)), `the range an agent watches covers ${kind.plural}`)
+  t.notOk(agentWatch.includes(key), 'and not the reports: they sort before hostleases/, not among the kinds and claims')
   t.equal(encodeReport(r), encodeReport({ ...r, unreachable: { h2: 'x', h3: NO_REPLY } }), 'the same set encodes the same: no rewrite for an order change')
   t.same(decodeReport(key, encodeReport(r)), r)
   const bad = (v: string, msg: RegExp) => t.throws(() => decodeReport(key, v), { name: 'InvalidReportError', message: msg })
