@@ -53,8 +53,9 @@ const KEY = 'datapath'
 export const DATAPATH_RESYNC_MS = 60_000
 /**
  * how long a pass waits for the claims view and the lease informer to agree about the host an event is about: a
- * lease and its claim are written (and deleted) in one transaction but arrive through two watches, and a pass on
- * the first would be followed by a pass on the second. A lease that never gets its claim is left out meanwhile
+ * lease and its claim are written (and deleted) in one transaction but arrive as two events (in an agent, one
+ * watch message: the claim's follows at once; a view on a watch of its own may lag), and a pass on the first
+ * would be followed by a pass on the second. A lease that never gets its claim is left out meanwhile
  */
 export const AGREEMENT_WAIT_MS = 1000
 /** how long a lease may stay left out before the reason says so: a joining host publishes its backend data well within it */

@@ -8,7 +8,7 @@
 // The range runs from the lowest prefix to the end of the highest, so it also
 // covers every key that sorts between them; those reach this host and are
 // dropped. Keys agents write often but no agent reads must therefore sort
-// outside it (keys.ts: the reachability reports sit before `hostleases/`).
+// outside it (probe/report.ts: the reachability reports sort before `hostleases/`).
 //
 // Prefixes added before start() share the watch; one added later (a kind
 // first asked for after the manager started) gets a watch of its own, so a
