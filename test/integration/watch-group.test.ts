@@ -8,7 +8,7 @@
 // compaction every member is listed again at one revision.
 import type { IWatchResponse } from 'etcd3'
 import pino from 'pino'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { HostLease } from '../../src/crds/index.js'
 import { overlayClaims } from '../../src/controllers/shared-claims.js'
 import { reservedLeaseClaims } from '../../src/lease/reserved.js'
@@ -17,17 +17,13 @@ import { Manager } from '../../src/runtime/index.js'
 import { Store } from '../../src/store/index.js'
 import { startEtcd } from '../helpers/etcd.js'
 import { startProxy } from '../helpers/tcp-proxy.js'
+import { until } from '../helpers/weftd.js'
 
 const etcd = await startEtcd()
 t.teardown(() => etcd.destroy())
 
-const until = async (what: string, cond: () => boolean, ms = 20_000) => {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
+/** until `cond` holds, polled every 25 ms */
+const waitFor = (what: string, cond: () => boolean, ms = 20_000) => until(what, async () => cond(), ms, 25)
 
 const lease = (name: string, i: number): HostLease => ({
   apiVersion: 'weft.dev/v1alpha1',
@@ -54,15 +50,20 @@ function countWatches(store: Store) {
   return counts
 }
 
-/** An agent's manager: the three informers and the overlay's claims, as weftd's controllers ask for them. */
-function agentViews(endpoint: string, prefix: string) {
+/** An agent's manager, started and synced: the three informers and the overlay's claims, as weftd's controllers ask for them; stopped at the test's end. */
+async function agentViews(t: Test, endpoint: string, prefix: string) {
   const store = Store.connect({ endpoints: [endpoint], prefix })
   const counts = countWatches(store)
   const manager = new Manager({ store, logger: pino({ level: 'silent' }) })
   const informers = { leases: manager.informer('HostLease'), overlays: manager.informer('OverlayConfig'), networks: manager.informer('Network') }
   const claims = overlayClaims(manager, 'default')
-  const synced = () => Promise.all([...Object.values(informers).map((i) => i.waitForSync()), claims.waitForSync()])
-  return { store, counts, manager, ...informers, claims, synced }
+  t.teardown(async () => {
+    await manager.stop()
+    store.close()
+  })
+  await manager.start()
+  await Promise.all([...Object.values(informers).map((i) => i.waitForSync()), claims.waitForSync()])
+  return { store, counts, manager, ...informers, claims }
 }
 
 t.test('one stream, one message per join, no report reaches it, keys between the prefixes are no one\'s', async (t) => {
@@ -70,13 +71,7 @@ t.test('one stream, one message per join, no report reaches it, keys between the
   const admin = Store.connect({ endpoints: [etcd.endpoint], prefix }).use(reservedLeaseClaims)
   t.teardown(() => admin.close())
   await admin.create(lease('h1', 1))
-  const agent = agentViews(etcd.endpoint, prefix)
-  t.teardown(async () => {
-    await agent.manager.stop()
-    agent.store.close()
-  })
-  await agent.manager.start()
-  await agent.synced()
+  const agent = await agentViews(t, etcd.endpoint, prefix)
   t.ok(agent.leases.get('h1'), 'the listed lease is in the informer')
   t.same([...agent.claims.claims], [['10.2.1.0-24', 'h1']], 'and its claim in the claims view, from the same list')
 
@@ -87,7 +82,7 @@ t.test('one stream, one message per join, no report reaches it, keys between the
   })
   t.teardown(() => sub.unsubscribe())
   await admin.create(lease('h2', 2))
-  await until('the join seen', () => agent.leases.get('h2') !== undefined && agent.claims.claims.get('10.2.2.0-24') === 'h2')
+  await waitFor('the join seen', () => agent.leases.get('h2') !== undefined && agent.claims.claims.get('10.2.2.0-24') === 'h2')
   t.same({ messages: agent.counts.messages - before.messages, events: agent.counts.events - before.events }, { messages: 1, events: 2 }, 'a join: the lease and its claim in one message')
   t.ok(claimSeenWithLease, 'the claim view is told after the informer took the lease of the same message (keys in order)')
   t.equal(agent.counts.streams, 1, 'three informers and the claims view: one watch stream')
@@ -98,14 +93,14 @@ t.test('one stream, one message per join, no report reaches it, keys between the
   await admin.etcd.put(`${prefix}/mystery/x`).value('x').exec()
   await admin.etcd.put(`${prefix}/subnets/another/10.9.0.0-24`).value('h9').exec()
   await admin.etcd.put(`${prefix}/hostleases/h3`).value('not json').exec()
-  await until('the bad lease key seen', () => agent.leases.invalid('h3') !== undefined)
+  await waitFor('the bad lease key seen', () => agent.leases.invalid('h3') !== undefined)
   t.equal(agent.counts.messages - seen, 3, 'the two keys between the prefixes and the bad lease arrive; the report does not')
   t.equal(agent.leases.size, 2, 'keys under no member are no one\'s: no lease for them')
   t.equal(agent.claims.claims.size, 2, "another overlay's claim is not this overlay's")
   const quiet = agent.counts.messages
   for (let i = 0; i < 5; i++) await admin.etcd.put(reportKey(prefix, `h${i}`)).value(`{"n":${i}}`).exec()
   await admin.etcd.put(`${prefix}/networks/canary`).value('not json').exec()
-  await until('the canary after the reports', () => agent.networks.invalid('canary') !== undefined)
+  await waitFor('the canary after the reports', () => agent.networks.invalid('canary') !== undefined)
   t.equal(agent.counts.messages - quiet, 1, 'five report writes, then a canary inside the range: only the canary reached the agent')
 })
 
@@ -113,16 +108,13 @@ t.test('a view added after the start gets a watch of its own and works; stop end
   const prefix = `/weft-group-late-${process.pid}`
   const admin = Store.connect({ endpoints: [etcd.endpoint], prefix }).use(reservedLeaseClaims)
   t.teardown(() => admin.close())
-  const agent = agentViews(etcd.endpoint, prefix)
-  t.teardown(() => agent.store.close())
-  await agent.manager.start()
-  await agent.synced()
+  const agent = await agentViews(t, etcd.endpoint, prefix)
   const late = overlayClaims(agent.manager, 'late')
   await late.waitForSync()
   await admin.etcd.put(`${prefix}/subnets/late/10.3.1.0-24`).value('h1').exec()
-  await until('the late view sees its claim', () => late.claims.get('10.3.1.0-24') === 'h1')
+  await waitFor('the late view sees its claim', () => late.claims.get('10.3.1.0-24') === 'h1')
   await admin.create(lease('h1', 1))
-  await until('the shared watch sees the lease', () => agent.leases.get('h1') !== undefined)
+  await waitFor('the shared watch sees the lease', () => agent.leases.get('h1') !== undefined)
   t.equal(agent.counts.streams, 2, 'the late view: a stream of its own')
 
   await agent.manager.stop()
@@ -142,13 +134,7 @@ t.test('cut off while its resume revision is compacted away: every member listed
   t.teardown(() => admin.close())
   await admin.create(lease('h1', 1))
   await admin.create(lease('h2', 2))
-  const agent = agentViews(proxy.endpoint, prefix)
-  t.teardown(async () => {
-    await agent.manager.stop()
-    agent.store.close()
-  })
-  await agent.manager.start()
-  await agent.synced()
+  const agent = await agentViews(t, proxy.endpoint, prefix)
   let claimLists = 0
   agent.claims.changes$.subscribe((c) => {
     if (c === undefined) claimLists++
@@ -160,7 +146,7 @@ t.test('cut off while its resume revision is compacted away: every member listed
   const { header } = await admin.etcd.get('anything').exec()
   await etcd.etcdctl(['compact', header.revision])
   proxy.restore()
-  await until('the relist', () => agent.leases.get('h1') === undefined && agent.leases.get('h3') !== undefined && agent.claims.claims.get('10.2.3.0-24') === 'h3', 30_000)
+  await waitFor('the relist', () => agent.leases.get('h1') === undefined && agent.leases.get('h3') !== undefined && agent.claims.claims.get('10.2.3.0-24') === 'h3', 30_000)
   t.notOk(agent.claims.claims.has('10.2.1.0-24'), "the deleted lease's claim is gone too")
   t.equal(claimLists, 1, 'the claims view was listed again once')
   t.ok(agent.leases.revision >= BigInt(header.revision), 'the informer is at the revision of the list after the compaction')
