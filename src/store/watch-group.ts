@@ -80,6 +80,10 @@ export function coveringRange(prefixes: readonly (string | Buffer)[]): Range {
   return new Range(start, end)
 }
 
+/** byte by byte in JavaScript: Buffer.compare with offsets is a native call, and this runs for every event and prefix of a host's watch */
 function under(kv: IKeyValue, prefix: Buffer): boolean {
-  return kv.key.length >= prefix.length && prefix.compare(kv.key, 0, prefix.length) === 0
+  const key = kv.key
+  if (key.length < prefix.length) return false
+  for (let i = prefix.length - 1; i >= 0; i--) if (key[i] !== prefix[i]) return false
+  return true
 }
