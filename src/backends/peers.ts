@@ -89,30 +89,34 @@ export function judgeLease<D>(
   const { name } = lease.metadata
   if (lease.spec.overlay !== self.overlay || name === self.hostName) return undefined
   const subnet = subnetOf(lease)
-  const ignore = (reason: string, message: string): Ignored => ({ name, reason, message: `HostLease "${name}": ${message}` })
   if (!subnet || !isCanonical(subnet) || !contains(self.network, subnet)) {
-    return { ignored: ignore('InvalidSubnet', `subnet ${lease.spec.subnet} is not a subnet of ${formatCidr(self.network)}`) }
+    return { ignored: ignore(name, 'InvalidSubnet', `subnet ${lease.spec.subnet} is not a subnet of ${formatCidr(self.network)}`) }
   }
-  if (tryParseIPv4(lease.spec.publicIP) === undefined) return { ignored: ignore('InvalidPublicIP', `publicIP ${JSON.stringify(lease.spec.publicIP)} is not an IPv4 address`) }
-  if (overlaps(subnet, self.subnet)) return { ignored: ignore('OverlapsOwnSubnet', `subnet ${lease.spec.subnet} overlaps this host's ${formatCidr(self.subnet)}`) }
+  if (tryParseIPv4(lease.spec.publicIP) === undefined) return { ignored: ignore(name, 'InvalidPublicIP', `publicIP ${JSON.stringify(lease.spec.publicIP)} is not an IPv4 address`) }
+  if (overlaps(subnet, self.subnet)) return { ignored: ignore(name, 'OverlapsOwnSubnet', `subnet ${lease.spec.subnet} overlaps this host's ${formatCidr(self.subnet)}`) }
   const clash = taken.overlapping(range4(subnet))
-  if (clash) return { contends: subnet, clashed: true, ignored: ignore('OverlapsPeer', `subnet ${lease.spec.subnet} overlaps ${formatCidr(clash.subnet)} of ${clash.name}`) }
+  if (clash) return { contends: subnet, clashed: true, ignored: ignore(name, 'OverlapsPeer', `subnet ${lease.spec.subnet} overlaps ${formatCidr(clash.subnet)} of ${clash.name}`) }
   const type = lease.spec.backend?.type
-  if (type !== undefined && type !== self.backend) return { contends: subnet, ignored: ignore('OtherBackend', `still on backend ${type}, not ${self.backend}`) }
+  if (type !== undefined && type !== self.backend) return { contends: subnet, ignored: ignore(name, 'OtherBackend', `still on backend ${type}, not ${self.backend}`) }
   const data = backend.parseLeaseData(lease.spec.backend?.data ?? {})
-  if (!data.ok) return { contends: subnet, ignored: ignore('InvalidBackendData', `backend.data: ${data.message}`) }
+  if (!data.ok) return { contends: subnet, ignored: ignore(name, 'InvalidBackendData', `backend.data: ${data.message}`) }
   const peer: Peer<D> = { name, subnet, publicIP: lease.spec.publicIP, data: data.data }
   const verdict: Verdict<D> = { peer, contends: subnet }
   const ipv6 = self.ipv6 && peerIPv6Subnet(lease.spec.ipv6Subnet, self.ipv6, taken6)
   if (ipv6 && 'subnet' in ipv6) peer.ipv6Subnet = ipv6.subnet
   else if (ipv6) {
-    verdict.ignored = ignore('InvalidIPv6Subnet', `ipv6Subnet ${lease.spec.ipv6Subnet} ${ipv6.problem}; only its IPv4 subnet is routed`)
+    verdict.ignored = ignore(name, 'InvalidIPv6Subnet', `ipv6Subnet ${lease.spec.ipv6Subnet} ${ipv6.problem}; only its IPv4 subnet is routed`)
     verdict.clashed = ipv6.clashed
   }
   // host-gw's IPv6 next hop; one that is no IPv6 address is left off (the backend reports the peer without it)
   const v6 = lease.spec.publicIPv6
   if (typeof v6 === 'string' && tryParseIPv6(v6) !== undefined) peer.publicIPv6 = v6
   return verdict
+}
+
+/** why the lease `name` is no peer (a function of the module: a closure per judged lease was a defineProperty per call, its name kept) */
+function ignore(name: string, reason: string, message: string): Ignored {
+  return { name, reason, message: `HostLease "${name}": ${message}` }
 }
 
 /** A peer lease's ipv6Subnet checked against this host's and the earlier peers'; undefined when it has none usable without error. */
