@@ -8,9 +8,9 @@
 //                    (backends/peers.ts, with the backend's own lease-data rules from backends/registry.ts;
 //                    kept from pass to pass by backends/fleet-peers.ts, so a join looks at one lease, not N)
 //   observe actual:  through the backend, from the kernel, every time
-//   act:             ip_forward on (and IPv6 forwarding on a dual-stack overlay); other backends' leftovers removed (a backend
-//                    change, or a previous run on another one: looked for at the
-//                    first reconcile, on a change, then once a minute); the backend's device
+//   act:             ip_forward on (and IPv6 forwarding on a dual-stack overlay) and other backends' leftovers
+//                    removed (a backend change, or a previous run on another one): both looked at at the
+//                    first reconcile, on a change, then once a minute; the backend's device
 //                    ensured and its backend.data published in the lease; peers synced
 //   report:          DataPath, returned to the runtime: True/Programmed, or True/PeersLeftOut once
 //                    a lease has been left out for LEFT_OUT_GRACE_MS (unclaimed, invalid,
@@ -60,8 +60,8 @@ export const DATAPATH_RESYNC_MS = 60_000
 export const AGREEMENT_WAIT_MS = 1000
 /** how long a lease may stay left out before the reason says so: a joining host publishes its backend data well within it */
 export const LEFT_OUT_GRACE_MS = 10_000
-/** how often, with the backend unchanged, the host is searched again for other backends' leftovers */
-const OTHER_BACKENDS_RECHECK_MS = 60_000
+/** how often, with the backend unchanged, forwarding is checked again and the host searched for other backends' leftovers */
+const HOST_RECHECK_MS = 60_000
 
 export interface DataPathControllerOptions {
   manager: Manager
@@ -105,9 +105,10 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
   const shown: { type?: string; n: number } = { n: 0 }
   const showPeers = (type?: string, n = 0) => {
     if (type === shown.type && n === shown.n) return
+    // the other backend's series goes only when the backend changes
+    if (type !== shown.type) peerGauge.reset()
     shown.type = type
     shown.n = n
-    peerGauge.reset()
     if (type !== undefined) peerGauge.set({ backend: type }, n)
   }
   // the TUN is this process's; the kernel backends' state outlives it on purpose
@@ -143,7 +144,7 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
   let lastNote = ''
   /** what the backend last said about its device (wireguard: kernel or wireguard-go), logged when it changes */
   let lastAbout: string | undefined
-  /** the backend (and network, interface) for which other backends' leftovers were last removed, and when */
+  /** the backend (and network, interface, IPv6 or not) for which forwarding was last turned on and other backends' leftovers removed, and when */
   const clean: { key: string | undefined; at: number } = { key: undefined, at: 0 }
 
   const reconcile = async (_key: string, { log }: ReconcileContext): Promise<ReconcileResult> => {
@@ -181,14 +182,15 @@ export function datapathController(opts: DataPathControllerOptions): ControllerS
 
     try {
       // --- act
-      if (await sysctl.ensure(IP_FORWARD, '1')) log.info('turned on net.ipv4.ip_forward')
-      // left on when the overlay turns IPv4 only, as ip_forward is left on: other things on the host may forward too
-      if (local.ipv6 && (await sysctl.ensure(IPV6_FORWARD, '1'))) log.info(`turned on ${IPV6_FORWARD}`)
-      // other backends' leftovers appear only with a backend change or from a previous run: looked for
-      // then, and once a minute after that, not at every resync (each look is process spawns)
-      const cleanKey = `${type} ${held.spec.network} ${iface ?? ''}`
-      if (cleanKey !== clean.key || Date.now() - clean.at >= OTHER_BACKENDS_RECHECK_MS) {
+      // the host's own settings: other backends' leftovers appear only with a backend change or from a previous
+      // run, and forwarding goes off only by someone's hand. Looked at then, and once a minute after that, not at
+      // every pass: at a join elsewhere a pass is the peer's route, and each look is a file read or process spawns
+      const cleanKey = `${type} ${held.spec.network} ${iface ?? ''}${local.ipv6 ? ' ipv6' : ''}`
+      if (cleanKey !== clean.key || Date.now() - clean.at >= HOST_RECHECK_MS) {
         clean.key = undefined
+        if (await sysctl.ensure(IP_FORWARD, '1')) log.info('turned on net.ipv4.ip_forward')
+        // left on when the overlay turns IPv4 only, as ip_forward is left on: other things on the host may forward too
+        if (local.ipv6 && (await sysctl.ensure(IPV6_FORWARD, '1'))) log.info(`turned on ${IPV6_FORWARD}`)
         for (const other of Object.values(backends)) {
           if (other !== backend && (await other.teardown(network, iface))) log.info({ from: other.type, to: type }, `removed the ${other.type} data path`)
         }
