@@ -141,8 +141,13 @@ t.test('addAfter keeps the earliest pending time', async (t) => {
 t.test('addSoon: served by any reconcile that starts before its bound, else added at it', async (t) => {
   const clock = new FakeClock()
   const q = new WorkQueue({ clock })
+  // its timer is set once the current run of code is over
+  const runOver = () => Promise.resolve()
   // alone: the key comes at its bound, not before
   q.addSoon('a', 1000)
+  t.equal(clock.pending, 0, 'no timer within the run that asked')
+  await runOver()
+  t.equal(clock.pending, 1, 'a timer once it is over')
   clock.advance(999)
   t.equal(q.depth, 0, 'not before its bound')
   clock.advance(1)
@@ -151,6 +156,7 @@ t.test('addSoon: served by any reconcile that starts before its bound, else adde
 
   // a plain add meanwhile: its reconcile serves the pending one, which is gone
   q.addSoon('a', 1000)
+  await runOver()
   clock.advance(10)
   q.add('a')
   q.done(await q.get() as string)
@@ -162,6 +168,7 @@ t.test('addSoon: served by any reconcile that starts before its bound, else adde
   q.add('a')
   const key = (await q.get()) as string
   q.addSoon('a', 500)
+  await runOver()
   q.done(key)
   t.equal(q.depth, 0, 'not at once')
   clock.advance(500)
@@ -172,11 +179,42 @@ t.test('addSoon: served by any reconcile that starts before its bound, else adde
   q.addSoon('a', 1000)
   q.addSoon('a', 20)
   q.addSoon('a', 500)
+  await runOver()
+  t.equal(clock.pending, 1, 'one timer for the three')
   clock.advance(20)
   t.equal(q.depth, 1, 'at the earliest bound')
   q.done(await q.get() as string)
   clock.advance(2000)
   t.equal(q.depth, 0, 'once')
+})
+
+t.test('addSoon then add in one run of code (a lease and its claim in one watch message): one reconcile, no timer ever set', async (t) => {
+  const clock = new FakeClock()
+  const q = new WorkQueue({ clock })
+  // a worker waiting: the add hands the key over at once
+  const waiting = q.get()
+  q.addSoon('a', 1000)
+  q.add('a')
+  t.equal(await waiting, 'a')
+  await Promise.resolve()
+  t.equal(clock.pending, 0, 'no timer: the reconcile that started serves it')
+  q.done('a')
+  // no worker waiting: the key waits in the queue, and that serves it too
+  q.addSoon('b', 1000)
+  q.add('b')
+  await Promise.resolve()
+  t.equal(clock.pending, 0, 'no timer while a reconcile is due')
+  t.equal(q.depth, 1)
+  q.done(await q.get() as string)
+  clock.advance(5000)
+  t.equal(q.depth, 0, 'and no second reconcile')
+  // the add in a later run comes too late to save the timer, but still serves the request
+  q.addSoon('c', 1000)
+  await Promise.resolve()
+  t.equal(clock.pending, 1, 'asked alone, the timer is set')
+  q.add('c')
+  q.done(await q.get() as string)
+  t.equal(clock.pending, 0, 'and cleared by the reconcile that started')
 })
 
 t.test('shutDown releases waiting workers and drops pending keys', async (t) => {
