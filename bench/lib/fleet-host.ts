@@ -90,20 +90,27 @@ const planTimes = (shared: WorkerShared): PlanTimes => ({
   unreachable: new RecordedTimes(shared.recorded.unreachable),
 })
 
-/** Count the events and messages every watch stream of this client receives. */
+/** Count the events and messages every watch stream of this client receives (the flannel pattern's: etcd3's watches). */
 export function countWatchEvents(etcd: Etcd3, shared: WorkerShared): void {
   const wc = etcd.watchClient
   const open = wc.watch.bind(wc)
-  wc.watch = (options) =>
-    open(options).then((stream) => {
-      shared.streams++
-      stream.on('data', (res: IWatchResponse) => {
-        if (res.events.length === 0) return
-        shared.events += res.events.length
-        shared.messages++
-      })
-      return stream
-    })
+  wc.watch = (options) => open(options).then((stream) => counted(stream, shared))
+}
+
+/** The same for a weft host's store, whose watches open their streams through Store.openWatch. */
+export function countStoreWatchEvents(store: Store, shared: WorkerShared): void {
+  const open = store.openWatch.bind(store)
+  store.openWatch = () => open().then((stream) => counted(stream, shared))
+}
+
+function counted<S extends { on(event: 'data', listener: (res: IWatchResponse) => void): unknown }>(stream: S, shared: WorkerShared): S {
+  shared.streams++
+  stream.on('data', (res: IWatchResponse) => {
+    if (res.events.length === 0) return
+    shared.events += res.events.length
+    shared.messages++
+  })
+  return stream
 }
 
 /** Planning times one host recorded: peer name -> ms since the epoch. */
@@ -272,7 +279,7 @@ export async function startWeftHost(o: WeftHostOptions): Promise<FleetHost> {
   const { name, shared } = o
   const store = Store.connect({ endpoints: [o.endpoint], prefix: o.prefix })
   store.sharedDecodes = shared.decodes
-  countWatchEvents(store.etcd, shared)
+  countStoreWatchEvents(store, shared)
   const manager = new Manager({ store, logger: (rootLogger ??= pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' })).child({ host: name }) })
   const holder = new LeaseHolder()
   const registry = new LeaseRegistry(store)

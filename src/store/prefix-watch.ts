@@ -10,17 +10,17 @@
 //  - when etcd has compacted that revision, listed() again;
 //  - while etcd is down it waits and retries with backoff; it never errors;
 //  - a member that dies or hangs is left for another: the watch stream is our
-//    own (etcd3's shared watch manager waits forever on a member that accepts
-//    TCP and answers nothing), a watch not confirmed within CREATE_TIMEOUT_MS
+//    own (Store.openWatch, watch-stream.ts; etcd3's shared watch manager waits
+//    forever on a member that accepts TCP and answers nothing), a watch not confirmed within CREATE_TIMEOUT_MS
 //    is dropped as a failure of that member (members.ts then passes it over),
 //    and grpc's keepalive pings end a stream whose member stopped answering.
 //
 // States: listing -> creating -(created)-> watching -(stream lost)-> resuming -> creating
 //         creating -(no answer in time)-> resuming    any -(compacted)-> listing
-import type { EventEmitter } from 'node:events'
-import { Range, type IDuplexStream, type IKeyValue, type IWatchRequest, type IWatchResponse } from 'etcd3'
+import { Range, type IKeyValue, type IWatchResponse } from 'etcd3'
 import type { Store } from './store.js'
 import { abandon } from './streams.js'
+import type { WatchStream } from './watch-stream.js'
 
 export interface PrefixWatcher {
   /** every key under the prefix as read at `revision` (the first list, or one after a compaction): take them in place of what came before */
@@ -34,9 +34,6 @@ const RETRY_MIN_MS = 200
 const RETRY_MAX_MS = 2000
 /** etcd confirms a watch in milliseconds; a member silent this long is taken as hung */
 const CREATE_TIMEOUT_MS = 3000
-
-/** etcd3 types the stream narrowly; it is grpc's ClientDuplexStream, an EventEmitter */
-type WatchStream = IDuplexStream<IWatchRequest, IWatchResponse> & Pick<EventEmitter, 'removeAllListeners'>
 
 /** Start listing and watching the keys under `prefix` for `watcher`; returns the function that stops it. */
 export function watchPrefix(store: Store, prefix: string, watcher: PrefixWatcher): () => void {
@@ -104,9 +101,8 @@ export function watchRange(store: Store, range: Range, watcher: PrefixWatcher): 
     if (stopped) return
     dropWatcher()
     const mine = generation
-    store.etcd.watchClient.watch().then(
-      (opened) => {
-        const s = opened as WatchStream
+    store.openWatch().then(
+      (s) => {
         if (mine !== generation) return abandon(s)
         stream = s
         // resume from what we have seen, on whichever member answers

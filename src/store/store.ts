@@ -19,6 +19,7 @@ import type { LabelSelector } from './selector.js'
 import { KeepAliveChannel, type KeepAliveStream } from './keepalive.js'
 import { listAndWatch, type WatchEvent } from './watch.js'
 import type { WatchGroup } from './watch-group.js'
+import { openWatchStream, type WatchStream } from './watch-stream.js'
 
 export interface WriteOptions {
   /** etcd lease ID to bind the key to (HostLease expiry); update keeps the current one when omitted */
@@ -93,6 +94,11 @@ export class Store {
     () => this.etcd.leaseClient.leaseKeepAlive() as Promise<KeepAliveStream>,
     (why) => new UnavailableError(this.endpoints, why),
   )
+
+  /** A new etcd Watch stream (watch-stream.ts); the prefix watches open theirs here. */
+  openWatch(): Promise<WatchStream> {
+    return openWatchStream(this.etcd)
+  }
 
   /** A listed or watched key's value, decoded (or taken from the shared decodes). */
   decodeKv(kind: KindName, kv: IKeyValue): Decoded {

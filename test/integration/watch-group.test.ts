@@ -35,10 +35,9 @@ const lease = (name: string, i: number): HostLease => ({
 /** The watch streams a store opens, and the messages with events they deliver. */
 function countWatches(store: Store) {
   const counts = { streams: 0, messages: 0, events: 0 }
-  const wc = store.etcd.watchClient
-  const open = wc.watch.bind(wc)
-  wc.watch = (options) =>
-    open(options).then((stream) => {
+  const open = store.openWatch.bind(store)
+  store.openWatch = () =>
+    open().then((stream) => {
       counts.streams++
       stream.on('data', (res: IWatchResponse) => {
         if (res.events.length === 0) return
