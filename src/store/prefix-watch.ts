@@ -11,9 +11,10 @@
 //  - while etcd is down it waits and retries with backoff; it never errors;
 //  - a member that dies or hangs is left for another: the watch stream is our
 //    own (Store.openWatch, watch-stream.ts; etcd3's shared watch manager waits
-//    forever on a member that accepts TCP and answers nothing), a watch not confirmed within CREATE_TIMEOUT_MS
-//    is dropped as a failure of that member (members.ts then passes it over),
-//    and grpc's keepalive pings end a stream whose member stopped answering.
+//    forever on a member that accepts TCP and answers nothing), a watch not
+//    confirmed within CREATE_TIMEOUT_MS is dropped as a failure of that member
+//    (members.ts then passes it over), and grpc's keepalive pings end a stream
+//    whose member stopped answering.
 //
 // States: listing -> creating -(created)-> watching -(stream lost)-> resuming -> creating
 //         creating -(no answer in time)-> resuming    any -(compacted)-> listing
